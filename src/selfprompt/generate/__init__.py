@@ -1,0 +1,1 @@
+"""Generation: the client layer (backends) every stage uses, and the prompting conditions."""

@@ -1,0 +1,113 @@
+"""transformers in-process backend: batched, left-padded generation through the model's chat template."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Iterator, Sequence
+
+from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
+from selfprompt.models import ResolvedModel, load_causal_lm, load_tokenizer, resolve_model
+from selfprompt.records import Usage
+
+
+def render_prompt(tokenizer: Any, request: ChatRequest) -> str:
+    """The exact prompt text: the tokenizer's own chat template, then any assistant prefill."""
+    messages = [m.model_dump() for m in request.messages]
+    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return prompt + request.assistant_prefix
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    cuts = [i for s in stops if (i := text.find(s)) >= 0]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+class HFBackend(Backend):
+    name = "hf"
+
+    def __init__(self, model: str | ResolvedModel = "default", batch_size: int = 8, device: str | None = None,
+                 dtype: str | None = None, **_: Any):
+        super().__init__()
+        import torch
+
+        self.resolved = model if isinstance(model, ResolvedModel) else resolve_model(model)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device == "cuda" else torch.float32)
+        self.tokenizer = load_tokenizer(self.resolved)
+        self.tokenizer.padding_side = "left"  # decoder-only batching: pad on the left so new tokens line up
+        self.model = load_causal_lm(self.resolved, dtype=torch_dtype, device=self.device).eval()
+        self.batch_size = batch_size
+
+    @property
+    def model_id(self) -> str:
+        return self.resolved.name
+
+    def _generate_kwargs(self, sampling: Sampling) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_tokens, "pad_token_id": self.tokenizer.pad_token_id}
+        if sampling.temperature > 0:
+            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if sampling.stop:
+            kwargs.update(stop_strings=sampling.stop, tokenizer=self.tokenizer)
+        return kwargs
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
+        responses: list[ChatResponse | None] = [None] * len(requests)
+        # Requests with equal sampling share a batch; order of the output follows the input.
+        groups: dict[str, list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault(r.sampling.model_dump_json(), []).append(i)
+        for indices in groups.values():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start : start + self.batch_size]
+                for i, resp in zip(chunk, self._generate_batch([requests[i] for i in chunk])):
+                    responses[i] = resp
+        return responses  # type: ignore[return-value]
+
+    def _generate_batch(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
+        import torch
+
+        sampling = requests[0].sampling
+        prompts = [render_prompt(self.tokenizer, r) for r in requests]
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        if sampling.seed is not None:
+            torch.manual_seed(sampling.seed)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model.generate(**enc, **self._generate_kwargs(sampling))
+        seconds = time.perf_counter() - started
+        new_tokens = out[:, enc["input_ids"].shape[1] :]
+        responses = []
+        for row, mask in zip(new_tokens, enc["attention_mask"]):
+            ids = row.tolist()
+            eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+            n_generated = next((k for k, t in enumerate(ids) if t in eos), len(ids))
+            hit_eos = n_generated < len(ids)
+            text, stopped = cut_at_stop(self.tokenizer.decode(ids[:n_generated], skip_special_tokens=True), sampling.stop)
+            finish = "stop" if (hit_eos or stopped) else "length"
+            usage = Usage(prompt_tokens=int(mask.sum()), completion_tokens=n_generated + int(hit_eos))
+            responses.append(ChatResponse(text=text, finish_reason=finish, usage=usage, model=self.model_id,
+                                          seconds=seconds / len(requests)))
+        return responses
+
+    def stream(self, request: ChatRequest) -> Iterator[str]:
+        from transformers import TextIteratorStreamer
+
+        prompt = render_prompt(self.tokenizer, request)
+        enc = self.tokenizer([prompt], return_tensors="pt", add_special_tokens=False).to(self.device)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        kwargs = {**enc, **self._generate_kwargs(request.sampling), "streamer": streamer}
+        worker = threading.Thread(target=self.model.generate, kwargs=kwargs, daemon=True)
+        with self._lock:
+            worker.start()
+            emitted = ""
+            for piece in streamer:
+                emitted += piece
+                text, stopped = cut_at_stop(emitted, request.sampling.stop)
+                if stopped:
+                    yield text[len(emitted) - len(piece):] if len(text) > len(emitted) - len(piece) else ""
+                    break
+                yield piece
+            worker.join()

