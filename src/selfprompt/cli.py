@@ -17,10 +17,12 @@ app = typer.Typer(
 )
 
 STAGE_CLIS = (
-    "selfprompt.generate.cli",  # ask, serve
+    "selfprompt.generate.cli",  # ask
+    "selfprompt.generate.serve",  # serve
     "selfprompt.annotate.cli",  # annotate
     "selfprompt.train.cli",  # train, merge
-    "selfprompt.evaluate.cli",  # eval, eval score, judge
+    "selfprompt.evaluate.cli",  # eval, eval score
+    "selfprompt.evaluate.judge_cli",  # judge
     "selfprompt.report.cli",  # report
     "selfprompt.experiment.cli",  # run
 )
