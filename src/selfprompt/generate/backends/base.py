@@ -58,7 +58,8 @@ class Backend(ABC):
     name: str = "base"
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()  # in-process models are not safe to call from two threads
+        # Reentrant: agenerate() holds it while calling generate(), which may take it again (llamacpp does).
+        self._lock = threading.RLock()  # in-process models are not safe to call from two threads
 
     @property
     @abstractmethod

@@ -93,21 +93,48 @@ class HFBackend(Backend):
         return responses
 
     def stream(self, request: ChatRequest) -> Iterator[str]:
-        from transformers import TextIteratorStreamer
+        """Yield text pieces; a stop string is never emitted, not even its first characters."""
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         prompt = render_prompt(self.tokenizer, request)
         enc = self.tokenizer([prompt], return_tensors="pt", add_special_tokens=False).to(self.device)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kwargs = {**enc, **self._generate_kwargs(request.sampling), "streamer": streamer}
+        cancel = threading.Event()  # set when the consumer stops early, so the worker stops too
+        kwargs = {**enc, **self._generate_kwargs(request.sampling), "streamer": streamer,
+                  "stopping_criteria": StoppingCriteriaList([_StopWhenSet(cancel)])}
         worker = threading.Thread(target=self.model.generate, kwargs=kwargs, daemon=True)
+        stops = request.sampling.stop
+        # Hold back as many characters as could be the start of a stop string split across pieces.
+        hold = max((len(s) for s in stops), default=1) - 1
         with self._lock:
             worker.start()
-            emitted = ""
-            for piece in streamer:
-                emitted += piece
-                text, stopped = cut_at_stop(emitted, request.sampling.stop)
-                if stopped:
-                    yield text[len(emitted) - len(piece):] if len(text) > len(emitted) - len(piece) else ""
-                    break
-                yield piece
-            worker.join()
+            try:
+                pending = ""
+                for piece in streamer:
+                    pending += piece
+                    text, stopped = cut_at_stop(pending, stops)
+                    if stopped:
+                        pending = ""
+                        if text:
+                            yield text
+                        break
+                    if len(pending) > hold:
+                        ready, pending = pending[: len(pending) - hold], pending[len(pending) - hold :]
+                        yield ready
+                if pending:
+                    yield pending
+            finally:
+                cancel.set()
+                worker.join()
+
+
+class _StopWhenSet:
+    """A stopping criterion that ends generation once `event` is set (the stream's consumer went away)."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids: Any, scores: Any, **_: Any) -> Any:
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)

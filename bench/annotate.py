@@ -1,0 +1,114 @@
+"""Annotate throughput against llama.cpp's OpenAI-compatible server (default model), in one run:
+
+  1. concurrency 1, empty cache
+  2. concurrency 8, empty cache (same rows, new output)
+  3. concurrency 8, fully cached rerun (new output, the cache of run 2)
+
+Writes rows/s of each, their ratios, and the cached rerun's time to bench/results/annotate.json.
+llama-cpp-python's server answers one request at a time, so concurrency mostly hides client and
+HTTP overhead here; against vLLM or a hosted API it is where the throughput comes from.
+
+    .venv/bin/python bench/annotate.py [--rows 12] [--max-tokens 48]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from selfprompt.annotate.run import AnnotateConfig, run_annotate
+from selfprompt.generate.backends import ChatRequest, Sampling, get_backend
+from selfprompt.jsonl import write_json
+from selfprompt.annotate.template import load_template
+from selfprompt.manifest import build_manifest
+from selfprompt.models import resolve_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def start_server(port: int, log: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", resolve_model("default").gguf_path,
+           "--model_alias", "default", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
+           "--n_threads", str(os.cpu_count() or 2)]
+    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    proc.kill()
+    raise TimeoutError("llama.cpp server did not start")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def timed_run(cfg: AnnotateConfig) -> dict:
+    summary = run_annotate(cfg, show_progress=False)
+    run = summary["this_run"]
+    return {"concurrency": cfg.concurrency, "rows": summary["rows"], "seconds": run["seconds"],
+            "rows_per_second": run["rows_per_second"], "requests_sent": run["requests_sent"],
+            "cache_hits": run["cache_hits"], "status": summary["status"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=12)
+    parser.add_argument("--max-tokens", type=int, default=48)
+    parser.add_argument("--data-dir", default=os.environ.get("SELFPROMPT_DATA_DIR", str(REPO.parent / "shared" / "data")))
+    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "annotate.json"))
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-annotate-"))
+    port = free_port()
+    server = start_server(port, work / "server.log")
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        # Warm-up: the server's first prompt pays for evaluating the few-shot prefix; both runs then start equal.
+        warm = get_backend("openai", model="default", base_url=base_url, api_key_env="SELFPROMPT_BENCH_NO_KEY")
+        warm.generate([ChatRequest(messages=load_template().messages("Warm-up question?"), sampling=Sampling(max_tokens=1))])
+        warm.close()
+
+        def cfg(name: str, concurrency: int, cache: str) -> AnnotateConfig:
+            return AnnotateConfig(out=work / f"{name}.jsonl", cache=work / cache, data="lima", data_dir=args.data_dir,
+                                  limit=args.rows, teacher="default", backend="openai", base_url=base_url,
+                                  api_key_env="SELFPROMPT_BENCH_NO_KEY", concurrency=concurrency,
+                                  max_tokens=args.max_tokens, max_attempts=1)
+
+        serial = timed_run(cfg("c1", 1, "c1.sqlite"))
+        parallel = timed_run(cfg("c8", 8, "c8.sqlite"))
+        cached = timed_run(cfg("c8-cached", 8, "c8.sqlite"))
+    finally:
+        server.terminate()
+        server.wait(30)
+
+    result = {
+        "benchmark": "annotate rows/s, llama.cpp server (SmolLM2-135M Q4_1), 2-core CPU",
+        "rows": args.rows, "max_tokens": args.max_tokens,
+        "concurrency_1": serial, "concurrency_8": parallel, "cached_rerun": cached,
+        "speedup_concurrency_8_vs_1": round(parallel["rows_per_second"] / serial["rows_per_second"], 3),
+        "speedup_cached_rerun_vs_concurrency_8": round(parallel["seconds"] / max(cached["seconds"], 1e-9), 1),
+        "load_average_at_end": os.getloadavg(),
+        "manifest": build_manifest(stage="bench-annotate", config=vars(args), seed=0),
+    }
+    write_json(args.out, result)
+    print(f"c=1 {serial['rows_per_second']} rows/s, c=8 {parallel['rows_per_second']} rows/s, "
+          f"cached rerun {cached['seconds']} s ({cached['requests_sent']} requests) -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Benchmark: items/s of `selfprompt eval` vs lm-evaluation-harness on the same GSM8K subset.
+
+Same model (the default's converted HF folder), same backend kind (transformers, greedy), same
+first-N GSM8K test items read from the local mirror, same prompt (the question, zero-shot, through
+the model's chat template) and the same answer length. Both are timed end to end (model load,
+generation, scoring) in one process, one after the other, each on a fresh output folder.
+
+Our figure is taken twice: without the trigger pass (the same work as lm-eval: one generation per
+item) and with it (what `selfprompt eval` does by default: a second, short generation per item).
+
+    .venv/bin/python bench/eval.py [--items 10] [--max-tokens 64] [--batch-size 8]
+
+Writes bench/results/eval.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULT = REPO / "bench" / "results" / "eval.json"
+
+LM_EVAL_TASK = """task: selfprompt_gsm8k_local
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data_file}
+test_split: test
+output_type: generate_until
+doc_to_text: "{{{{question}}}}"
+doc_to_target: "{{{{answer.split('#### ')[-1].strip()}}}}"
+num_fewshot: 0
+generation_kwargs:
+  until: ["<|im_end|>"]
+  do_sample: false
+  max_gen_toks: {max_tokens}
+metric_list:
+  - metric: exact_match
+    aggregation: mean
+    higher_is_better: true
+    ignore_case: true
+    regexes_to_ignore: [",", "\\\\$", "\\\\.$"]
+filter_list:
+  - name: flexible-extract
+    filter:
+      - function: regex
+        group_select: -1
+        regex_pattern: "(-?[$0-9.,]{{2,}})|(-?[0-9]+)"
+      - function: take_first
+metadata:
+  version: 1.0
+"""
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("SELFPROMPT_DATA_DIR", REPO.parent / "shared" / "data"))
+
+
+def run_ours(n: int, max_tokens: int, batch_size: int, trigger: bool) -> dict:
+    from selfprompt.evaluate.runner import EvalConfig, run_eval
+    from selfprompt.generate.backends import get_backend
+
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        backend = get_backend("hf", model="default", batch_size=batch_size)
+        config = EvalConfig(tasks=["gsm8k"], conditions=["plain"], data_dir=str(data_dir()), out=out, limit=n,
+                            seed=None, max_tokens=max_tokens, batch_size=batch_size, no_trigger=not trigger)
+        results = run_eval(config, backend=backend)
+        seconds = time.perf_counter() - started
+        backend.close()
+    summary = results["tasks"]["gsm8k"]["conditions"]["plain"]
+    return {"items": n, "seconds": seconds, "items_per_s": n / seconds, "trigger_pass": trigger,
+            "accuracy_strict": summary["strict"]["accuracy"], "accuracy_lenient": summary["lenient"]["accuracy"],
+            "extraction_failure_rate": summary["extraction_failure_rate"]}
+
+
+def run_lm_eval(n: int, max_tokens: int, batch_size: int) -> dict:
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    from selfprompt.models import resolve_model
+
+    model_path = resolve_model("default").transformers_path()
+    rows = (data_dir() / "gsm8k" / "test.jsonl").read_text(encoding="utf-8").splitlines()[:n]
+    with tempfile.TemporaryDirectory() as tmp:
+        data_file = Path(tmp) / "gsm8k_subset.jsonl"
+        data_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        (Path(tmp) / "task.yaml").write_text(LM_EVAL_TASK.format(data_file=data_file, max_tokens=max_tokens))
+        started = time.perf_counter()
+        out = lm_eval.simple_evaluate(
+            model="hf", model_args=f"pretrained={model_path},dtype=float32", tasks=["selfprompt_gsm8k_local"],
+            task_manager=TaskManager(include_path=tmp), batch_size=batch_size, device="cpu",
+            apply_chat_template=True, log_samples=False,
+        )
+        seconds = time.perf_counter() - started
+    metrics = out["results"]["selfprompt_gsm8k_local"]
+    return {"items": n, "seconds": seconds, "items_per_s": n / seconds, "version": lm_eval.__version__,
+            "accuracy_flexible_extract": metrics.get("exact_match,flexible-extract")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=10)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    ours = run_ours(args.items, args.max_tokens, args.batch_size, trigger=False)
+    peer = run_lm_eval(args.items, args.max_tokens, args.batch_size)
+    ours_trigger = run_ours(args.items, args.max_tokens, args.batch_size, trigger=True)
+    result = {
+        "benchmark": "eval items/s, GSM8K first-N test items, default model, transformers, greedy",
+        "config": {"items": args.items, "max_tokens": args.max_tokens, "batch_size": args.batch_size,
+                   "threads": os.cpu_count(), "model": "default (SmolLM2-135M-Instruct, converted HF folder)"},
+        "selfprompt": ours,
+        "selfprompt_with_trigger_pass": ours_trigger,
+        "lm_eval": peer,
+        "ratio_items_per_s_selfprompt_over_lm_eval": ours["items_per_s"] / peer["items_per_s"],
+        "ratio_items_per_s_selfprompt_with_trigger_over_lm_eval": ours_trigger["items_per_s"] / peer["items_per_s"],
+        "note": "Both timed end to end (model load, generation, scoring). Accuracies differ in extraction: lm-eval's "
+                "flexible-extract takes the last number; ours reports strict (first extractor) and lenient (chain).",
+    }
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    RESULT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The local data mirror: a folder in the layout of `../shared/data` with a MANIFEST.json of sha256s.
+
+Where it is: `--data-dir` (passed in) > the environment variable SELFPROMPT_DATA_DIR > an error
+that says how to set it. Nothing is copied into the repository; stages read the mirror in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from selfprompt.errors import ConfigError, DataError
+from selfprompt.manifest import sha256_file
+
+DATA_DIR_ENV = "SELFPROMPT_DATA_DIR"
+MANIFEST_FILE = "MANIFEST.json"
+
+
+def resolve_data_dir(explicit: str | Path | None = None, *, required: bool = True) -> Path | None:
+    """The mirror folder: `explicit` (--data-dir) first, then $SELFPROMPT_DATA_DIR.
+
+    With `required=False` a missing setting gives None (callers then try the hub); a setting that
+    points at a missing folder is always an error, since the user asked for it.
+    """
+    chosen = explicit if explicit not in (None, "") else os.environ.get(DATA_DIR_ENV) or None
+    if chosen is None:
+        if not required:
+            return None
+        raise ConfigError(
+            f"no data mirror given: pass --data-dir /path/to/data or set {DATA_DIR_ENV}=/path/to/data "
+            "(a folder in the layout of ../shared/data, with MANIFEST.json)"
+        )
+    path = Path(chosen).expanduser()
+    if not path.is_dir():
+        source = "--data-dir" if explicit not in (None, "") else DATA_DIR_ENV
+        raise ConfigError(f"data mirror '{path}' (from {source}) is not a folder")
+    return path
+
+
+def read_manifest(data_dir: str | Path) -> list[dict[str, Any]]:
+    path = Path(data_dir) / MANIFEST_FILE
+    if not path.exists():
+        raise DataError(str(path), None, None, "file not found; the data mirror needs a MANIFEST.json")
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(str(path), e.lineno, None, f"invalid JSON ({e.msg})") from None
+    if not isinstance(entries, list):
+        raise DataError(str(path), None, None, "expected a JSON list of datasets")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not isinstance(entry.get("files"), list):
+            raise DataError(str(path), None, f"[{i}]", "each dataset needs a 'name' and a 'files' list")
+    return entries
+
+
+def mirror_path(name_or_relpath: str, data_dir: str | Path | None = None) -> Path:
+    """A dataset name with one file ('lima', 'gsm8k') or a path inside the mirror ('mmlu/test/x.csv')."""
+    root = resolve_data_dir(data_dir)
+    assert root is not None
+    candidate = root / name_or_relpath
+    if candidate.is_file():
+        return candidate
+    for entry in read_manifest(root):
+        if entry["name"] == name_or_relpath:
+            if len(entry["files"]) != 1:
+                raise ConfigError(
+                    f"dataset '{name_or_relpath}' has {len(entry['files'])} files; name one, e.g. "
+                    f"'{entry['files'][0]['path']}'"
+                )
+            path = root / entry["files"][0]["path"]
+            if not path.is_file():
+                raise DataError(str(path), None, None, f"listed in {MANIFEST_FILE} but missing from the mirror")
+            return path
+    raise DataError(str(candidate), None, None, f"not in the data mirror {root} (neither a file nor a dataset name)")
+
+
+def verify_mirror(data_dir: str | Path | None = None, names: Iterable[str] | None = None) -> list[Path]:
+    """Check files against MANIFEST.json sha256s; returns the verified paths, raises on the first problems."""
+    root = resolve_data_dir(data_dir)
+    assert root is not None
+    entries = read_manifest(root)
+    wanted = set(names) if names is not None else None
+    if wanted is not None:
+        unknown = wanted - {e["name"] for e in entries}
+        if unknown:
+            raise ConfigError(f"unknown dataset(s) {sorted(unknown)} in {root / MANIFEST_FILE}")
+    verified, problems = [], []
+    for entry in entries:
+        if wanted is not None and entry["name"] not in wanted:
+            continue
+        for spec in entry["files"]:
+            path = root / spec["path"]
+            if not path.is_file():
+                problems.append(f"{path}: missing")
+            elif (actual := sha256_file(path)) != spec["sha256"]:
+                problems.append(f"{path}: sha256 {actual[:12]}... does not match the manifest's {spec['sha256'][:12]}...")
+            else:
+                verified.append(path)
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise DataError(str(root / MANIFEST_FILE), None, None, f"data mirror does not match: {shown}")
+    return verified

@@ -1,0 +1,304 @@
+"""Pairwise judging of two answer sets by any LLM backend (the paper's open-ended test).
+
+Every question is judged twice, A-then-B and B-then-A, so that the judge's position bias cancels:
+a win needs both orders to agree; any disagreement is a tie and is counted as an inconsistency.
+The verdict is read strictly: the judge's last non-empty line must carry exactly one of `[[A]]`,
+`[[B]]`, `[[C]]` (tie) and no other verdict may appear anywhere. An unparsable reply is asked
+again with feedback and a new seed, a bounded number of times, and then recorded as an error:
+never guessed. All requests go through `ReliableClient`, so a rerun or a resumed run sends no
+request for work already done.
+
+Answer files are JSONL rows `{id, question, answer, role?}` (extra fields are ignored); a run folder
+holding `answers.jsonl` may be given instead of the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from selfprompt.errors import ConfigError, DataError
+from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat
+from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
+from selfprompt.jsonl import iter_json_lines, validation_error
+from selfprompt.records import Message
+
+ANSWERS_FILE = "answers.jsonl"
+JUDGE_TEMPLATE = "pairwise-v1"  # part of the cache namespace: changing the prompt text must bump it
+
+SYSTEM_PROMPT = (
+    "You are a careful, impartial reviewer comparing two answers to the same user question. Judge which "
+    "answer serves the user better: correctness first, then helpfulness, relevance, depth and clarity. "
+    "Ignore the order in which the answers appear, ignore their length unless it hurts the answer, and do "
+    "not favour a style or a name."
+)
+USER_TEMPLATE = (
+    "[Question]\n{question}\n\n"
+    "[Answer A]\n{answer_a}\n[End of Answer A]\n\n"
+    "[Answer B]\n{answer_b}\n[End of Answer B]\n\n"
+    "Compare the two answers in a few sentences. Then write your verdict alone on the last line, exactly "
+    "one of: [[A]] if answer A is better, [[B]] if answer B is better, [[C]] if they are equally good."
+)
+FEEDBACK = (
+    "Your reply did not end with a valid verdict line. Reply again: a short comparison, then a last line "
+    "containing only [[A]], [[B]] or [[C]]."
+)
+
+_VERDICT = re.compile(r"\[\[([ABC])\]\]")
+Verdict = Literal["A", "B", "C"]
+Outcome = Literal["win", "tie", "loss", "error"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+class AnswerRow(BaseModel):
+    """One answer to judge. `answer` excludes the role; `role` is the role prompt the model wrote, if any."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(description="Question id, shared by both answer files.")
+    question: str
+    answer: str
+    role: str | None = Field(default=None, description="Role prompt the model wrote before answering, if any.")
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
+def answers_path(run: str | Path) -> Path:
+    path = Path(run)
+    if path.is_dir():
+        path = path / ANSWERS_FILE
+    if not path.is_file():
+        raise DataError(str(path), None, None, f"answer file not found (give a JSONL file or a folder holding {ANSWERS_FILE})")
+    return path
+
+
+def load_answers(run: str | Path) -> dict[str, AnswerRow]:
+    path = answers_path(run)
+    rows: dict[str, AnswerRow] = {}
+    for number, obj in iter_json_lines(path):
+        try:
+            row = AnswerRow.model_validate(obj)
+        except ValidationError as e:
+            raise validation_error(path, number, e) from None
+        if row.id in rows:
+            raise DataError(str(path), number, "id", f"duplicate id '{row.id}'")
+        rows[row.id] = row
+    return rows
+
+
+def judged_text(row: AnswerRow, keep_roles: bool, fmt: SelfPromptFormat = DEFAULT_FORMAT) -> str:
+    """What the judge sees: the answer alone by default; with keep_roles, role then answer."""
+    answer = row.answer
+    parsed = fmt.parse(answer)
+    if parsed.role is not None and parsed.problem not in ("no-role", "heuristic-role"):
+        # A producer left the tagged role inside the answer: take it out here rather than show tags.
+        role, answer = (row.role or parsed.role), parsed.answer
+    else:
+        role = row.role
+    if keep_roles and role:
+        return f"{role}\n\n{answer}"
+    return answer
+
+
+# ---------------------------------------------------------------------------------------------
+# Verdicts
+
+
+@dataclass(frozen=True)
+class ParsedVerdict:
+    verdict: Verdict | None
+    reasoning: str
+    problem: str | None = None
+
+
+def parse_verdict(text: str) -> ParsedVerdict:
+    """Strict: one verdict, on the last non-empty line, and no competing verdict anywhere."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return ParsedVerdict(None, "", "empty reply")
+    found = set(_VERDICT.findall(text))
+    if not found:
+        return ParsedVerdict(None, text.strip(), "no [[A]]/[[B]]/[[C]] verdict")
+    if len(found) > 1:
+        return ParsedVerdict(None, text.strip(), f"conflicting verdicts {sorted(found)}")
+    last = lines[-1]
+    if not _VERDICT.search(last):
+        return ParsedVerdict(None, text.strip(), "verdict not on the last line")
+    reasoning = "\n".join(lines[:-1] + [_VERDICT.sub("", last).strip()]).strip()
+    return ParsedVerdict(found.pop(), reasoning)  # type: ignore[arg-type]
+
+
+def judge_messages(question: str, first: str, second: str) -> list[Message]:
+    return [
+        Message(role="system", content=SYSTEM_PROMPT),
+        Message(role="user", content=USER_TEMPLATE.format(question=question, answer_a=first, answer_b=second)),
+    ]
+
+
+def retry_request(base: ChatRequest, bad_reply: str, attempt: int, retry_temperature: float) -> ChatRequest:
+    """The same question with the bad reply and feedback appended, and a fresh seed."""
+    sampling = base.sampling.model_copy(update={
+        "seed": (base.sampling.seed or 0) + attempt,
+        "temperature": max(base.sampling.temperature, retry_temperature),
+    })
+    messages = [*base.messages, Message(role="assistant", content=bad_reply or "(empty)"),
+                Message(role="user", content=FEEDBACK)]
+    return ChatRequest(messages=messages, sampling=sampling)
+
+
+# ---------------------------------------------------------------------------------------------
+# Judging
+
+
+@dataclass
+class OrderResult:
+    """One order of one pair: the verdict as the judge wrote it (positions, not runs)."""
+
+    verdict: Verdict | None = None
+    reasoning: str = ""
+    attempts: int = 0  # judge replies read (cached or not)
+    problems: list[str] = field(default_factory=list)
+    error: str | None = None
+    raw: str = ""
+
+
+class JudgeConfig(BaseModel):
+    """Settings of one pairwise judging run (recorded in the manifest)."""
+
+    keep_roles: bool = Field(default=False, description="Show the judge role + answer instead of the answer alone.")
+    max_tokens: int = Field(default=384, ge=1, description="Judge reply length limit.")
+    temperature: float = Field(default=0.0, ge=0.0, description="Judge temperature for the first attempt.")
+    seed: int = Field(default=0, description="Judge seed of the first attempt; retries add the attempt number.")
+    max_verdict_attempts: int = Field(default=3, ge=1, description="Replies read per order before recording an error.")
+    retry_temperature: float = Field(default=0.7, ge=0.0, description="Temperature of retries (greedy would repeat).")
+    bootstrap_samples: int = Field(default=2000, ge=100, description="Resamples for the win-rate CI.")
+    confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
+    concurrency: int = Field(default=8, ge=1, description="Judge requests in flight.")
+    limit: int | None = Field(default=None, ge=1, description="Judge only the first N shared ids.")
+
+
+def judge_orders(client: Any, requests: Sequence[ChatRequest], config: JudgeConfig) -> list[OrderResult]:
+    """Judge every request; unparsable replies are re-asked in rounds (batched for concurrency)."""
+    results = [OrderResult() for _ in requests]
+    current = list(requests)
+    pending = list(range(len(requests)))
+    for attempt in range(config.max_verdict_attempts):
+        replies = client.generate_many([current[i] for i in pending])
+        still = []
+        for i, reply in zip(pending, replies):
+            result = results[i]
+            if reply.response is None:  # transport failure after the client's own retries
+                result.error = f"request failed: {reply.error}"
+                continue
+            result.attempts += 1
+            result.raw = reply.response.text
+            parsed = parse_verdict(reply.response.text)
+            if parsed.verdict is not None:
+                result.verdict, result.reasoning, result.error = parsed.verdict, parsed.reasoning, None
+                continue
+            result.problems.append(parsed.problem or "unparsable")
+            result.reasoning = parsed.reasoning
+            result.error = f"unparsable verdict after {result.attempts} replies: {parsed.problem}"
+            current[i] = retry_request(requests[i], reply.response.text, attempt + 1, config.retry_temperature)
+            still.append(i)
+        pending = still
+        if not pending:
+            break
+    return results
+
+
+def combine(ab: OrderResult, ba: OrderResult) -> tuple[Outcome, bool]:
+    """(outcome for run A, inconsistent). In the BA order the positions are swapped."""
+    if ab.verdict is None or ba.verdict is None:
+        return "error", False
+    first = {"A": "win", "B": "loss", "C": "tie"}[ab.verdict]
+    second = {"A": "loss", "B": "win", "C": "tie"}[ba.verdict]
+    if first == second:
+        return first, False  # type: ignore[return-value]
+    return "tie", True
+
+
+def judge_pairs(client: Any, a: dict[str, AnswerRow], b: dict[str, AnswerRow], config: JudgeConfig) -> list[dict[str, Any]]:
+    """Per-item records for every id the two answer sets share (in A's order)."""
+    ids = [i for i in a if i in b]
+    if config.limit:
+        ids = ids[: config.limit]
+    sampling = Sampling(max_tokens=config.max_tokens, temperature=config.temperature, seed=config.seed)
+    requests = []
+    for i in ids:
+        text_a, text_b = judged_text(a[i], config.keep_roles), judged_text(b[i], config.keep_roles)
+        requests.append(ChatRequest(messages=judge_messages(a[i].question, text_a, text_b), sampling=sampling))
+        requests.append(ChatRequest(messages=judge_messages(a[i].question, text_b, text_a), sampling=sampling))
+    orders = judge_orders(client, requests, config)
+    items = []
+    for n, i in enumerate(ids):
+        ab, ba = orders[2 * n], orders[2 * n + 1]
+        outcome, inconsistent = combine(ab, ba)
+        items.append({
+            "id": i, "question": a[i].question,
+            "answer_a": a[i].answer, "role_a": a[i].role, "answer_b": b[i].answer, "role_b": b[i].role,
+            "outcome": outcome, "inconsistent": inconsistent,
+            "verdict_ab": ab.verdict, "verdict_ba": ba.verdict,
+            "reasoning_ab": ab.reasoning, "reasoning_ba": ba.reasoning,
+            "attempts_ab": ab.attempts, "attempts_ba": ba.attempts,
+            "problems": ab.problems + ba.problems,
+            "error": "; ".join(e for e in (ab.error and f"A-B: {ab.error}", ba.error and f"B-A: {ba.error}") if e) or None,
+        })
+    return items
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics
+
+
+def bootstrap_ci(scores: Sequence[float], samples: int, confidence: float, seed: int = 0) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of the mean; None for an empty sample."""
+    if not scores:
+        return None
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    values = np.asarray(scores, dtype=float)
+    means = values[rng.integers(0, len(values), size=(samples, len(values)))].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))
+
+
+def summarize(items: Sequence[dict[str, Any]], config: JudgeConfig) -> dict[str, Any]:
+    counts = {k: sum(1 for it in items if it["outcome"] == k) for k in ("win", "tie", "loss", "error")}
+    judged = [it for it in items if it["outcome"] != "error"]
+    n = len(judged)
+    scores = [{"win": 1.0, "tie": 0.5, "loss": 0.0}[it["outcome"]] for it in judged]
+    inconsistent = sum(1 for it in judged if it["inconsistent"])
+    ci = bootstrap_ci(scores, config.bootstrap_samples, config.confidence, config.seed)
+    return {
+        "n_pairs": len(items), "n_judged": n, **counts,
+        "adjusted_win_rate": (sum(scores) / n) if n else None,
+        "win_rate_ci": list(ci) if ci else None, "confidence": config.confidence,
+        "inconsistent": inconsistent, "inconsistency_rate": (inconsistent / n) if n else None,
+        "verdict_retries": sum(max(0, it["attempts_ab"] - 1) + max(0, it["attempts_ba"] - 1) for it in items),
+        "error_rate": counts["error"] / len(items) if items else None,
+    }
+
+
+def make_client(judge: Backend, cache_path: Path, config: JudgeConfig) -> Any:
+    from selfprompt.generate.reliable import ReliableClient
+
+    return ReliableClient(judge, cache_path=cache_path, concurrency=config.concurrency,
+                          cache_namespace=JUDGE_TEMPLATE)
+
+
+def check_overlap(a: dict[str, AnswerRow], b: dict[str, AnswerRow], a_path: Path, b_path: Path) -> None:
+    if not any(i in b for i in a):
+        raise ConfigError(f"{a_path} and {b_path} share no question id; nothing to judge")
+

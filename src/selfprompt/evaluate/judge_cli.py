@@ -1,0 +1,206 @@
+"""`selfprompt judge`: pairwise judging of two answer sets, and `selfprompt judge answers` to make them.
+
+    selfprompt judge answers --model runs/sp/model --condition self-prompt --questions vicuna_bench --out runs/sp-answers
+    selfprompt judge --a runs/sp-answers --b runs/base-answers --judge default --judge-backend llamacpp --out runs/judge
+
+Question sets: `vicuna_bench` and `mt_bench` (first turns) from the data mirror, or any JSONL whose
+rows carry `question` (or `turns`, first one taken) and `id` (or `question_id`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from selfprompt.errors import ConfigError, DataError
+from selfprompt.evaluate import judge as J
+from selfprompt.jsonl import JsonlAppender, iter_json_lines, write_json, write_records
+from selfprompt.manifest import write_manifest
+from selfprompt.records import Example
+
+QUESTION_SETS = {"vicuna_bench": "vicuna_bench/question.jsonl", "mt_bench": "mt_bench/question.jsonl"}
+PARTIAL_SUFFIX = ".partial"
+console = Console(stderr=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions and answers
+
+
+def questions_file(name: str, data_dir: str | None) -> Path:
+    if name in QUESTION_SETS:
+        from selfprompt.data.mirror import resolve_data_dir
+
+        root = resolve_data_dir(data_dir)
+        assert root is not None
+        return root / QUESTION_SETS[name]
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"question set '{name}' is neither {' nor '.join(QUESTION_SETS)} nor a JSONL file")
+    return path
+
+
+def load_questions(name: str, data_dir: str | None = None, limit: int | None = None) -> list[Example]:
+    """First turns of a question set, as Examples with string ids."""
+    path = questions_file(name, data_dir)
+    examples: list[Example] = []
+    for number, obj in iter_json_lines(path):
+        if limit is not None and len(examples) >= limit:
+            break
+        raw_id = obj.get("id", obj.get("question_id"))
+        if raw_id is None:
+            raise DataError(str(path), number, "id", "missing (need 'id' or 'question_id')")
+        question = obj.get("question")
+        if question is None and isinstance(obj.get("turns"), list) and obj["turns"]:
+            question = obj["turns"][0]
+        if not isinstance(question, str) or not question.strip():
+            raise DataError(str(path), number, "question", "missing or empty (need 'question' or 'turns')")
+        examples.append(Example(id=str(raw_id), question=question, source=Path(path).parent.name))
+    return examples
+
+
+def generate_answers(backend: Any, questions: list[Example], condition: str, sampling: Any, out_file: Path,
+                     chunk: int = 8) -> int:
+    """Answer questions in chunks appended durably to a partial file; a rerun skips answered ids."""
+    from selfprompt.generate.conditions import answer_questions
+
+    partial = out_file.with_name(out_file.name + PARTIAL_SUFFIX)
+    done = {obj["id"] for _, obj in iter_json_lines(partial)} if partial.exists() else set()
+    todo = [q for q in questions if q.id not in done]
+    with JsonlAppender(partial) as out:
+        for start in range(0, len(todo), chunk):
+            batch = todo[start : start + chunk]
+            outputs = answer_questions(backend, [q.question for q in batch], condition, sampling)
+            for q, o in zip(batch, outputs):
+                out.append({"id": q.id, "question": q.question, "answer": o.answer, "role": o.role, "raw": o.raw,
+                            "condition": condition, "format_held": o.format_held, "problem": o.problem,
+                            "finish_reason": o.finish_reason})
+    rows = {obj["id"]: obj for _, obj in iter_json_lines(partial)}
+    write_records(out_file, [rows[q.id] for q in questions])  # question order, whatever order chunks finished
+    partial.unlink()
+    return len(todo)
+
+
+def backend_options(model: str, base_url: str | None, api_key_env: str | None) -> dict[str, Any]:
+    options: dict[str, Any] = {"model": model}
+    if base_url:
+        options["base_url"] = base_url
+    if api_key_env:
+        options["api_key_env"] = api_key_env
+    return options
+
+
+# ---------------------------------------------------------------------------------------------
+# The judging run
+
+
+def run_judge(a: str, b: str, out: Path, judge_backend: Any, config: J.JudgeConfig, judge_spec: dict[str, Any]) -> dict[str, Any]:
+    a_path, b_path = J.answers_path(a), J.answers_path(b)
+    rows_a, rows_b = J.load_answers(a_path), J.load_answers(b_path)
+    J.check_overlap(rows_a, rows_b, a_path, b_path)
+    out.mkdir(parents=True, exist_ok=True)
+    client = J.make_client(judge_backend, out / "judge_cache.sqlite", config)
+    try:
+        items = J.judge_pairs(client, rows_a, rows_b, config)
+        stats = client.stats.as_dict()
+    finally:
+        client.close()
+    summary = {"a": str(a_path), "b": str(b_path), "judge": judge_backend.model_id, "template": J.JUDGE_TEMPLATE,
+               **J.summarize(items, config), "requests": stats}
+    write_records(out / "judgments.jsonl", items)
+    write_json(out / "results.json", summary)
+    write_manifest(out, stage="judge", config={**config.model_dump(), "judge": judge_spec, "template": J.JUDGE_TEMPLATE},
+                   data_files=[a_path, b_path], seed=config.seed)
+    return summary
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    ci = summary["win_rate_ci"]
+    rate = summary["adjusted_win_rate"]
+    console.print(
+        f"A vs B over {summary['n_pairs']} questions: win {summary['win']}, tie {summary['tie']}, loss {summary['loss']}, "
+        f"error {summary['error']}; adjusted win rate "
+        + (f"{rate:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if rate is not None else "n/a")
+        + (f"; inconsistency {summary['inconsistency_rate']:.2f}" if summary["inconsistency_rate"] is not None else "")
+        + f"; requests sent {summary['requests']['requests_sent']}, cache hits {summary['requests']['cache_hits']}",
+        highlight=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    judge_app = typer.Typer(help="Pairwise judging of two answer sets (both orders; strict verdicts).")
+
+    @judge_app.callback(invoke_without_command=True)
+    def judge(
+        ctx: typer.Context,
+        a: str = typer.Option(None, "--a", help="Answers of system A (JSONL file, or a folder with answers.jsonl)."),
+        b: str = typer.Option(None, "--b", help="Answers of system B."),
+        out: Path = typer.Option(None, "--out", help="Output folder: results.json, judgments.jsonl, manifest, cache."),
+        judge_model: str = typer.Option("default", "--judge", help="Judge model (name on the server, or a model spec)."),
+        judge_backend: str = typer.Option("openai", "--judge-backend", help="hf | llamacpp | openai."),
+        base_url: str = typer.Option(None, help="openai judge: server base URL (e.g. http://127.0.0.1:8080/v1)."),
+        api_key_env: str = typer.Option(None, help="openai judge: environment variable holding the API key."),
+        keep_roles: bool = typer.Option(False, "--keep-roles", help="Show the judge the role prompts too."),
+        max_tokens: int = typer.Option(384, help="Judge reply length limit."),
+        max_verdict_attempts: int = typer.Option(3, help="Replies read per order before recording an error."),
+        concurrency: int = typer.Option(8, help="Judge requests in flight."),
+        limit: int = typer.Option(None, help="Judge only the first N shared questions."),
+        seed: int = typer.Option(0, help="Judge seed (and bootstrap seed)."),
+    ) -> None:
+        """Judge A against B, each pair in both orders; results from A's side (win = A better)."""
+        if ctx.invoked_subcommand is not None:
+            return
+        if not (a and b and out):
+            raise ConfigError("selfprompt judge needs --a, --b and --out")
+        from selfprompt.generate.backends import get_backend
+
+        try:
+            config = J.JudgeConfig(keep_roles=keep_roles, max_tokens=max_tokens, max_verdict_attempts=max_verdict_attempts,
+                                   concurrency=concurrency, limit=limit, seed=seed)
+        except ValidationError as e:
+            first = e.errors()[0]
+            raise ConfigError(f"judge option {first['loc'][0]}: {first['msg']}") from None
+        spec = {"backend": judge_backend, "model": judge_model, "base_url": base_url}
+        backend = get_backend(judge_backend, **backend_options(judge_model, base_url, api_key_env))
+        try:
+            print_summary(run_judge(a, b, out, backend, config, spec))
+        finally:
+            backend.close()
+
+    @judge_app.command("answers")
+    def answers(
+        out: Path = typer.Option(..., "--out", help="Output folder (answers.jsonl + manifest.json) or a .jsonl file."),
+        model: str = typer.Option("default", help="Model that answers."),
+        backend: str = typer.Option("hf", help="hf | llamacpp | openai."),
+        condition: str = typer.Option("plain", help="plain | self-prompt | icl-self-prompt | self-prompt-no-role."),
+        questions: str = typer.Option("vicuna_bench", help="vicuna_bench | mt_bench | path to a JSONL of questions."),
+        data_dir: str = typer.Option(None, help="Data mirror (default: $SELFPROMPT_DATA_DIR)."),
+        limit: int = typer.Option(None, help="First N questions only."),
+        max_tokens: int = typer.Option(256, help="Answer length limit."),
+        seed: int = typer.Option(0, help="Sampling seed (greedy decoding ignores it)."),
+        base_url: str = typer.Option(None, help="openai backend: server base URL."),
+        api_key_env: str = typer.Option(None, help="openai backend: environment variable holding the API key."),
+    ) -> None:
+        """Answer a question set under one condition: rows {id, question, answer, role} for `judge`."""
+        from selfprompt.generate.backends import get_backend
+        from selfprompt.generate.backends.base import Sampling
+
+        out_file = out if out.suffix == ".jsonl" else out / J.ANSWERS_FILE
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        qs = load_questions(questions, data_dir, limit)
+        sampling = Sampling(max_tokens=max_tokens, temperature=0.0, seed=seed)
+        engine = get_backend(backend, **backend_options(model, base_url, api_key_env))
+        try:
+            generated = generate_answers(engine, qs, condition, sampling, out_file)
+        finally:
+            engine.close()
+        write_manifest(out_file.parent, stage="answers", seed=seed, data_files=[questions_file(questions, data_dir)],
+                       config={"model": model, "backend": backend, "condition": condition, "questions": questions,
+                               "limit": limit, "sampling": sampling.model_dump()})
+        console.print(f"{len(qs)} answers in {out_file} ({generated} generated now)", highlight=False)
+
+    app.add_typer(judge_app, name="judge")

@@ -1,0 +1,1 @@
+"""`selfprompt run`: one experiment file runs the whole study, resumable and content-addressed."""

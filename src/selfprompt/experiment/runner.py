@@ -1,0 +1,295 @@
+"""`selfprompt run`: the whole study from one experiment file, resumable and content-addressed.
+
+The experiment is planned into stages (annotate, train per mode, eval per system, answers per
+system, judge, report). Each stage is a `selfprompt` command run in a subprocess; stages talk only
+through files. A stage's output folder is named by a key: the sha256 of its command template,
+the keys of the stages it reads, and the sha256 of its input files. So:
+
+* a rerun skips every stage whose folder holds a `done.json` with its key (written last);
+* a changed setting changes the key of that stage and of everything downstream, and nothing else;
+* a killed run resumes: the unfinished stage is started again in the same folder, and the stage
+  commands resume their own work (annotate and eval from their caches, train with `--resume auto`,
+  answers from their partial file, the judge from its request cache).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from selfprompt.errors import ConfigError, SelfPromptError
+from selfprompt.experiment.spec import Experiment
+from selfprompt.jsonl import write_json
+from selfprompt.manifest import sha256_file, write_manifest
+
+DONE_FILE = "done.json"
+LOG_FILE = "stage.log"
+INDEX_FILE = "experiment.json"  # read by `selfprompt report`
+KEY_SCHEMA = "selfprompt-stage-v1"
+ANNOTATION_FILE = "lima_role.jsonl"
+
+
+@dataclass
+class Stage:
+    name: str  # e.g. "annotate", "train-self-prompt", "eval-baseline"
+    args: list[str]  # selfprompt arguments; {out}, {root}, {data_dir}, {stage:NAME} filled in at run time
+    deps: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)  # inputs whose content is part of the key
+    paths: dict[str, str] = field(default_factory=dict)  # placeholder -> absolute path (not in the key: the
+    # content of the file is, so moving a checkout does not rerun anything)
+    key: str = ""
+
+    @property
+    def folder_name(self) -> str:
+        return f"{self.name}-{self.key[:12]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning
+
+
+def _model_ref(model: str, deps: list[str]) -> str:
+    if model.startswith("train:"):
+        deps.append(f"train-{model.split(':', 1)[1]}")
+        return "{stage:" + deps[-1] + "}/model"
+    return model
+
+
+def _yaml_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)  # JSON is YAML: lists, numbers, bools, null
+
+
+def _optional(flag: str, value: Any) -> list[str]:
+    return [] if value is None else [flag, str(value)]
+
+
+def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
+    """The stages of an experiment, in order. Relative file paths (recipes, question files) are looked up in
+    the current folder, then beside the experiment file (`base_dir`), then in its parent (the repository)."""
+    stages: list[Stage] = []
+    if exp.annotate:
+        a = exp.annotate
+        files = [data_dir / "lima" / "train.jsonl"] if a.data == "lima" and data_dir else []
+        if a.data != "lima":
+            files.append(_path(a.data, base_dir))
+        args = ["annotate", "--out", "{out}/" + ANNOTATION_FILE, "--data", "{data_file}" if a.data != "lima" else "lima",
+                "--teacher", a.teacher, "--backend", a.backend, "--seed", str(exp.seed), "--no-progress",
+                *_optional("--limit", a.limit), *_optional("--max-tokens", a.max_tokens),
+                *_optional("--base-url", a.base_url), *_optional("--api-key-env", a.api_key_env), *a.extra_args]
+        if data_dir:
+            args += ["--data-dir", "{data_dir}"]
+        paths = {"{data_file}": str(files[-1])} if a.data != "lima" else {}
+        stages.append(Stage("annotate", args, files=files, paths=paths))
+    if exp.train:
+        recipe = _path(exp.train.recipe, base_dir)
+        for mode in exp.train.modes:
+            deps = ["annotate"] if exp.annotate else []
+            data = [f"data={{stage:annotate}}/{ANNOTATION_FILE}"] if exp.annotate else []
+            overrides = [f"{k}={_yaml_value(v)}" for k, v in exp.train.overrides.items()]
+            args = ["train", "--config", "{recipe}", "--resume", "auto", *data, f"mode={mode}",
+                    "output_dir={out}/model", *overrides]
+            stages.append(Stage(f"train-{mode}", args, deps=deps, files=[recipe], paths={"{recipe}": str(recipe)}))
+    if exp.eval:
+        e = exp.eval
+        for label, system in e.systems.items():
+            deps: list[str] = []
+            model = _model_ref(system.model, deps)
+            args = ["eval", "--model", model, "--backend", e.backend, "--tasks", ",".join(e.tasks),
+                    "--conditions", ",".join(system.conditions), "--out", "{out}", "--seed", str(exp.seed),
+                    "--max-tokens", str(e.max_tokens), *_optional("--limit", e.limit), *e.extra_args]
+            if data_dir:
+                args += ["--data-dir", "{data_dir}"]
+            stages.append(Stage(f"eval-{label}", args, deps=deps))
+    if exp.answers:
+        s = exp.answers
+        files = [] if s.questions in ("vicuna_bench", "mt_bench") else [_path(s.questions, base_dir)]
+        questions = s.questions if not files else "{questions}"
+        for label, system in s.systems.items():
+            deps = []
+            model = _model_ref(system.model, deps)
+            args = ["judge", "answers", "--out", "{out}", "--model", model, "--backend", s.backend,
+                    "--condition", system.condition, "--questions", questions, "--max-tokens", str(s.max_tokens),
+                    "--seed", str(exp.seed), *_optional("--limit", s.limit)]
+            if data_dir:
+                args += ["--data-dir", "{data_dir}"]
+            stages.append(Stage(f"answers-{label}", args, deps=deps, files=files,
+                                paths={"{questions}": str(files[0])} if files else {}))
+    if exp.judge:
+        j = exp.judge
+        for side in (j.a, j.b):
+            if not exp.answers or side not in exp.answers.systems:
+                raise ConfigError(f"judge compares '{side}', which is not a label under answers.systems")
+        args = ["judge", "--a", f"{{stage:answers-{j.a}}}", "--b", f"{{stage:answers-{j.b}}}", "--out", "{out}",
+                "--judge", j.judge, "--judge-backend", j.backend, "--max-tokens", str(j.max_tokens),
+                "--seed", str(exp.seed), *_optional("--base-url", j.base_url),
+                *_optional("--api-key-env", j.api_key_env), *j.extra_args]
+        stages.append(Stage("judge", args, deps=[f"answers-{j.a}", f"answers-{j.b}"]))
+    if exp.report:
+        deps = [s.name for s in stages if s.name.startswith(("eval-", "judge"))]
+        stages.append(Stage("report", ["report", "{root}", "--out", "{out}"], deps=deps))
+    _check_deps(stages)
+    return stages
+
+
+def _path(value: str, base_dir: Path) -> Path:
+    path = Path(value).expanduser()
+    for candidate in (path, base_dir / path, base_dir.parent / path):
+        if candidate.is_file():
+            return candidate.resolve()
+    raise ConfigError(f"file '{value}' not found (looked in the current folder and {base_dir})")
+
+
+def _check_deps(stages: list[Stage]) -> None:
+    seen: set[str] = set()
+    for stage in stages:
+        missing = [d for d in stage.deps if d not in seen]
+        if missing:
+            raise ConfigError(f"stage '{stage.name}' needs {', '.join(missing)}, which the experiment does not define")
+        seen.add(stage.name)
+
+
+def assign_keys(stages: list[Stage]) -> None:
+    keys: dict[str, str] = {}
+    for stage in stages:
+        payload = {"schema": KEY_SCHEMA, "name": stage.name, "args": stage.args,
+                   "deps": {d: keys[d] for d in stage.deps}, "files": {p.name: sha256_file(p) for p in stage.files}}
+        blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        stage.key = keys[stage.name] = hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def is_done(folder: Path, key: str) -> bool:
+    try:
+        return json.loads((folder / DONE_FILE).read_text())["key"] == key
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return False
+
+
+def resolve_args(stage: Stage, folders: dict[str, Path], root: Path, data_dir: Path | None) -> list[str]:
+    values = {"{out}": str(folders[stage.name]), "{root}": str(root), "{data_dir}": str(data_dir or "")}
+    values.update({f"{{stage:{name}}}": str(folder) for name, folder in folders.items()})
+    values.update(stage.paths)
+    resolved = []
+    for arg in stage.args:
+        for placeholder, value in values.items():
+            arg = arg.replace(placeholder, value)
+        resolved.append(arg)
+    return resolved
+
+
+def _die_with_parent() -> None:
+    """Child side: get SIGKILL when the runner dies, so a killed run leaves no stage writing behind it."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def run_stage(stage: Stage, args: list[str], folder: Path, env: dict[str, str]) -> float:
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-c", "from selfprompt.cli import main; main()", *args]
+    started = time.monotonic()
+    with (folder / LOG_FILE).open("a", encoding="utf-8") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} selfprompt {' '.join(args)}\n")
+        log.flush()
+        proc = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                              preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        tail = (folder / LOG_FILE).read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
+        raise SelfPromptError(f"stage '{stage.name}' failed (exit {proc.returncode}); log {folder / LOG_FILE}:\n"
+                              + "\n".join(tail))
+    write_json(folder / DONE_FILE, {"stage": stage.name, "key": stage.key, "args": args, "seconds": round(seconds, 2),
+                                    "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return seconds
+
+
+def write_index(exp: Experiment, stages: list[Stage], root: Path) -> None:
+    """experiment.json: which folder holds what, for `selfprompt report` and for people."""
+    folders = {s.name: s.folder_name for s in stages}
+    index = {
+        "name": exp.name, "title": exp.title or f"Self-prompt tuning: {exp.name}", "baseline": exp.baseline,
+        "evals": {s.name.removeprefix("eval-"): folders[s.name] for s in stages if s.name.startswith("eval-")},
+        "judges": ({f"{exp.judge.a} vs {exp.judge.b}": folders["judge"]} if exp.judge else {}),
+        "stages": {s.name: {"folder": folders[s.name], "key": s.key, "deps": s.deps} for s in stages},
+    }
+    write_json(root / INDEX_FILE, index)
+
+
+class RunLock:
+    """One runner per output folder: a second concurrent run would corrupt the first."""
+
+    def __init__(self, root: Path):
+        root.mkdir(parents=True, exist_ok=True)
+        self.file = (root / ".lock").open("w")
+
+    def __enter__(self) -> "RunLock":
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"another `selfprompt run` is using {Path(self.file.name).parent}") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
+
+
+def run_experiment(exp: Experiment, experiment_file: Path, root: Path | None = None,
+                   log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Plan, skip what is done, run the rest. Returns {stage: "skipped" | seconds}."""
+    from selfprompt.data.mirror import resolve_data_dir
+
+    data_dir = resolve_data_dir(exp.data_dir, required=False)
+    data_dir = data_dir.resolve() if data_dir else None
+    root = (root or Path(exp.out or f"runs/{exp.name}")).resolve()
+    stages = plan(exp, experiment_file.resolve().parent, data_dir)
+    assign_keys(stages)
+    folders = {s.name: root / s.folder_name for s in stages}
+    env = {**os.environ}
+    if data_dir:
+        env["SELFPROMPT_DATA_DIR"] = str(data_dir)
+    outcome: dict[str, Any] = {}
+    with RunLock(root):
+        write_index(exp, stages, root)
+        write_manifest(root, stage="experiment", config=exp.model_dump(), data_files=[experiment_file], seed=exp.seed,
+                       extra={"stages": {s.name: s.key for s in stages}})
+        for stage in stages:
+            folder = folders[stage.name]
+            if is_done(folder, stage.key):
+                outcome[stage.name] = "skipped"
+                log(f"[skip] {stage.name} (done: {folder.name})")
+                continue
+            log(f"[run ] {stage.name} -> {folder.name}")
+            seconds = run_stage(stage, resolve_args(stage, folders, root, data_dir), folder, env)
+            outcome[stage.name] = round(seconds, 2)
+            log(f"[done] {stage.name} in {seconds:.1f}s")
+    if "report" in folders:
+        log(f"report: {folders['report'] / 'report.html'}")
+    return outcome
+
+
+def plan_only(exp: Experiment, experiment_file: Path, root: Path | None = None) -> list[str]:
+    """One line per stage: name, folder, done or not, and the command it would run."""
+    from selfprompt.data.mirror import resolve_data_dir
+
+    data_dir = resolve_data_dir(exp.data_dir, required=False)
+    root = (root or Path(exp.out or f"runs/{exp.name}")).resolve()
+    stages = plan(exp, experiment_file.resolve().parent, data_dir)
+    assign_keys(stages)
+    folders = {s.name: root / s.folder_name for s in stages}
+    return [f"{'done' if is_done(folders[s.name], s.key) else 'todo'}  {s.name:24} {folders[s.name]}\n"
+            f"      selfprompt {' '.join(resolve_args(s, folders, root, data_dir))}" for s in stages]

@@ -1,0 +1,104 @@
+"""llama.cpp in-process through llama-cpp-python (extra: selfprompt[llamacpp]).
+
+The prompt is rendered by us from the chat template embedded in the GGUF file, with the same
+Jinja renderer transformers uses, so hf and llamacpp see the same prompt text for a request,
+and an `assistant_prefix` is simply appended after the generation prompt. Generation then goes
+through llama.cpp's plain completion API (special tokens in the prompt are parsed as tokens).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Iterator, Sequence
+
+from selfprompt.errors import ConfigError
+from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
+from selfprompt.models import ResolvedModel, resolve_model
+from selfprompt.records import Usage
+
+CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
+
+
+def render_with_template(template: str, request: ChatRequest, bos_token: str, eos_token: str) -> str:
+    """The prompt text for `request` under a Jinja chat template, as transformers would render it."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    messages = [m.model_dump() for m in request.messages]
+    rendered, _ = render_jinja_template(
+        conversations=[messages], chat_template=template, add_generation_prompt=True,
+        bos_token=bos_token, eos_token=eos_token,
+    )
+    return rendered[0] + request.assistant_prefix
+
+
+def completion_kwargs(sampling: Sampling) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"max_tokens": sampling.max_tokens, "temperature": sampling.temperature,
+                              "top_p": sampling.top_p, "stop": sampling.stop or None}
+    if sampling.seed is not None:
+        kwargs["seed"] = sampling.seed
+    return kwargs
+
+
+class LlamaCppBackend(Backend):
+    name = "llamacpp"
+
+    def __init__(self, model: str | ResolvedModel = "default", n_ctx: int = 4096, n_threads: int | None = None, **_: Any):
+        super().__init__()
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise ConfigError(
+                "the llamacpp backend needs llama-cpp-python: pip install 'selfprompt[llamacpp]' (compiles ~8 min), "
+                "or use --backend hf"
+            ) from None
+        self.resolved = model if isinstance(model, ResolvedModel) else resolve_model(model)
+        self.llm = Llama(model_path=self.resolved.require_gguf(), n_ctx=n_ctx,
+                         n_threads=n_threads or os.cpu_count() or 1, verbose=False)
+        self.template = self.llm.metadata.get(CHAT_TEMPLATE_KEY)
+        if not self.template:
+            raise ConfigError(f"{self.resolved.gguf_path} has no embedded chat template ({CHAT_TEMPLATE_KEY})")
+        self.bos_token = self._token_text(self.llm.token_bos())
+        self.eos_token = self._token_text(self.llm.token_eos())
+
+    def _token_text(self, token_id: int) -> str:
+        if token_id < 0:
+            return ""
+        return self.llm.detokenize([token_id], special=True).decode("utf-8", errors="replace")
+
+    @property
+    def model_id(self) -> str:
+        return self.resolved.name
+
+    def render(self, request: ChatRequest) -> str:
+        return render_with_template(self.template, request, self.bos_token, self.eos_token)
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
+        # llama.cpp runs one sequence at a time in this binding; the lock keeps threads off each other.
+        with self._lock:
+            return [self._complete(r) for r in requests]
+
+    def _complete(self, request: ChatRequest) -> ChatResponse:
+        started = time.perf_counter()
+        out = self.llm.create_completion(self.render(request), **completion_kwargs(request.sampling))
+        choice, usage = out["choices"][0], out.get("usage") or {}
+        return ChatResponse(
+            text=choice["text"],
+            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+            usage=Usage(prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0)),
+            model=self.model_id,
+            seconds=time.perf_counter() - started,
+        )
+
+    def stream(self, request: ChatRequest) -> Iterator[str]:
+        with self._lock:
+            for chunk in self.llm.create_completion(self.render(request), stream=True,
+                                                    **completion_kwargs(request.sampling)):
+                piece = chunk["choices"][0]["text"]
+                if piece:
+                    yield piece
+
+    def close(self) -> None:
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is not None and hasattr(llm, "close"):
+            llm.close()

@@ -1,0 +1,196 @@
+"""Conditions: how a model is asked a question, and how its output is read back.
+
+    plain                question only
+    manual-role          two-turn immersion (Kong et al. 2023) with a role prompt written by us:
+                         user sets the role, the assistant accepts it, then the question
+    icl-self-prompt      an untuned model writes its own expert role prompt (step 1, few-shot),
+                         then answers inside the two-turn immersion with that role (step 2)
+    self-prompt          a self-prompt-tuned model writes role and answer unprompted; parsed with the format
+    self-prompt-no-role  ablation: the tuned model's role is forced empty by prefilling an empty role block
+
+Every step is one batched `backend.generate` call across all questions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from selfprompt.errors import ConfigError
+from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat
+from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
+from selfprompt.records import Message, Usage
+
+CONDITIONS = ("plain", "manual-role", "icl-self-prompt", "self-prompt", "self-prompt-no-role")
+SELF_PROMPT_CONDITIONS = ("self-prompt", "self-prompt-no-role")
+
+
+@dataclass(frozen=True)
+class ManualRole:
+    """Two-turn immersion of Kong et al. 2023: user sets the role, the assistant accepts, then the question."""
+
+    role_prompt: str  # user turn that sets the role, e.g. "From now on, you are an excellent math teacher ..."
+    acceptance: str  # fixed assistant reply that accepts the role
+
+
+@dataclass
+class ConditionOutput:
+    question: str
+    condition: str
+    role: str | None  # role prompt used or written (None for plain, or when a tuned model wrote none)
+    answer: str  # answer text with the role removed
+    raw: str  # the model's raw text for the answering turn
+    format_held: bool | None  # self-prompt conditions: did parse() find the trained format; else None
+    problem: str | None  # why the format did not hold, or "role-fallback" when icl wrote no usable role
+    messages: list[Message]  # the exact messages of the answering request
+    assistant_prefix: str  # prefill used in the answering request ("" if none)
+    usage: Usage = field(default_factory=Usage)  # all steps together
+    finish_reason: str = "stop"
+
+
+# --- icl-self-prompt, step 1: the model writes its own role prompt --------------------------------
+ROLE_OPENER = "From now on, you are"
+ROLE_INSTRUCTION = (
+    "Write a short role-play prompt that turns an AI assistant into the ideal expert for answering the "
+    "question below. Write it in the second person, starting with \"From now on, you are\". "
+    "Do not answer the question.\n\nQuestion: {question}"
+)
+# In-context examples we wrote: (question, role prompt). Short, second person, one paragraph.
+ICL_ROLE_EXAMPLES: tuple[tuple[str, str], ...] = (
+    (
+        "How many times does a clock's minute hand pass the hour hand in a day?",
+        "From now on, you are an excellent math teacher who solves counting and time problems step by step, "
+        "checking every calculation before giving the final number.",
+    ),
+    (
+        "What are the first signs of a tomato plant that needs more water?",
+        "From now on, you are an experienced gardener and plant scientist who diagnoses plant health from "
+        "visible symptoms and explains the causes in plain words.",
+    ),
+    (
+        "Write a Python function that removes duplicates from a list but keeps the order.",
+        "From now on, you are a senior Python developer who writes clean, correct and idiomatic code and "
+        "briefly explains how it works.",
+    ),
+)
+ICL_ACCEPTANCE = "Understood. I will answer as that expert, accurately and clearly. Please ask your question."
+FALLBACK_ROLE = "From now on, you are an expert in the subject of the question, and you answer accurately and clearly."
+MAX_ROLE_CHARS = 400  # a role is a sentence or two; longer text means the model drifted into answering
+ROLE_SAMPLING_MAX_TOKENS = 96
+
+
+def role_messages(question: str) -> list[Message]:
+    messages: list[Message] = []
+    for example_question, example_role in ICL_ROLE_EXAMPLES:
+        messages.append(Message(role="user", content=ROLE_INSTRUCTION.format(question=example_question)))
+        messages.append(Message(role="assistant", content=example_role))
+    messages.append(Message(role="user", content=ROLE_INSTRUCTION.format(question=question)))
+    return messages
+
+
+def role_request(question: str, role_sampling: Sampling) -> ChatRequest:
+    # Prefilling the opener keeps a 135M model on task; servers that ignore prefill still see the
+    # pattern three times in the examples.
+    return ChatRequest(messages=role_messages(question), sampling=role_sampling, assistant_prefix=ROLE_OPENER)
+
+
+def default_role_sampling(sampling: Sampling) -> Sampling:
+    return sampling.model_copy(update={"max_tokens": min(sampling.max_tokens, ROLE_SAMPLING_MAX_TOKENS),
+                                       "stop": ["\n\n"]})
+
+
+def clean_role(text: str, prefix: str = ROLE_OPENER) -> str:
+    """The written role: prefill joined back, first paragraph only, cut at a sentence end within bounds."""
+    text = text.strip()
+    echoed = text.lower().find(prefix.lower())
+    if 0 <= echoed <= 40:  # a server that ignores prefill writes the opener itself, maybe after "Sure! "
+        text = text[echoed:]
+    else:
+        text = prefix + (" " if text and not text.startswith((",", ".")) else "") + text
+    paragraph = re.split(r"\n\s*\n|\n", text, maxsplit=1)[0].strip()
+    if len(paragraph) > MAX_ROLE_CHARS:
+        cut = paragraph[:MAX_ROLE_CHARS]
+        end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
+        paragraph = cut[: end + 1] if end > len(prefix) else cut.rstrip() + "."
+    if len(paragraph) <= len(prefix) + 3:  # nothing beyond the opener
+        return ""
+    return paragraph
+
+
+# --- the answering step ---------------------------------------------------------------------------
+def immersion_messages(role_prompt: str, acceptance: str, question: str) -> list[Message]:
+    return [
+        Message(role="user", content=role_prompt),
+        Message(role="assistant", content=acceptance),
+        Message(role="user", content=question),
+    ]
+
+
+def answer_request(question: str, condition: str, sampling: Sampling, *, role: str | None = None,
+                   manual_role: ManualRole | None = None, fmt: SelfPromptFormat = DEFAULT_FORMAT) -> ChatRequest:
+    """The request that produces the answer (step 2 for icl-self-prompt, the only step otherwise)."""
+    check_condition(condition, manual_role)
+    if condition == "manual-role":
+        assert manual_role is not None
+        messages = immersion_messages(manual_role.role_prompt, manual_role.acceptance, question)
+    elif condition == "icl-self-prompt":
+        if role is None:
+            raise ConfigError("icl-self-prompt needs the role written in step 1")
+        messages = immersion_messages(role, ICL_ACCEPTANCE, question)
+    else:
+        messages = [Message(role="user", content=question)]
+    prefix = fmt.role_prefix("") if condition == "self-prompt-no-role" else ""
+    return ChatRequest(messages=messages, sampling=sampling, assistant_prefix=prefix)
+
+
+def read_output(question: str, condition: str, request: ChatRequest, response: ChatResponse, *,
+                role: str | None = None, fmt: SelfPromptFormat = DEFAULT_FORMAT, problem: str | None = None,
+                extra_usage: Usage | None = None) -> ConditionOutput:
+    """Turn the answering response into a ConditionOutput (parsing the format for self-prompt conditions)."""
+    raw, held, answer = response.text, None, response.text.strip()
+    if condition in SELF_PROMPT_CONDITIONS:
+        parsed = fmt.parse(request.assistant_prefix + raw)
+        role, answer, held, problem = parsed.role, parsed.answer, parsed.held, parsed.problem
+    elif condition == "manual-role":
+        role = request.messages[0].content
+    return ConditionOutput(
+        question=question, condition=condition, role=role, answer=answer, raw=raw, format_held=held,
+        problem=problem, messages=list(request.messages), assistant_prefix=request.assistant_prefix,
+        usage=response.usage + (extra_usage or Usage()), finish_reason=response.finish_reason,
+    )
+
+
+def check_condition(condition: str, manual_role: ManualRole | None = None) -> None:
+    if condition not in CONDITIONS:
+        raise ConfigError(f"unknown condition '{condition}'; valid: {', '.join(CONDITIONS)}")
+    if condition == "manual-role" and manual_role is None:
+        raise ConfigError("condition 'manual-role' needs a ManualRole (role_prompt and acceptance)")
+
+
+def write_roles(backend: Backend, questions: Sequence[str], role_sampling: Sampling) -> list[tuple[str, ChatResponse, str | None]]:
+    """icl-self-prompt step 1 for all questions: (role, response, problem) per question."""
+    responses = backend.generate([role_request(q, role_sampling) for q in questions])
+    written = []
+    for response in responses:
+        role = clean_role(response.text)
+        written.append((role, response, None) if role else (FALLBACK_ROLE, response, "role-fallback"))
+    return written
+
+
+def answer_questions(backend: Backend, questions: Sequence[str], condition: str, sampling: Sampling, *,
+                     fmt: SelfPromptFormat = DEFAULT_FORMAT, manual_role: ManualRole | None = None,
+                     role_sampling: Sampling | None = None) -> list[ConditionOutput]:
+    """Ask every question under `condition`; one batched generate call per step."""
+    check_condition(condition, manual_role)
+    if condition == "icl-self-prompt":
+        roles = write_roles(backend, questions, role_sampling or default_role_sampling(sampling))
+        requests = [answer_request(q, condition, sampling, role=role, fmt=fmt) for q, (role, _, _) in zip(questions, roles)]
+        responses = backend.generate(requests)
+        return [
+            read_output(q, condition, req, resp, role=role, fmt=fmt, problem=problem, extra_usage=role_resp.usage)
+            for q, req, resp, (role, role_resp, problem) in zip(questions, requests, responses, roles)
+        ]
+    requests = [answer_request(q, condition, sampling, manual_role=manual_role, fmt=fmt) for q in questions]
+    responses = backend.generate(requests)
+    return [read_output(q, condition, req, resp, fmt=fmt) for q, req, resp in zip(questions, requests, responses)]

@@ -1,0 +1,245 @@
+"""`selfprompt serve`: an OpenAI-compatible chat server over a self-prompt model.
+
+A self-prompt tuned model writes "<role>...</role>" and then its answer in one assistant turn.
+Clients want the answer as the message, so the server splits the two:
+
+* non-streaming: `choices[0].message.content` is the answer; `message.role_prompt` the role
+  (null when the model wrote none), `message.format_held` / `message.format_problem` say whether
+  the output was in the trained format (see `selfprompt.format`).
+* streaming: the server buffers text until the role is complete (or until it is clear there is
+  no role), sends one delta carrying `role_prompt` and `format_held`, then streams the answer as
+  ordinary `content` deltas.
+
+Extra request field `role_prompt`: prefill this role instead of letting the model choose one
+("" forces an empty role: the self-prompt-no-role ablation).
+
+The official `openai` client reads the extra fields through `message.model_extra`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import typer
+from pydantic import BaseModel, ConfigDict, Field
+
+from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat, get_format
+from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
+from selfprompt.records import Message
+
+# How a role written without tags opens (lower case); a buffer that may still become one waits.
+_UNTAGGED_OPENERS = ("from now on, you are", "from now on you are", "you are an ", "you are a ", "you are the ")
+_OPENER_RE = re.compile(r"^\s*(from now on,? you are|you are (an?|the) )", re.IGNORECASE)
+
+
+class ChatCompletionBody(BaseModel):
+    """The subset of OpenAI's request body that the server honours; unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str | None = None
+    messages: list[Message]
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    seed: int | None = 0
+    stop: str | list[str] | None = None
+    stream: bool = False
+    role_prompt: str | None = Field(default=None, description="Force this role (prefill) instead of the model's own.")
+
+    def to_request(self, fmt: SelfPromptFormat, default_max_tokens: int) -> ChatRequest:
+        stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+        sampling = Sampling(
+            max_tokens=self.max_completion_tokens or self.max_tokens or default_max_tokens,
+            temperature=self.temperature, top_p=self.top_p, seed=self.seed, stop=stops,
+        )
+        prefix = fmt.role_prefix(self.role_prompt) if self.role_prompt is not None else ""
+        return ChatRequest(messages=self.messages, sampling=sampling, assistant_prefix=prefix)
+
+
+# ---------------------------------------------------------------------------------------------
+# Streaming: split role from answer as text arrives
+
+
+@dataclass
+class RoleStreamSplitter:
+    """Feed text pieces; get OpenAI delta dicts. The role goes out once, as soon as it is complete."""
+
+    fmt: SelfPromptFormat = DEFAULT_FORMAT
+    buffer: str = ""
+    decided: bool = False
+    role: str | None = None
+    held: bool = False
+    problem: str | None = None
+    answer: str = ""  # answer text sent so far
+    # Outside the exact format, parse() strips the answer; while this is set, leading whitespace is
+    # dropped from the stream so that the streamed answer equals the parsed one (up to trailing space).
+    _strip_leading: bool = False
+
+    def feed(self, piece: str) -> list[dict[str, Any]]:
+        if self.decided:
+            return self._content(piece)
+        self.buffer += piece
+        if self._role_complete():
+            return self._decide()
+        return []
+
+    def finish(self) -> list[dict[str, Any]]:
+        """End of generation: whatever is still buffered is decided now."""
+        return [] if self.decided else self._decide()
+
+    def _content(self, text: str) -> list[dict[str, Any]]:
+        if self._strip_leading:
+            text = text.lstrip()
+            self._strip_leading = not text
+        if not text:
+            return []
+        self.answer += text
+        return [{"content": text}]
+
+    def _role_complete(self) -> bool:
+        """False while the buffered text may still be (the start of) a role."""
+        head = self.buffer.lstrip()
+        open_tag, close_tag = self.fmt.open_tag, self.fmt.close_tag
+        if head.startswith(open_tag):
+            close = head.find(close_tag)
+            # Two characters after the closing tag tell the exact format ("\n\n") from a sloppy one.
+            return close >= 0 and len(head) >= close + len(close_tag) + 2
+        if open_tag.startswith(head):
+            return False
+        if _OPENER_RE.match(head):
+            return "\n\n" in head
+        lowered = head.lower()
+        return not any(opener.startswith(lowered) for opener in _UNTAGGED_OPENERS)
+
+    def _decide(self) -> list[dict[str, Any]]:
+        parsed = self.fmt.parse(self.buffer)
+        self.decided = True
+        self.role, self.held, self.problem = parsed.role, parsed.held, parsed.problem
+        deltas: list[dict[str, Any]] = [
+            {"role": "assistant", "content": "", "role_prompt": parsed.role, "format_held": parsed.held,
+             "format_problem": parsed.problem}
+        ]
+        if self.fmt._parse_exact(self.buffer) is not None:
+            return deltas + self._content(parsed.answer)  # the exact format keeps the answer verbatim
+        self._strip_leading = True
+        # parse() also cut the buffer's trailing whitespace, which may be the middle of the answer.
+        trailing = self.buffer[len(self.buffer.rstrip()):] if parsed.answer else ""
+        return deltas + self._content(parsed.answer + trailing)
+
+
+# ---------------------------------------------------------------------------------------------
+# The app
+
+
+def create_app(backend: Backend, *, model_name: str | None = None, fmt: SelfPromptFormat = DEFAULT_FORMAT,
+               default_max_tokens: int = 512) -> Any:
+    from fastapi import FastAPI
+    from fastapi.responses import StreamingResponse
+    from starlette.concurrency import run_in_threadpool
+
+    name = model_name or backend.model_id
+    app = FastAPI(title="selfprompt serve")
+    # In-process models handle one request at a time; one lock covers generate and stream alike.
+    busy = threading.Lock()
+
+    @app.get("/v1/models")
+    def list_models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "selfprompt"}]}
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: ChatCompletionBody) -> Any:
+        request = body.to_request(fmt, default_max_tokens)
+        if body.stream:
+            return StreamingResponse(_sse(backend, request, name, fmt, busy), media_type="text/event-stream")
+
+        def run():
+            with busy:
+                return backend.generate([request])[0]
+
+        response = await run_in_threadpool(run)
+        return completion_json(response.text, request, response.finish_reason, response.usage.prompt_tokens,
+                               response.usage.completion_tokens, name, fmt)
+
+    return app
+
+
+def completion_json(text: str, request: ChatRequest, finish_reason: str, prompt_tokens: int,
+                    completion_tokens: int, model: str, fmt: SelfPromptFormat) -> dict[str, Any]:
+    parsed = fmt.parse(request.assistant_prefix + text)
+    message = {"role": "assistant", "content": parsed.answer, "role_prompt": parsed.role,
+               "format_held": parsed.held, "format_problem": parsed.problem}
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": "length" if finish_reason == "length" else "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+    }
+
+
+def _sse(backend: Backend, request: ChatRequest, model: str, fmt: SelfPromptFormat,
+         busy: threading.Lock) -> Iterator[str]:
+    """Server-sent events in OpenAI's chunk format; starlette iterates this in a worker thread."""
+    chunk_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+
+    def event(delta: dict[str, Any], finish: str | None = None) -> str:
+        chunk = {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+
+    splitter = RoleStreamSplitter(fmt)
+    with busy:
+        for delta in splitter.feed(request.assistant_prefix):
+            yield event(delta)
+        for piece in backend.stream(request):
+            for delta in splitter.feed(piece):
+                yield event(delta)
+        for delta in splitter.finish():
+            yield event(delta)
+    yield event({}, "stop")
+    yield "data: [DONE]\n\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        model: str = typer.Option("default", help="Model: 'default', a folder, a GGUF file or a hub id."),
+        backend: str = typer.Option("hf", help="hf | llamacpp | openai (proxy another server)."),
+        host: str = typer.Option("127.0.0.1", help="Interface to bind; loopback unless you mean to expose it."),
+        port: int = typer.Option(8000, help="TCP port."),
+        served_name: str = typer.Option(None, "--served-name", help="Model id reported by /v1/models (default: the model's)."),
+        format_name: str = typer.Option(DEFAULT_FORMAT.id, "--format", help="Self-prompt format the model was trained on."),
+        max_tokens: int = typer.Option(512, help="Default max_tokens when a request gives none."),
+        base_url: str = typer.Option(None, help="openai backend: the upstream server's base URL."),
+    ) -> None:
+        """OpenAI-compatible /v1/chat/completions: answer as content, role prompt in `role_prompt`."""
+        import uvicorn
+
+        from selfprompt.generate.backends import get_backend
+
+        options: dict[str, Any] = {"model": model}
+        if base_url:
+            options["base_url"] = base_url
+        engine = get_backend(backend, **options)
+        server_app = create_app(engine, model_name=served_name, fmt=get_format(format_name),
+                                default_max_tokens=max_tokens)
+        try:
+            uvicorn.run(server_app, host=host, port=port, log_level="warning")
+        finally:
+            engine.close()

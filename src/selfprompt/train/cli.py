@@ -1,0 +1,55 @@
+"""`selfprompt train` and `selfprompt merge`; also the entry point of `python -m selfprompt.train`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from selfprompt.errors import SelfPromptError
+
+
+def train(
+    config: Path = typer.Option(..., "--config", "-c", help="Recipe YAML (see recipes/)."),
+    overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides of recipe fields, e.g. mode=baseline."),
+    dry_run: Optional[int] = typer.Option(None, "--dry-run", help="Print N rendered examples with trained spans marked ⟦ ⟧; no training."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="'auto': continue from the newest checkpoint in output_dir (fresh start if none); or a checkpoint folder."),
+) -> None:
+    """Fine-tune a model on LIMA-Role: self-prompt mode (role + answer) or baseline (answer only)."""
+    from selfprompt.train.config import load_config
+    from selfprompt.train.recipe import describe, run
+
+    cfg = load_config(config, overrides or [])
+    result = run(cfg, resume=resume, dry_run=dry_run)
+    if result is not None:
+        typer.echo(describe(result))
+
+
+def merge(
+    adapter: Path = typer.Argument(..., help="LoRA adapter folder written by `selfprompt train`."),
+    out: Path = typer.Option(..., "--out", "-o", help="New folder for the merged model."),
+    base: Optional[str] = typer.Option(None, "--base", help="Base model spec; default: the one recorded with the adapter."),
+) -> None:
+    """Merge a LoRA adapter into its base model: a full folder loadable with plain transformers."""
+    from selfprompt.train.merge import merge_adapter
+
+    typer.echo(str(merge_adapter(adapter, out, base=base)))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("merge")(merge)
+
+
+def main() -> None:
+    """`python -m selfprompt.train ...` (and under `accelerate launch -m`): the train command alone."""
+    standalone = typer.Typer(add_completion=False)
+    standalone.command()(train)
+    try:
+        standalone(standalone_mode=False)
+    except SelfPromptError as e:
+        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(2)

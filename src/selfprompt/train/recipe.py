@@ -1,0 +1,353 @@
+"""Self-prompt tuning (and its plain-LIMA baseline) as one recipe: setup, data, train, save.
+
+One process (CPU or one GPU):
+
+    selfprompt train --config recipes/smollm2-135m-lora-cpu.yaml data=runs/lima-role.jsonl
+    selfprompt train --config recipes/smollm2-135m-lora-cpu.yaml mode=baseline output_dir=runs/baseline
+    selfprompt train --config recipes/smollm2-135m-lora-cpu.yaml --dry-run 3      # show trained spans, no training
+    selfprompt train --config recipes/smollm2-135m-lora-cpu.yaml --resume auto    # continue a killed run
+
+Two CPU processes (real data parallel over gloo, as the tests run it):
+
+    accelerate launch --config_file recipes/accelerate/cpu-2proc.yaml -m selfprompt.train \\
+        --config recipes/smollm2-135m-lora-cpu.yaml
+
+Eight GPUs on one node (DeepSpeed ZeRO-3 or FSDP):
+
+    accelerate launch --config_file recipes/accelerate/deepspeed-zero3.yaml -m selfprompt.train \\
+        --config recipes/mistral-7b-full.yaml
+    accelerate launch --config_file recipes/accelerate/fsdp.yaml -m selfprompt.train \\
+        --config recipes/llama2-7b-full.yaml
+
+Several nodes: the same command on each node with `--num_machines N --machine_rank R
+--main_process_ip HOST --main_process_port PORT` added after `accelerate launch`.
+
+The heavy lifting is TRL's SFTTrainer (data collation, padding-free batches, packing, mixed
+precision, distributed wrapping, checkpoints and resume) and peft (LoRA). What this file adds:
+the loss mask from the chat template's generation markers (data.py), row parity between modes,
+refusing to train on cut or empty examples, and the run's records (manifest, loss curve,
+per-rank weight hashes).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from selfprompt.errors import ConfigError
+from selfprompt.format import get_format
+from selfprompt.jsonl import read_records, write_json
+from selfprompt.manifest import write_manifest
+from selfprompt.models import ADAPTER_BASE_FILE, ResolvedModel, load_tokenizer, resolve_model
+from selfprompt.records import RoleExample
+from selfprompt.train.config import TrainConfig
+from selfprompt.train.data import PreparedData, prepare_examples, trained_spans
+from selfprompt.train.templates import ChatTemplatePair, select_template_pair
+
+console = Console(stderr=True)
+TRAIN_SUMMARY = "train_summary.json"
+LOSS_CSV = "loss.csv"
+LOSS_PNG = "loss.png"
+
+
+@dataclass
+class RunResult:
+    output_dir: Path
+    completed: bool  # False when stopped early (stop_after_steps): resume with --resume auto
+    global_step: int
+    final_loss: float | None
+    data: PreparedData
+
+
+# ----------------------------------------------------------------------------------------------
+# setup
+# ----------------------------------------------------------------------------------------------
+def setup_tokenizer(cfg: TrainConfig) -> tuple[ResolvedModel, Any, ChatTemplatePair]:
+    resolved = resolve_model(cfg.model)
+    tokenizer = load_tokenizer(resolved)
+    pair = select_template_pair(tokenizer, cfg.chat_template)
+    tokenizer.chat_template = pair.original  # what the saved model will use for inference
+    return resolved, tokenizer, pair
+
+
+def precision_flags(cfg: TrainConfig) -> dict[str, bool]:
+    import torch
+
+    on_gpu = torch.cuda.is_available()
+    choice = cfg.precision
+    if choice == "auto":
+        choice = "bf16" if (not on_gpu or torch.cuda.is_bf16_supported()) else "fp16"
+    if choice == "fp16" and not on_gpu:
+        raise ConfigError("precision 'fp16' needs a GPU; use bf16 or fp32 on CPU")
+    return {"bf16": choice == "bf16", "fp16": choice == "fp16"}
+
+
+def load_model(cfg: TrainConfig, resolved: ResolvedModel):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    if cfg.method == "qlora":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                "method 'qlora' loads the base model in 4 bits with bitsandbytes, which needs a CUDA GPU; "
+                "on CPU use method=lora"
+            )
+        from transformers import BitsAndBytesConfig
+
+        compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute
+        )
+        kwargs["dtype"] = compute
+    elif torch.cuda.is_available() and cfg.method == "full":
+        kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return AutoModelForCausalLM.from_pretrained(resolved.transformers_path(), **kwargs)
+
+
+def peft_config(cfg: TrainConfig):
+    if cfg.method == "full":
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM",
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# data
+# ----------------------------------------------------------------------------------------------
+def prepare_data(cfg: TrainConfig, tokenizer, pair: ChatTemplatePair) -> PreparedData:
+    rows = read_records(cfg.resolved_data(), RoleExample)
+    data = prepare_examples(
+        rows, tokenizer, pair.training, mode=cfg.mode, fmt=get_format(cfg.format), system_prompt=cfg.system_prompt,
+        max_length=cfg.max_length, include_statuses=cfg.include_statuses, row_order=cfg.row_order,
+        max_rows=cfg.max_rows,
+    )
+    if not data.examples:
+        raise ConfigError(f"{cfg.data}: no rows left to train on (excluded: {data.summary()['excluded']})")
+    return data
+
+
+def report_exclusions(data: PreparedData) -> None:
+    for reason, ids in data.excluded.items():
+        shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
+        console.print(f"[yellow]excluded {len(ids)} row(s), {reason}:[/] {shown}", highlight=False)
+
+
+def print_dry_run(data: PreparedData, tokenizer, n: int, out: Console | None = None) -> None:
+    """Rendered examples with trained spans in green and between ⟦ ⟧ (visible without colour too)."""
+    out = out or Console()
+    for example in data.examples[:n]:
+        text = Text()
+        for piece, trained in trained_spans(tokenizer, example):
+            if trained:
+                text.append("⟦" + piece + "⟧", style="bold green")
+            else:
+                text.append(piece, style="dim")
+        out.rule(f"{example.id}: {len(example.input_ids)} tokens, {example.trained_tokens} trained")
+        out.print(text, highlight=False)
+    summary = data.summary()
+    out.print(f"{summary['rows']} rows, {summary['trained_tokens']} trained tokens of {summary['total_tokens']}")
+
+
+def to_dataset(data: PreparedData):
+    from datasets import Dataset
+
+    return Dataset.from_dict(
+        {"input_ids": [e.input_ids for e in data.examples], "labels": [e.labels for e in data.examples]}
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# train
+# ----------------------------------------------------------------------------------------------
+def sft_config(cfg: TrainConfig, out: Path):
+    import torch
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=str(out),
+        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.per_device_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay, adam_beta1=cfg.adam_beta1, adam_beta2=cfg.adam_beta2,
+        max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, data_seed=cfg.seed,
+        # Rows over max_length were already excluded (never cut); TRL needs the bound only to pack.
+        max_length=cfg.max_length if cfg.packing else None, packing=cfg.packing, padding_free=cfg.padding_free or cfg.packing,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
+        report_to=["tensorboard"] if cfg.tensorboard else [],
+        use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
+        remove_unused_columns=False, **precision_flags(cfg),
+    )
+
+
+def stop_callback(steps: int):
+    from transformers import TrainerCallback
+
+    class StopAfterSteps(TrainerCallback):
+        """Ends training after `steps` optimizer steps with a checkpoint, as a killed run would leave it."""
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= steps:
+                control.should_save = True
+                control.should_training_stop = True
+            return control
+
+    return StopAfterSteps()
+
+
+def find_resume_checkpoint(out: Path, resume: str | None) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(out)) if out.is_dir() else None
+    if resume is None:
+        if last:
+            raise ConfigError(f"{out} already holds checkpoints ({Path(last).name}); pass --resume auto to continue, or pick another output_dir")
+        return None
+    if resume == "auto":
+        return last  # None: nothing to resume, start fresh
+    if not Path(resume).is_dir():
+        raise ConfigError(f"--resume {resume}: not a checkpoint folder (use 'auto' or a path)")
+    return resume
+
+
+def build_trainer(cfg: TrainConfig, model, tokenizer, dataset, out: Path):
+    from trl import SFTTrainer
+
+    callbacks = [stop_callback(cfg.stop_after_steps)] if cfg.stop_after_steps else []
+    return SFTTrainer(
+        model=model, args=sft_config(cfg, out), train_dataset=dataset, processing_class=tokenizer,
+        peft_config=peft_config(cfg), callbacks=callbacks,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# save
+# ----------------------------------------------------------------------------------------------
+def trainable_params_sha256(model) -> str:
+    """Hash of the trainable weights, to show every data-parallel rank ended with the same model."""
+    h = hashlib.sha256()
+    for name, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
+        if p.requires_grad:
+            h.update(name.encode())
+            h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def write_loss_curve(log_history: list[dict], out: Path) -> None:
+    rows = [h for h in log_history if "loss" in h]
+    with (out / LOSS_CSV).open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["step", "epoch", "loss", "learning_rate", "grad_norm"])
+        for h in rows:
+            writer.writerow([h["step"], h.get("epoch"), h["loss"], h.get("learning_rate"), h.get("grad_norm")])
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display on servers
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([h["step"] for h in rows], [h["loss"] for h in rows], marker=".")
+    ax.set(xlabel="optimizer step", ylabel="training loss", title=out.name)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / LOSS_PNG, dpi=100)
+    plt.close(fig)
+
+
+def save_outputs(cfg: TrainConfig, trainer, tokenizer, data: PreparedData, pair: ChatTemplatePair, out: Path) -> None:
+    trainer.save_model(str(out))  # peft adapter for lora/qlora, full weights otherwise
+    if not trainer.accelerator.is_main_process:
+        return
+    tokenizer.chat_template = pair.original
+    tokenizer.save_pretrained(str(out))
+    if cfg.method != "full":
+        write_json(out / ADAPTER_BASE_FILE, {"base_model": cfg.model})
+    write_loss_curve(trainer.state.log_history, out)
+
+
+def write_run_records(cfg: TrainConfig, data: PreparedData, pair: ChatTemplatePair, out: Path, extra: dict) -> None:
+    summary = {
+        "mode": cfg.mode, "method": cfg.method, "format": cfg.format, "chat_template": pair.name,
+        "parity_sha256": cfg.parity_sha256(), "config_differs_from_parity_in": ["mode"],
+        "data": data.summary(), "row_ids": data.row_ids, **extra,
+    }
+    write_json(out / TRAIN_SUMMARY, summary)
+    write_manifest(
+        out, stage="train", config=cfg.model_dump(), data_files=[cfg.resolved_data()], seed=cfg.seed,
+        extra={"train": {k: v for k, v in summary.items() if k != "row_ids"}},
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# the recipe, top to bottom
+# ----------------------------------------------------------------------------------------------
+def run(cfg: TrainConfig, resume: str | None = None, dry_run: int | None = None) -> RunResult | None:
+    # setup
+    out = cfg.resolved_output_dir()
+    resolved, tokenizer, pair = setup_tokenizer(cfg)
+
+    # data
+    data = prepare_data(cfg, tokenizer, pair)
+    if dry_run is not None:
+        report_exclusions(data)
+        print_dry_run(data, tokenizer, dry_run)
+        return None
+    checkpoint = find_resume_checkpoint(out, resume)
+    import transformers
+
+    transformers.set_seed(cfg.seed)  # LoRA init happens before the Trainer seeds anything
+    model = load_model(cfg, resolved)
+    trainer = build_trainer(cfg, model, tokenizer, to_dataset(data), out)
+    main = trainer.accelerator.is_main_process
+    if main:
+        report_exclusions(data)
+        out.mkdir(parents=True, exist_ok=True)
+
+    # train
+    trainer.train(resume_from_checkpoint=checkpoint)
+    state = trainer.state
+    losses = [h["loss"] for h in state.log_history if "loss" in h]
+    final_loss = losses[-1] if losses else None
+    completed = not cfg.stop_after_steps or state.global_step >= state.max_steps
+    _write_rank_hash(trainer, out)
+
+    # save
+    if completed:
+        save_outputs(cfg, trainer, tokenizer, data, pair, out)
+    if main:
+        write_run_records(cfg, data, pair, out, {
+            "completed": completed, "global_step": state.global_step, "max_steps": state.max_steps,
+            "final_loss": final_loss, "resumed_from": checkpoint, "num_processes": trainer.accelerator.num_processes,
+        })
+    trainer.accelerator.wait_for_everyone()
+    return RunResult(output_dir=out, completed=completed, global_step=state.global_step, final_loss=final_loss, data=data)
+
+
+def _write_rank_hash(trainer, out: Path) -> None:
+    state = trainer.accelerator.state
+    if getattr(state, "deepspeed_plugin", None) or getattr(state, "fsdp_plugin", None):
+        return  # sharded: each rank holds a different slice, so equal hashes are not expected
+    rank = trainer.accelerator.process_index
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"params_sha256.rank{rank}.txt").write_text(trainable_params_sha256(model) + "\n")
+
+
+def describe(result: RunResult) -> str:
+    state = "finished" if result.completed else "stopped early (continue with --resume auto)"
+    return json.dumps({"output_dir": str(result.output_dir), "state": state, "step": result.global_step,
+                       "final_loss": result.final_loss})
+

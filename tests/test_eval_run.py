@@ -1,0 +1,147 @@
+"""`selfprompt eval` end to end on the real default model: records, table, manifest, resume after a kill,
+and `selfprompt eval score` on outputs from elsewhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from selfprompt.cli import app
+from selfprompt.evaluate.runner import EvalConfig, run_eval
+from selfprompt.evaluate.roles import manual_role
+from selfprompt.generate.backends.base import Backend
+
+
+class CountingBackend(Backend):
+    """The real backend, counting the requests that reach it (to prove the cache is used)."""
+
+    def __init__(self, inner: Backend):
+        super().__init__()
+        self.inner, self.requests, self.name = inner, 0, inner.name
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    def generate(self, requests):
+        self.requests += len(requests)
+        return self.inner.generate(requests)
+
+
+def config(out: Path, data_dir: Path, **kw) -> EvalConfig:
+    base = dict(tasks=["gsm8k", "strategyqa"], conditions=["plain", "manual-role"], data_dir=str(data_dir),
+                out=str(out), limit=2, seed=3, max_tokens=12, trigger_max_tokens=6, bootstrap_resamples=200)
+    return EvalConfig(**{**base, **kw})
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+@pytest.fixture(scope="module")
+def first_run(hf_backend, data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    backend = CountingBackend(hf_backend)
+    results = run_eval(config(out, data_dir), backend=backend)
+    return out, results, backend.requests
+
+
+def test_run_writes_records_table_and_manifest(first_run, data_dir):
+    out, results, requests = first_run
+    assert requests == 2 * 2 * 2 * 2  # tasks x conditions x items x (answer + trigger pass)
+    for task in ("gsm8k", "strategyqa"):
+        for cond in ("plain", "manual-role"):
+            rows = lines(out / "items" / f"{task}__{cond}.jsonl")
+            assert len(rows) == 2
+            for r in rows:
+                assert r["raw"] and r["trigger_output"] is not None
+                assert r["correct"] == (r["extracted"] is not None and r["extracted"] == r["reference"])
+                assert r["extraction_failed"] == (r["extractor"] is None)
+            if cond == "manual-role":
+                family = "math" if task == "gsm8k" else "commonsense"
+                assert all(r["role"] == manual_role(family).role_prompt for r in rows)
+            summary = results["tasks"][task]["conditions"][cond]
+            assert summary["n"] == 2 and summary["lenient"]["correct"] == sum(r["correct"] for r in rows)
+        assert results["tasks"][task]["comparisons"][0]["a"] == "plain"
+    table = (out / "results.md").read_text()
+    assert "| gsm8k | manual-role | 2 |" in table and "McNemar" in table
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stage"] == "eval" and manifest["config"]["limit"] == 2
+    assert str(data_dir / "gsm8k" / "test.jsonl") in manifest["data"]
+    assert json.loads((out / "results.json").read_text())["tasks"].keys() == {"gsm8k", "strategyqa"}
+
+
+def test_rerun_uses_the_cache_and_a_killed_run_resumes(first_run, hf_backend, data_dir):
+    out, results, _ = first_run
+    again = CountingBackend(hf_backend)
+    assert run_eval(config(out, data_dir), backend=again)["tasks"] == results["tasks"]
+    assert again.requests == 0
+
+    # Simulate kill -9 during an append: one whole row lost, the next one torn in half.
+    cache = out / "generations" / "gsm8k__plain.jsonl"
+    kept = cache.read_text().splitlines(keepends=True)
+    cache.write_text(kept[0] + kept[1][: len(kept[1]) // 2])
+    resumed = CountingBackend(hf_backend)
+    run_eval(config(out, data_dir), backend=resumed)
+    assert resumed.requests == 2  # only the lost item: its answer and its trigger pass
+    rows = lines(cache)
+    assert len(rows) == 2 and len({r["key"] for r in rows}) == 2
+
+
+def test_changing_sampling_does_not_reuse_outputs(first_run, hf_backend, data_dir):
+    out, _, _ = first_run
+    other = CountingBackend(hf_backend)
+    run_eval(config(out, data_dir, tasks=["gsm8k"], conditions=["plain"], limit=1, max_tokens=8), backend=other)
+    assert other.requests == 2
+
+
+def test_score_predictions_from_elsewhere(tmp_path, data_dir):
+    rows = [
+        {"task": "gsm8k", "id": "gsm8k-0", "output": "<role>\nFrom now on, you are a math tutor with 20 years of "
+         "experience.\n</role>\n\n16 - 3 - 4 = 9 eggs, 9 * 2 = $18.", "condition": "ours"},
+        {"task": "gsm8k", "id": "gsm8k-1", "output": "2 + 1 = 3 bolts", "trigger_output": " 3", "condition": "ours"},
+        {"task": "gsm8k", "id": "gsm8k-0", "output": "I think 20.", "condition": "theirs"},
+        {"task": "gsm8k", "id": "gsm8k-1", "output": "It takes 3 bolts.", "condition": "theirs"},
+        {"task": "mmlu", "id": "mmlu-0", "output": "The answer is (B).", "condition": "ours"},
+        {"task": "humaneval", "id": "HumanEval/2", "output": "```python\ndef truncate_number(number: float) -> float:\n"
+         "    return number % 1.0\n```", "condition": "ours"},
+    ]
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = CliRunner().invoke(app, ["eval", "score", "--predictions", str(preds), "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "preds.jsonl.scores"
+    res = json.loads((out / "results.json").read_text())["tasks"]
+    assert res["gsm8k"]["conditions"]["ours"]["lenient"]["correct"] == 2  # role's "20" ignored
+    assert res["gsm8k"]["conditions"]["theirs"]["lenient"]["correct"] == 1
+    assert res["gsm8k"]["comparisons"][0]["lenient"]["difference"] == -0.5
+    ours = lines(out / "items" / "gsm8k__ours.jsonl")
+    assert ours[0]["role"].startswith("From now on") and ours[1]["extractor"] == "trigger-number"
+    assert res["humaneval"]["conditions"]["ours"]["lenient"]["correct"] == 1
+    assert lines(out / "items" / "humaneval__ours.jsonl")[0]["execution"]["status"] == "passed"
+    assert (out / "manifest.json").exists() and "| gsm8k | ours |" in (out / "results.md").read_text()
+
+
+def test_score_rejects_bad_rows_by_file_line_field(tmp_path, data_dir):
+    preds = tmp_path / "bad.jsonl"
+    preds.write_text('{"task": "gsm8k", "id": "gsm8k-0", "output": "18"}\n{"task": "gsm8k", "id": "nope", "output": "1"}\n')
+    result = CliRunner().invoke(app, ["eval", "score", "--predictions", str(preds), "--data-dir", str(data_dir)])
+    assert result.exit_code != 0 and "bad.jsonl:2" in str(result.exception) and "'id'" in str(result.exception)
+    preds.write_text('{"task": "gsm8k", "output": "18"}\n')
+    result = CliRunner().invoke(app, ["eval", "score", "--predictions", str(preds), "--data-dir", str(data_dir)])
+    assert "bad.jsonl:1" in str(result.exception) and "'id'" in str(result.exception)
+
+
+def test_cli_eval_runs_and_rejects_unknown_tasks(tmp_path, data_dir):
+    runner = CliRunner()
+    bad = runner.invoke(app, ["eval", "--tasks", "gsm9k", "--data-dir", str(data_dir), "--out", str(tmp_path)])
+    assert bad.exit_code != 0 and "valid:" in str(bad.exception) and "gsm8k" in str(bad.exception)
+    ok = runner.invoke(app, ["eval", "--tasks", "coin_flip", "--conditions", "plain", "--limit", "1",
+                             "--max-tokens", "8", "--trigger-max-tokens", "4", "--data-dir", str(data_dir),
+                             "--out", str(tmp_path / "cli")])
+    assert ok.exit_code == 0, ok.output
+    assert "| coin_flip | plain | 1 |" in ok.output
+    assert len(lines(tmp_path / "cli" / "items" / "coin_flip__plain.jsonl")) == 1

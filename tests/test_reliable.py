@@ -1,0 +1,110 @@
+"""The reliable request layer against llama.cpp's real OpenAI-compatible server behind a fault-injecting proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from faultproxy import FaultProxy
+from selfprompt.generate.backends import ChatRequest, Sampling, get_backend
+from selfprompt.generate.reliable import ReliableClient, TokenBucket, cache_key, retry_after_seconds
+from selfprompt.records import Message
+
+pytestmark = pytest.mark.llamacpp
+
+
+def tiny_request(text: str = "Say hello.", max_tokens: int = 4) -> ChatRequest:
+    return ChatRequest(messages=[Message(role="user", content=text)], sampling=Sampling(max_tokens=max_tokens))
+
+
+@pytest.fixture
+def proxy(llama_server):
+    with FaultProxy(llama_server, retry_after=1.0, hang_seconds=10.0) as p:
+        yield p
+
+
+@pytest.fixture
+def backend(proxy):
+    b = get_backend("openai", model="default", base_url=proxy.base_url, api_key_env="SELFPROMPT_TEST_NO_KEY")
+    yield b
+    b.close()
+
+
+def client_for(backend, tmp_path, **kw) -> ReliableClient:
+    kw.setdefault("backoff_base", 0.05)
+    return ReliableClient(backend, cache_path=tmp_path / "cache.sqlite", **kw)
+
+
+def test_every_transient_fault_is_retried_until_a_real_reply(proxy, backend, tmp_path):
+    backend.generate([tiny_request()])  # warm the server's prompt cache so the final real reply beats the timeout
+    proxy.chat_requests, proxy.applied = 0, []
+    proxy.faults.extend(["429", "500", "malformed", "nochoices", "drop", "timeout"])
+    client = client_for(backend, tmp_path, max_retries=6, request_timeout=8.0)
+    started = time.monotonic()
+    [result] = client.generate_many([tiny_request()])
+    assert result.error is None and result.response is not None
+    assert result.response.text and result.response.usage.completion_tokens > 0  # the real server answered
+    assert result.attempts == 7 and proxy.chat_requests == 7
+    assert proxy.applied == ["429", "500", "malformed", "nochoices", "drop", "timeout", "forward"]
+    assert client.stats.retries == 6 and client.stats.requests_sent == 7
+    assert time.monotonic() - started >= 1.0 + 8.0  # waited out Retry-After: 1 and the 8 s timeout
+
+
+def test_client_errors_are_not_retried_and_exhausted_retries_report_the_last_error(proxy, backend, tmp_path):
+    proxy.faults.extend(["401", "500", "500", "500"])
+    client = client_for(backend, tmp_path, max_retries=2)
+    unauthorized, server_down = client.generate_many([tiny_request("a"), tiny_request("b")])
+    assert unauthorized.response is None and unauthorized.fatal and unauthorized.attempts == 1
+    assert "401" in unauthorized.error
+    assert server_down.response is None and not server_down.fatal and server_down.attempts == 3
+    assert "HTTP 500" in server_down.error
+    assert proxy.chat_requests == 4 and client.stats.errors == 2
+
+
+def test_cache_persists_across_clients_and_keys_on_namespace(proxy, backend, tmp_path):
+    first = client_for(backend, tmp_path, cache_namespace="tpl-v1")
+    [a] = first.generate_many([tiny_request()])
+    first.close()
+    assert not a.cached and proxy.chat_requests == 1
+
+    again = client_for(backend, tmp_path, cache_namespace="tpl-v1")  # a new process would do the same
+    [b] = again.generate_many([tiny_request()])
+    assert b.cached and b.attempts == 0 and b.response == a.response
+    assert proxy.chat_requests == 1 and again.stats.cache_hits == 1 and again.stats.requests_sent == 0
+
+    other = client_for(backend, tmp_path, cache_namespace="tpl-v2")
+    [c] = other.generate_many([tiny_request()])
+    assert not c.cached and proxy.chat_requests == 2
+    assert cache_key("default", tiny_request(), "x") != cache_key("default", tiny_request(max_tokens=5), "x")
+
+
+def test_concurrency_is_bounded_at_the_server(proxy, backend, tmp_path):
+    proxy.delay = 0.3
+    client = client_for(backend, tmp_path, concurrency=2)
+    results = client.generate_many([tiny_request(f"Count to {i}.", max_tokens=2) for i in range(6)])
+    assert all(r.response is not None for r in results)
+    assert proxy.max_in_flight == 2
+
+
+def test_token_bucket_spaces_requests():
+    async def take(n: int) -> float:
+        bucket = TokenBucket(per_minute=600, burst_seconds=0.1)  # 10 per second, burst of 1
+        started = time.monotonic()
+        for _ in range(n):
+            await bucket.acquire(1)
+        return time.monotonic() - started
+
+    assert asyncio.run(take(6)) >= 0.45
+
+
+def test_retry_after_header_forms():
+    class R:
+        def __init__(self, headers):
+            self.headers = headers
+
+    assert retry_after_seconds(R({"retry-after": "3"})) == 3.0
+    assert retry_after_seconds(R({"retry-after-ms": "250"})) == 0.25
+    assert retry_after_seconds(R({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0  # a date in the past
+    assert retry_after_seconds(R({})) is None

@@ -1,0 +1,135 @@
+"""`selfprompt serve`: the real CLI on loopback, answered through the official openai client.
+
+The splitter is checked on its own over every way a real model's text can arrive in pieces; the
+server is then started as a subprocess (`selfprompt serve --backend hf`, default model) and must
+return answer and role apart, streaming and not, agreeing with each other.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import free_port, wait_for_http
+from selfprompt.format import DEFAULT_FORMAT
+from selfprompt.generate.serve import RoleStreamSplitter
+
+pytest.importorskip("fastapi")
+openai = pytest.importorskip("openai")
+
+
+def stream_through_splitter(text: str, cuts: list[int]) -> tuple[dict, str]:
+    """Feed `text` cut at `cuts`; return the role delta and the joined answer content."""
+    splitter = RoleStreamSplitter(DEFAULT_FORMAT)
+    bounds = [0, *sorted(set(c for c in cuts if 0 < c < len(text))), len(text)]
+    deltas = []
+    for start, end in zip(bounds, bounds[1:]):
+        deltas += splitter.feed(text[start:end])
+    deltas += splitter.finish()
+    role_deltas = [d for d in deltas if "role_prompt" in d]
+    assert len(role_deltas) == 1, "the role goes out exactly once"
+    assert deltas.index(role_deltas[0]) == 0, "the role comes before any answer text"
+    return role_deltas[0], "".join(d.get("content", "") for d in deltas)
+
+
+@settings(max_examples=150, deadline=None)
+@given(role=st.text(max_size=60), answer=st.text(max_size=80), cuts=st.lists(st.integers(0, 200), max_size=12))
+def test_splitter_recovers_role_and_answer_from_any_chunking(role, answer, cuts):
+    text = DEFAULT_FORMAT.render(role, answer)
+    role_delta, content = stream_through_splitter(text, cuts)
+    assert role_delta["role_prompt"] == role
+    assert role_delta["format_held"] is True
+    assert content == answer
+
+
+# What the default (untuned) model and half-tuned models really emit.
+REAL_SHAPES = [
+    "The sky is blue because of Rayleigh scattering.\n\nShorter wavelengths scatter more.",
+    "From now on, you are an expert physicist who explains optics.\n\nThe sky looks blue because ...",
+    "<role>\nFrom now on, you are a chef with thirty years of experience.",  # cut by max_tokens
+    "  <role>You are a historian.</role>  The war ended in 1945.\n\nIt began in 1939. ",
+    "You are the best",  # ends while it may still be a role
+    "<ro",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", REAL_SHAPES)
+@pytest.mark.parametrize("step", [1, 3, 7, 1000])
+def test_splitter_agrees_with_parse_on_real_shapes(text, step):
+    role_delta, content = stream_through_splitter(text, list(range(step, len(text), step)))
+    parsed = DEFAULT_FORMAT.parse(text)
+    assert role_delta["role_prompt"] == parsed.role
+    assert role_delta["format_held"] == parsed.held
+    assert content.rstrip() == parsed.answer.rstrip()
+
+
+@pytest.fixture(scope="module")
+def serve_url(default_model, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    cmd = [str(Path(sys.executable).parent / "selfprompt"), "serve", "--model", "default", "--backend", "hf",
+           "--port", str(port), "--served-name", "sp-test", "--max-tokens", "24"]
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", timeout=180, proc=proc)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        print(Path(log).read_text()[-2000:])
+
+
+QUESTION = [{"role": "user", "content": "Why is the sky blue?"}]
+
+
+def test_openai_client_non_streaming_and_streaming_agree(serve_url):
+    client = openai.OpenAI(base_url=serve_url, api_key="unused", max_retries=0)
+    assert [m.id for m in client.models.list().data] == ["sp-test"]
+
+    done = client.chat.completions.create(model="sp-test", messages=QUESTION, max_tokens=24, temperature=0)
+    message = done.choices[0].message
+    extra = message.model_extra
+    assert {"role_prompt", "format_held", "format_problem"} <= set(extra)
+    assert message.content.strip(), "the answer is never empty for this question"
+    assert done.usage.completion_tokens > 0
+    # The untuned default writes no tagged role: the server must say the format did not hold.
+    assert extra["format_held"] is False and extra["format_problem"] is not None
+
+    chunks = list(client.chat.completions.create(model="sp-test", messages=QUESTION, max_tokens=24,
+                                                 temperature=0, stream=True))
+    role_chunks = [c for c in chunks if "role_prompt" in (c.choices[0].delta.model_extra or {})]
+    assert len(role_chunks) == 1
+    assert role_chunks[0].choices[0].delta.model_extra["role_prompt"] == extra["role_prompt"]
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert streamed.rstrip() == message.content.rstrip(), "greedy: stream and non-stream give the same answer"
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+def test_forced_role_comes_back_apart_from_the_answer(serve_url):
+    """`role_prompt` in the request prefills a role: the model continues after it, the server splits."""
+    client = openai.OpenAI(base_url=serve_url, api_key="unused", max_retries=0)
+    role = "From now on, you are an expert in atmospheric physics."
+    done = client.chat.completions.create(model="sp-test", messages=QUESTION, max_tokens=24, temperature=0,
+                                          extra_body={"role_prompt": role})
+    extra = done.choices[0].message.model_extra
+    assert extra["role_prompt"] == role and extra["format_held"] is True
+    assert "<role>" not in done.choices[0].message.content and done.choices[0].message.content.strip()
+
+    chunks = list(client.chat.completions.create(model="sp-test", messages=QUESTION, max_tokens=24, temperature=0,
+                                                 stream=True, extra_body={"role_prompt": role}))
+    first = next(c for c in chunks if "role_prompt" in (c.choices[0].delta.model_extra or {}))
+    assert first.choices[0].delta.model_extra["role_prompt"] == role
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert streamed.rstrip() == done.choices[0].message.content.rstrip()
