@@ -12,7 +12,7 @@ from selfprompt.generate.backends import ChatRequest, Sampling, get_backend
 from selfprompt.generate.reliable import ReliableClient, TokenBucket, cache_key, retry_after_seconds
 from selfprompt.records import Message
 
-pytestmark = pytest.mark.llamacpp
+# Tests that use the llama_server fixture skip cleanly without the llamacpp extra.
 
 
 def tiny_request(text: str = "Say hello.", max_tokens: int = 4) -> ChatRequest:
@@ -37,6 +37,7 @@ def client_for(backend, tmp_path, **kw) -> ReliableClient:
     return ReliableClient(backend, cache_path=tmp_path / "cache.sqlite", **kw)
 
 
+@pytest.mark.llamacpp
 def test_every_transient_fault_is_retried_until_a_real_reply(proxy, backend, tmp_path):
     backend.generate([tiny_request()])  # warm the server's prompt cache so the final real reply beats the timeout
     proxy.chat_requests, proxy.applied = 0, []
@@ -52,6 +53,7 @@ def test_every_transient_fault_is_retried_until_a_real_reply(proxy, backend, tmp
     assert time.monotonic() - started >= 1.0 + 8.0  # waited out Retry-After: 1 and the 8 s timeout
 
 
+@pytest.mark.llamacpp
 def test_client_errors_are_not_retried_and_exhausted_retries_report_the_last_error(proxy, backend, tmp_path):
     proxy.faults.extend(["401", "500", "500", "500"])
     client = client_for(backend, tmp_path, max_retries=2)
@@ -63,6 +65,7 @@ def test_client_errors_are_not_retried_and_exhausted_retries_report_the_last_err
     assert proxy.chat_requests == 4 and client.stats.errors == 2
 
 
+@pytest.mark.llamacpp
 def test_cache_persists_across_clients_and_keys_on_namespace(proxy, backend, tmp_path):
     first = client_for(backend, tmp_path, cache_namespace="tpl-v1")
     [a] = first.generate_many([tiny_request()])
@@ -80,6 +83,7 @@ def test_cache_persists_across_clients_and_keys_on_namespace(proxy, backend, tmp
     assert cache_key("default", tiny_request(), "x") != cache_key("default", tiny_request(max_tokens=5), "x")
 
 
+@pytest.mark.llamacpp
 def test_concurrency_is_bounded_at_the_server(proxy, backend, tmp_path):
     proxy.delay = 0.3
     client = client_for(backend, tmp_path, concurrency=2)
@@ -108,3 +112,13 @@ def test_retry_after_header_forms():
     assert retry_after_seconds(R({"retry-after-ms": "250"})) == 0.25
     assert retry_after_seconds(R({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0  # a date in the past
     assert retry_after_seconds(R({})) is None
+
+
+def test_in_process_backend_works_through_the_same_client(hf_backend, tmp_path):
+    client = ReliableClient(hf_backend, cache_path=tmp_path / "cache.sqlite", concurrency=4)
+    requests = [tiny_request("Name a colour.", max_tokens=3), tiny_request("Name a fruit.", max_tokens=3)]
+    first = client.generate_many(requests)
+    assert all(r.response is not None and r.response.text and not r.cached for r in first)
+    again = client.generate_many(requests)
+    assert [r.response for r in again] == [r.response for r in first] and all(r.cached for r in again)
+    assert client.stats.requests_sent == 2 and client.stats.cache_hits == 2

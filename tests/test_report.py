@@ -8,7 +8,6 @@ log no console message, and a screenshot is produced (kept in the test's tmp fol
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import shutil

@@ -74,7 +74,14 @@ def test_trained_tokens_are_exactly_role_answer_and_end_of_turn(tokenizer, lima_
     assert data.row_ids == [r.id for r in rows] and not data.excluded
     for row, example in zip(rows, data.examples):
         content = DEFAULT_FORMAT.render(row.role_prompt, row.answer) if mode == "self-prompt" else row.answer
-        assert trained_text(tokenizer, example) == expected_trained_text(name, content, tokenizer.eos_token)
+        trained = trained_text(tokenizer, example)
+        expected = expected_trained_text(name, content, tokenizer.eos_token)
+        if trained != expected:
+            # Only allowed difference: the first trained token straddles the turn boundary (this BPE
+            # merges Mistral's ']' with '<role>'); the model must still emit that whole token.
+            first = next(i for i, lab in enumerate(example.labels) if lab != IGNORE_INDEX)
+            extra = trained[: len(trained) - len(expected)]
+            assert trained.endswith(expected) and tokenizer.decode(example.input_ids[first : first + 1]).startswith(extra)
         # the trained tokens are one contiguous run at the end of the turn: the prompt is never trained
         positions = [i for i, lab in enumerate(example.labels) if lab != IGNORE_INDEX]
         assert positions == list(range(positions[0], positions[-1] + 1))
@@ -87,13 +94,26 @@ def _row(id_, question, answer, status="ok", role="From now on, you are an exper
                        annotation=Annotation(teacher="t", template="x", template_version="1", status=status))
 
 
+def _edge_answer(tokenizer, template, limit):
+    """An answer whose row fits `limit` tokens as a baseline but not with its role prompt."""
+    for n in range(10, 400):
+        row = _row("edge", "Edge?", "x " * n)
+        sizes = {mode: len(prepare_examples([row], tokenizer, template, mode=mode, fmt=DEFAULT_FORMAT, system_prompt=None,
+                                            max_length=10_000, include_statuses=["ok"]).examples[0].input_ids)
+                 for mode in ("self-prompt", "baseline")}
+        if sizes["self-prompt"] > limit:
+            assert sizes["baseline"] <= limit
+            return "x " * n
+    raise AssertionError("no edge size found")
+
+
 def test_exclusions_are_reported_and_identical_in_both_modes(tokenizer):
     pair = load_template_pair("smollm2")
     rows = [
         _row("a", "Short question?", "Short answer."),
         _row("refused", "Q?", "A.", status="refused"),
         _row("long", "Long one?", "word " * 400),  # fits neither mode in 128 tokens
-        _row("edge", "Edge?", "x " * 35),  # fits as a baseline, cut in self-prompt mode: dropped from both
+        _row("edge", "Edge?", _edge_answer(tokenizer, pair.training, 128)),  # fits only as a baseline: dropped from both
         _row("b", "Another?", "Fine."),
     ]
     results = {
@@ -101,9 +121,6 @@ def test_exclusions_are_reported_and_identical_in_both_modes(tokenizer):
                                max_length=128, include_statuses=["ok"])
         for mode in ("self-prompt", "baseline")
     }
-    baseline_only_fits = len(prepare_examples([rows[3]], tokenizer, pair.training, mode="baseline", fmt=DEFAULT_FORMAT,
-                                              system_prompt=None, max_length=10_000, include_statuses=["ok"]).examples[0].input_ids)
-    assert baseline_only_fits <= 128  # the 'edge' row really is a row only the baseline could train on
     for data in results.values():
         assert data.row_ids == ["a", "b"]
         assert data.excluded == {"status-refused": ["refused"], "too-long": ["long", "edge"]}

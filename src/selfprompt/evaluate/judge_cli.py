@@ -164,6 +164,7 @@ def register(app: typer.Typer) -> None:
         except ValidationError as e:
             first = e.errors()[0]
             raise ConfigError(f"judge option {first['loc'][0]}: {first['msg']}") from None
+        J.answers_path(a), J.answers_path(b)  # bad inputs fail before a judge model is loaded
         spec = {"backend": judge_backend, "model": judge_model, "base_url": base_url}
         backend = get_backend(judge_backend, **backend_options(judge_model, base_url, api_key_env))
         try:

@@ -19,6 +19,7 @@ The official `openai` client reads the extra fields through `message.model_extra
 from __future__ import annotations
 
 import json
+import queue
 import re
 import threading
 import time
@@ -200,16 +201,43 @@ def _sse(backend: Backend, request: ChatRequest, model: str, fmt: SelfPromptForm
         return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
     splitter = RoleStreamSplitter(fmt)
-    with busy:
-        for delta in splitter.feed(request.assistant_prefix):
+    for delta in splitter.feed(request.assistant_prefix):
+        yield event(delta)
+    for piece in _pieces(backend, request, busy):
+        for delta in splitter.feed(piece):
             yield event(delta)
-        for piece in backend.stream(request):
-            for delta in splitter.feed(piece):
-                yield event(delta)
-        for delta in splitter.finish():
-            yield event(delta)
+    for delta in splitter.finish():
+        yield event(delta)
     yield event({}, "stop")
     yield "data: [DONE]\n\n"
+
+
+_END = object()
+
+
+def _pieces(backend: Backend, request: ChatRequest, busy: threading.Lock) -> Iterator[str]:
+    """backend.stream() driven from one dedicated thread.
+
+    starlette advances a sync generator from whichever worker thread is free, but backends hold
+    thread-owned locks across their yields; so the stream runs in its own thread and hands pieces over.
+    """
+    pieces: queue.Queue = queue.Queue()
+
+    def work() -> None:
+        try:
+            with busy:
+                for piece in backend.stream(request):
+                    pieces.put(piece)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            pieces.put(exc)
+        finally:
+            pieces.put(_END)
+
+    threading.Thread(target=work, daemon=True).start()
+    while (item := pieces.get()) is not _END:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 # ---------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ class TrainConfig(BaseModel):
     chat_template: str = Field(default="auto", description="'auto' (match the tokenizer's template), or a shipped pair: smollm2, llama2, mistral.")
     max_length: int = Field(default=1024, ge=16, description="Longest example in tokens; longer examples are excluded and reported (never cut).")
     packing: bool = Field(default=False, description="Pack examples into max_length rows (TRL BFD packing; implies padding-free attention).")
-    padding_free: bool = Field(default=True, description="Concatenate a batch into one row with position ids instead of padding (no pad compute).")
+    padding_free: bool = Field(default=False, description="Concatenate a batch into one row with position ids instead of padding: no pad compute on GPUs with flash attention; slower than padding on CPU (sdpa), measured here.")
 
     # --- method ----------------------------------------------------------------------------
     method: Method = Field(default="lora", description="'lora', 'qlora' (4-bit base, CUDA only) or 'full' fine-tuning.")

@@ -185,7 +185,7 @@ def sft_config(cfg: TrainConfig, out: Path):
         max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, data_seed=cfg.seed,
         # Rows over max_length were already excluded (never cut); TRL needs the bound only to pack.
         max_length=cfg.max_length if cfg.packing else None, packing=cfg.packing, padding_free=cfg.padding_free or cfg.packing,
-        gradient_checkpointing=cfg.gradient_checkpointing,
+        activation_checkpointing=cfg.gradient_checkpointing,
         logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
         report_to=["tensorboard"] if cfg.tensorboard else [],
         use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,

@@ -1,0 +1,185 @@
+"""Real training runs on the embedded default model: acceptance, parity, resume, merge, 2-process DDP.
+
+LIMA-Role rows here carry templated role prompts (selfprompt.train.template_roles) built from the
+real LIMA questions: test data, since the teacher-annotated LIMA-Role is built by `annotate`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from selfprompt.format import DEFAULT_FORMAT
+from selfprompt.jsonl import write_records
+from selfprompt.train.config import load_config
+from selfprompt.train.data import order_rows
+from selfprompt.train.recipe import run
+from selfprompt.train.template_roles import lima_template_roles
+
+REPO = Path(__file__).resolve().parents[1]
+CPU_RECIPE = REPO / "recipes" / "smollm2-135m-lora-cpu.yaml"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def role_file(data_dir, tmp_path_factory):
+    path = tmp_path_factory.mktemp("lima_role") / "lima-role.jsonl"
+    write_records(path, lima_template_roles(data_dir / "lima" / "train.jsonl"))
+    return path
+
+
+def train(role_file, out, *overrides):
+    cfg = load_config(CPU_RECIPE, [f"data={role_file}", f"output_dir={out}", *overrides])
+    return cfg, run(cfg, resume="auto")
+
+
+@pytest.fixture(scope="module")
+def runs(role_file, tmp_path_factory):
+    """The CPU recipe as the demo runs it (64 shortest rows), in both modes."""
+    root = tmp_path_factory.mktemp("runs")
+    out = {}
+    for mode in ("self-prompt", "baseline"):
+        _, result = train(role_file, root / mode, f"mode={mode}", "save_steps=1000")
+        assert result.completed
+        out[mode] = result
+    return out
+
+
+def held_out_questions(role_file, trained_ids, n=10):
+    from selfprompt.jsonl import read_records
+    from selfprompt.records import RoleExample
+
+    rows = order_rows(read_records(role_file, RoleExample), "shortest")
+    unseen = [r for r in rows[100:] if r.id not in trained_ids]
+    return [r.question for r in unseen[:n]]
+
+
+def generate(model_dir, questions, max_tokens=64):
+    from selfprompt.generate.backends import get_backend
+    from selfprompt.generate.backends.base import ChatRequest, Sampling
+    from selfprompt.records import Message
+
+    backend = get_backend("hf", model=str(model_dir), batch_size=len(questions))
+    try:
+        requests = [ChatRequest(messages=[Message(role="user", content=q)], sampling=Sampling(max_tokens=max_tokens, temperature=0.0))
+                    for q in questions]
+        return [r.text for r in backend.generate(requests)]
+    finally:
+        backend.close()
+
+
+def test_self_prompt_model_writes_roles_on_unseen_questions_and_baseline_does_not(runs, role_file):
+    questions = held_out_questions(role_file, set(runs["self-prompt"].data.row_ids))
+    assert len(questions) == 10
+    tuned = [DEFAULT_FORMAT.parse(t) for t in generate(runs["self-prompt"].output_dir, questions)]
+    assert sum(p.held for p in tuned) >= 9, [p.problem for p in tuned]
+    assert all(p.role for p in tuned if p.held)
+    baseline = generate(runs["baseline"].output_dir, questions)
+    assert not any(DEFAULT_FORMAT.open_tag in t for t in baseline)
+    assert sum(DEFAULT_FORMAT.parse(t).held for t in baseline) == 0
+
+
+def test_baseline_and_self_prompt_differ_only_in_mode(runs):
+    summaries, manifests = {}, {}
+    for mode, result in runs.items():
+        summaries[mode] = json.loads((result.output_dir / "train_summary.json").read_text())
+        manifests[mode] = json.loads((result.output_dir / "manifest.json").read_text())
+    sp, base = summaries["self-prompt"], summaries["baseline"]
+    assert sp["row_ids"] == base["row_ids"] and len(sp["row_ids"]) == 64
+    assert sp["parity_sha256"] == base["parity_sha256"]
+    assert sp["data"]["row_ids_sha256"] == base["data"]["row_ids_sha256"]
+    assert sp["data"]["trained_tokens"] > base["data"]["trained_tokens"]  # the role prompts
+    assert manifests["self-prompt"]["data"] == manifests["baseline"]["data"]  # same file, same sha256
+    diff = {k for k, v in manifests["self-prompt"]["config"].items() if manifests["baseline"]["config"][k] != v}
+    assert diff == {"mode", "output_dir"}
+    m = manifests["self-prompt"]
+    assert m["seed"] == 42 and "torch" in m["versions"] and "trl" in m["versions"] and "git_commit" in m
+    for result in runs.values():
+        out = result.output_dir
+        assert (out / "adapter_config.json").exists() and (out / "tokenizer_config.json").exists()
+        assert json.loads((out / "selfprompt_base.json").read_text()) == {"base_model": "default"}
+        lines = (out / "loss.csv").read_text().splitlines()
+        assert lines[0].startswith("step,") and len(lines) - 1 == result.global_step
+        assert (out / "loss.png").stat().st_size > 1000
+
+
+def test_merge_loads_with_plain_transformers_and_selfprompt_ask(runs, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from typer.testing import CliRunner
+
+    from selfprompt.cli import app
+    from selfprompt.models import load_causal_lm, resolve_model
+    from selfprompt.train.merge import merge_adapter
+
+    adapter = runs["self-prompt"].output_dir
+    merged_dir = merge_adapter(adapter, tmp_path / "merged")
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir)
+    tokenizer = AutoTokenizer.from_pretrained(merged_dir)
+    assert "generation" not in tokenizer.chat_template.replace("add_generation_prompt", "")
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": "Name a prime number."}], add_generation_prompt=True,
+                                        return_tensors="pt", return_dict=True)["input_ids"]
+    with torch.no_grad():
+        reference = load_causal_lm(resolve_model(str(adapter))).eval()(ids).logits
+        assert torch.allclose(merged.eval()(ids).logits, reference, atol=1e-3)
+
+    questions = ["How do I boil an egg?", "What is the capital of Peru?"]
+    result = CliRunner().invoke(app, ["ask", "--condition", "self-prompt", "--model", str(merged_dir), "--json",
+                                      "--max-tokens", "64", *questions])
+    assert result.exit_code == 0, result.output
+    outputs = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(outputs) == 2 and all(o["format_held"] and o["role"] for o in outputs)
+
+
+def test_resume_after_stop_matches_uninterrupted_run(role_file, tmp_path):
+    from selfprompt.errors import ConfigError
+
+    tiny = ["max_rows=8", "per_device_batch_size=2", "max_steps=4", "save_steps=2", "max_length=160"]
+    _, full = train(role_file, tmp_path / "full", *tiny)
+    assert full.completed and full.global_step == 4
+
+    _, stopped = train(role_file, tmp_path / "resumed", *tiny, "stop_after_steps=2")
+    assert not stopped.completed and stopped.global_step == 2
+    assert (tmp_path / "resumed" / "checkpoint-2").is_dir() and not (tmp_path / "resumed" / "adapter_config.json").exists()
+    cfg = load_config(CPU_RECIPE, [f"data={role_file}", f"output_dir={tmp_path / 'resumed'}", *tiny])
+    with pytest.raises(ConfigError, match="--resume auto"):
+        run(cfg, resume=None)  # never silently overwrite a run in progress
+    resumed = run(cfg, resume="auto")
+    assert resumed.completed and resumed.global_step == 4
+    assert resumed.final_loss == pytest.approx(full.final_loss, rel=1e-4, abs=1e-5)
+    summary = json.loads((tmp_path / "resumed" / "train_summary.json").read_text())
+    assert summary["resumed_from"].endswith("checkpoint-2")
+
+
+def test_two_cpu_processes_end_with_identical_weights(role_file, tmp_path):
+    from conftest import free_port
+
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO / "recipes/accelerate/cpu-2proc.yaml"),
+        "--main_process_port", str(free_port()), "-m", "selfprompt.train", "--config", str(CPU_RECIPE),
+        f"data={role_file}", f"output_dir={out}", "max_rows=8", "per_device_batch_size=2", "max_steps=2", "max_length=160",
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    hashes = [(out / f"params_sha256.rank{r}.txt").read_text() for r in (0, 1)]
+    assert hashes[0] == hashes[1]
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["num_processes"] == 2 and summary["global_step"] == 2
+
+
+@pytest.mark.gpu
+def test_qlora_trains_on_a_gpu(role_file, tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("QLoRA needs a CUDA GPU")
+    pytest.importorskip("bitsandbytes")
+    _, result = train(role_file, tmp_path / "qlora", "method=qlora", "max_rows=8", "max_steps=2", "per_device_batch_size=2")
+    assert result.completed and (tmp_path / "qlora" / "adapter_config.json").exists()
