@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.environ.get("SELFPROMPT_DATA_DIR", str(REPO.parent / "shared" / "data")))
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "annotate.json"))
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: never orphan the server
 
     work = Path(tempfile.mkdtemp(prefix="bench-annotate-"))
     port = free_port()

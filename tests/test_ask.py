@@ -39,7 +39,7 @@ def test_conditions_are_checked_before_any_generation():
 
 @pytest.mark.slow
 def test_conditions_on_the_default_model(hf_backend):
-    sampling = Sampling(max_tokens=6)
+    sampling = Sampling(max_tokens=4)
     icl = answer_questions(hf_backend, [SKY, "How do magnets work?"], "icl-self-prompt", sampling)
     for out in icl:
         # Step 1 wrote a role (or fell back, and says so); step 2 answered inside the immersion.
@@ -47,7 +47,7 @@ def test_conditions_on_the_default_model(hf_backend):
         assert [m.role for m in out.messages] == ["user", "assistant", "user"]
         assert (out.messages[0].content, out.messages[1].content) == (out.role, ICL_ACCEPTANCE)
         assert out.answer == out.raw.strip() and out.format_held is None
-        assert out.usage.completion_tokens > 6  # both steps counted
+        assert out.usage.completion_tokens > 4  # both steps counted
     manual = answer_questions(hf_backend, [SKY], "manual-role", sampling,
                               manual_role=ManualRole("From now on, you are a physicist.", "Sure."))[0]
     assert manual.role == "From now on, you are a physicist." and manual.messages[1].content == "Sure."
@@ -78,14 +78,14 @@ def test_ask_icl_self_prompt_streams_role_then_answer_on_hf():
 @pytest.mark.llamacpp
 def test_ask_icl_self_prompt_on_llamacpp():
     pytest.importorskip("llama_cpp")
-    out = _ask("--backend", "llamacpp", "--max-tokens", "8", SKY)
+    out = _ask("--backend", "llamacpp", "--max-tokens", "4", SKY)
     assert out.index("Role prompt (written by the model)") < out.index(ROLE_OPENER) < out.index("Answer")
 
 
 @pytest.mark.slow
 @pytest.mark.llamacpp
 def test_ask_json_through_openai_backend(llama_server):
-    out = _ask("--backend", "openai", "--base-url", llama_server, "--model", "default", "--max-tokens", "8",
+    out = _ask("--backend", "openai", "--base-url", llama_server, "--model", "default", "--max-tokens", "4",
                "--json", SKY)
     records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert [r["question"] for r in records] == [SKY]

@@ -85,11 +85,11 @@ def test_llamacpp_same_prompt_as_hf_and_streams(llamacpp_backend, hf_backend):
 def test_openai_backend_against_llama_server(llama_server):
     backend = get_backend("openai", model="default", base_url=llama_server)
     assert backend.model_id == "default"
-    outs = backend.generate([req(q, 8) for q in QUESTIONS[:2]])  # sent concurrently
-    assert all(o.text and o.finish_reason == "length" and o.usage.completion_tokens == 8 for o in outs)
+    outs = backend.generate([req(q, 4) for q in QUESTIONS[:2]])  # sent concurrently
+    assert all(o.text and o.finish_reason == "length" and o.usage.completion_tokens == 4 for o in outs)
     assert outs[0].usage.prompt_tokens > 0 and outs[0].model
-    assert "".join(backend.stream(req(QUESTIONS[0], 8))) == outs[0].text
-    async_out = asyncio.run(backend.agenerate(req(QUESTIONS[1], 8)))
+    assert "".join(backend.stream(req(QUESTIONS[0], 4))) == outs[0].text
+    async_out = asyncio.run(backend.agenerate(req(QUESTIONS[1], 4)))
     assert async_out.text == outs[1].text
     backend.close()
 

@@ -83,7 +83,7 @@ def eval_command(
         engine.close()
     from selfprompt.evaluate.runner import markdown_table
 
-    Console().print(markdown_table(results), highlight=False)
+    typer.echo(markdown_table(results))  # plain text: a markdown table must not be re-wrapped
     console.print(f"results, per-item records and manifest in {out}")
 
 
@@ -101,7 +101,7 @@ def score_command(
 
     out = out or predictions.with_name(predictions.name + ".scores")
     results = score_predictions(predictions, _data_dir(data_dir), out, [str(p) for p in task_file], seed=seed)
-    Console().print(markdown_table(results), highlight=False)
+    typer.echo(markdown_table(results))
     Console(stderr=True).print(f"scores, per-item records and manifest in {out}")
 
 
