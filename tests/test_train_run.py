@@ -139,7 +139,7 @@ def test_merge_loads_with_plain_transformers_and_selfprompt_ask(runs, tmp_path):
 def test_resume_after_stop_matches_uninterrupted_run(role_file, tmp_path):
     from selfprompt.errors import ConfigError
 
-    tiny = ["max_rows=8", "per_device_batch_size=2", "max_steps=4", "save_steps=2", "max_length=160"]
+    tiny = ["max_rows=4", "per_device_batch_size=1", "max_steps=4", "save_steps=2", "max_length=112"]
     _, full = train(role_file, tmp_path / "full", *tiny)
     assert full.completed and full.global_step == 4
 
@@ -161,9 +161,10 @@ def test_two_cpu_processes_end_with_identical_weights(role_file, tmp_path):
 
     out = tmp_path / "ddp"
     cmd = [
-        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO / "recipes/accelerate/cpu-2proc.yaml"),
-        "--main_process_port", str(free_port()), "-m", "selfprompt.train", "--config", str(CPU_RECIPE),
-        f"data={role_file}", f"output_dir={out}", "max_rows=8", "per_device_batch_size=2", "max_steps=2", "max_length=160",
+        # accelerate sends multi-CPU jobs to mpirun, absent here; torchrun starts the same DDP (gloo) job.
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+        "--master_port", str(free_port()), "-m", "selfprompt.train", "--config", str(CPU_RECIPE),
+        f"data={role_file}", f"output_dir={out}", "max_rows=4", "per_device_batch_size=1", "max_steps=2", "max_length=112",
     ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

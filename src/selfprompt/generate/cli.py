@@ -11,10 +11,12 @@ import json
 from typing import Iterator, Optional
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from selfprompt.errors import ConfigError
 from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat, get_format
 from selfprompt.generate.backends import BACKENDS, Backend, ChatResponse, Sampling, get_backend
 from selfprompt.generate.conditions import (
@@ -50,7 +52,10 @@ def ask(
     fmt = get_format(fmt_name)
     manual = ManualRole(role_prompt, acceptance) if role_prompt else None
     check_condition(condition, manual)  # fail before loading a model
-    sampling = Sampling(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
+    try:
+        sampling = Sampling(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
+    except ValidationError as e:
+        raise ConfigError(f"bad sampling option: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}") from None
     options = {"model": model}
     if backend == "openai":
         options.update(base_url=base_url, api_key_env=api_key_env)

@@ -7,10 +7,12 @@ One process (CPU or one GPU):
     selfprompt train --config recipes/smollm2-135m-lora-cpu.yaml --dry-run 3      # show trained spans, no training
     selfprompt train --config recipes/smollm2-135m-lora-cpu.yaml --resume auto    # continue a killed run
 
-Two CPU processes (real data parallel over gloo, as the tests run it):
+Two CPU processes (real data parallel over gloo; the tests run the torchrun form, since
+accelerate starts multi-CPU jobs through mpirun and runs a single process without MPI):
 
-    accelerate launch --config_file recipes/accelerate/cpu-2proc.yaml -m selfprompt.train \\
-        --config recipes/smollm2-135m-lora-cpu.yaml
+    torchrun --nproc_per_node 2 -m selfprompt.train --config recipes/smollm2-135m-lora-cpu.yaml
+    accelerate launch --config_file recipes/accelerate/cpu-2proc.yaml --mpirun_hostfile HOSTFILE \\
+        -m selfprompt.train --config recipes/smollm2-135m-lora-cpu.yaml
 
 Eight GPUs on one node (DeepSpeed ZeRO-3 or FSDP):
 
