@@ -164,11 +164,11 @@ def test_tiny_experiment_runs_reruns_for_free_and_resumes_after_kill(data_dir, t
     assert output.count("[skip]") == len(folders) and "[run ]" not in output
     assert {name: (f / DONE_FILE).stat().st_mtime_ns for name, f in folders.items()} == done_before
 
-    # Kill mid-stage, rerun: identical final results. The copy keeps annotate, train and eval; the
-    # answers, judge and report stages are run again and killed while answering.
+    # Kill mid-stage, rerun: identical final results. The copy keeps every other stage; the self-prompt
+    # answers, the judge and the report are run again, and the run is killed while answering.
     copy = tmp_path / "resumed"
     shutil.copytree(root, copy)
-    for name in ("answers-self-prompt", "answers-baseline", "judge", "report"):
+    for name in ("answers-self-prompt", "judge", "report"):
         shutil.rmtree(copy / folders[name].name)
     proc = run_cli(spec_path, copy, start_new_session=True)
     log = copy / folders["answers-self-prompt"].name / "stage.log"
