@@ -145,7 +145,7 @@ def final_results(root: Path) -> dict[str, str]:
 def test_tiny_experiment_runs_reruns_for_free_and_resumes_after_kill(data_dir, tmp_path):
     pytest.importorskip("llama_cpp")
     spec_path = tmp_path / "tiny.yaml"
-    spec_path.write_text(yaml.safe_dump(tiny_spec(tmp_path)))
+    spec_path.write_text(yaml.safe_dump({**tiny_spec(tmp_path), "data_dir": str(data_dir)}))
     root = tmp_path / "run"
     finish(run_cli(spec_path, root))
 

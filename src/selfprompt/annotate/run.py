@@ -14,7 +14,7 @@ import statistics
 import time
 from collections import Counter, deque
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -200,8 +200,8 @@ def run_annotate(cfg: AnnotateConfig, *, backend: Backend | None = None, show_pr
             write_json(cfg.manifest_path, _manifest(cfg, template, backend, examples))
             todo = examples[skip:]
             with _progress(show_progress, console, len(examples), skip) as advance:
-                asyncio.run(_annotate_in_order(client, template, todo, cfg, backend.name, counters,
-                                               appender.append, advance))
+                asyncio.run(_closing(backend, _annotate_in_order(client, template, todo, cfg, backend.name,
+                                                                 counters, appender.append, advance)))
     finally:
         client.close()
         if own_backend:
@@ -210,6 +210,13 @@ def run_annotate(cfg: AnnotateConfig, *, backend: Backend | None = None, show_pr
                         time.perf_counter() - started, client, counters)
     write_json(cfg.summary_path, summary)
     return summary
+
+
+async def _closing(backend: Backend, work: Awaitable[None]) -> None:
+    try:
+        await work
+    finally:
+        await backend.aclose()  # before asyncio.run closes the loop the async clients live on
 
 
 async def _annotate_in_order(client: ReliableClient, template: AnnotationTemplate, todo: list[Example],

@@ -362,7 +362,10 @@ class ReliableClient:
         """Synchronous convenience: all requests concurrently (bounded), results in request order."""
 
         async def run_all() -> list[ReliableResult]:
-            return list(await asyncio.gather(*(self.generate(r) for r in requests)))
+            try:
+                return list(await asyncio.gather(*(self.generate(r) for r in requests)))
+            finally:
+                await self.backend.aclose()
 
         try:
             asyncio.get_running_loop()

@@ -66,6 +66,7 @@ class RunResult:
     global_step: int
     final_loss: float | None
     data: PreparedData
+    train_seconds: float = 0.0  # trainer.train() wall time (this invocation), from its metrics
 
 
 # ----------------------------------------------------------------------------------------------
@@ -319,7 +320,7 @@ def run(cfg: TrainConfig, resume: str | None = None, dry_run: int | None = None)
         out.mkdir(parents=True, exist_ok=True)
 
     # train
-    trainer.train(resume_from_checkpoint=checkpoint)
+    metrics = trainer.train(resume_from_checkpoint=checkpoint).metrics
     state = trainer.state
     losses = [h["loss"] for h in state.log_history if "loss" in h]
     final_loss = losses[-1] if losses else None
@@ -332,10 +333,12 @@ def run(cfg: TrainConfig, resume: str | None = None, dry_run: int | None = None)
     if main:
         write_run_records(cfg, data, pair, out, {
             "completed": completed, "global_step": state.global_step, "max_steps": state.max_steps,
-            "final_loss": final_loss, "resumed_from": checkpoint, "num_processes": trainer.accelerator.num_processes,
+            "final_loss": final_loss, "train_seconds": metrics.get("train_runtime"), "resumed_from": checkpoint,
+            "num_processes": trainer.accelerator.num_processes,
         })
     trainer.accelerator.wait_for_everyone()
-    return RunResult(output_dir=out, completed=completed, global_step=state.global_step, final_loss=final_loss, data=data)
+    return RunResult(output_dir=out, completed=completed, global_step=state.global_step, final_loss=final_loss, data=data,
+                     train_seconds=metrics.get("train_runtime", 0.0))
 
 
 def _write_rank_hash(trainer, out: Path) -> None:

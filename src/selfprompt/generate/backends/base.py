@@ -83,5 +83,8 @@ class Backend(ABC):
 
         return await asyncio.to_thread(run)
 
+    async def aclose(self) -> None:
+        """Release what `agenerate` opened on the running event loop; call before the loop ends."""
+
     def close(self) -> None:
         """Release resources (servers, model memory)."""

@@ -129,6 +129,12 @@ class OpenAIBackend(Backend):
         completion = await self._async_client().chat.completions.create(**request_kwargs(self.model, request))
         return to_response(completion, time.perf_counter() - started)
 
+    async def aclose(self) -> None:
+        # Closing inside the loop avoids "Event loop is closed" noise when asyncio.run ends.
+        client = self._async_clients.pop(id(asyncio.get_running_loop()), None)
+        if client is not None:
+            await client.close()
+
     def close(self) -> None:
         self.client.close()
 
