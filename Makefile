@@ -1,13 +1,17 @@
 # The two commands the README opens with: `make demo` (main job on the embedded default model)
 # and `make test` (the test suite). Both set up .venv first on a fresh machine.
-.PHONY: setup demo test bench
+.PHONY: setup demo ask test bench
 PY := .venv/bin/python
 
 setup:
 	bash scripts/setup.sh
 
+# The whole study on the embedded default: annotate -> train self-prompt + baseline -> eval -> judge -> report.
 demo: setup
-	.venv/bin/selfprompt ask --condition icl-self-prompt "Why is the sky blue?" "How do I reverse a list in Python?" "What should I check before buying a used car?"
+	.venv/bin/selfprompt run experiments/demo.yaml
+
+ask: setup
+	.venv/bin/selfprompt ask --condition icl-self-prompt "Why is the sky blue?"
 
 test: setup
 	$(PY) -m pytest
