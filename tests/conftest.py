@@ -7,6 +7,7 @@ costs seconds on 2 cores.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -67,6 +68,22 @@ def wait_for_http(url: str, timeout: float = 120.0, proc: subprocess.Popen | Non
     raise TimeoutError(f"{url} did not answer within {timeout}s")
 
 
+@contextlib.contextmanager
+def background_server(cmd: list[str], ready_url: str, log: Path, timeout: float = 120.0, env: dict | None = None):
+    """Start a server process, wait until `ready_url` answers, and always stop it afterwards."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for_http(ready_url, timeout=timeout, proc=proc)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 @pytest.fixture(scope="session")
 def llama_server(default_model, tmp_path_factory):
     """llama.cpp's OpenAI-compatible server on loopback, serving the default model. Yields its base URL."""
@@ -78,15 +95,6 @@ def llama_server(default_model, tmp_path_factory):
         "--model_alias", "default", "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", "4096", "--n_threads", str(os.cpu_count() or 2),
     ]
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_for_http(f"{base_url}/models", proc=proc)
+    with background_server(cmd, f"{base_url}/models", log):
         yield base_url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()

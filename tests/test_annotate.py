@@ -182,3 +182,24 @@ def test_dry_run_and_bad_input_send_nothing_and_name_file_and_line(tmp_path, dat
     run = subprocess.run([SELFPROMPT, "annotate", "--out", str(out), "--data", str(bad), "--field-map", "question",
                           "--dry-run"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "--field-map" in run.stderr
+
+
+def test_retry_errors_redoes_failed_rows_and_only_their_requests(llama_server, data_dir, tmp_path):
+    out = tmp_path / "lima_role.jsonl"
+    with FaultProxy(llama_server) as proxy:
+        # Row 2's only attempt dies on a 500 with no retries left: it is written with status 'error'.
+        proxy.faults.extend(["forward", "500"])
+        cfg = config(out, proxy.base_url, data_dir, limit=3, concurrency=1, max_attempts=1, max_retries=0)
+        run_annotate(cfg, show_progress=False)
+        first = read_records(out, RoleExample)
+        assert [r.annotation.status == "error" for r in first] == [False, True, False]
+
+        before = proxy.chat_requests
+        run_annotate(cfg, show_progress=False)  # a plain rerun keeps the error row as it is
+        assert proxy.chat_requests == before and read_records(out, RoleExample) == first
+
+        run_annotate(cfg.model_copy(update={"retry_errors": True}), show_progress=False)
+        assert proxy.chat_requests == before + 1  # only the failed row; row 3 comes from the cache
+    rows = assert_one_row_per_input_in_order(out, [r.id for r in first])
+    assert rows[1].annotation.status != "error"
+    assert rows[0] == first[0] and rows[2].role_prompt == first[2].role_prompt

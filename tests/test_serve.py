@@ -8,7 +8,6 @@ return answer and role apart, streaming and not, agreeing with each other.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import free_port, wait_for_http
+from conftest import background_server, free_port
 from selfprompt.format import DEFAULT_FORMAT
 from selfprompt.generate.serve import RoleStreamSplitter
 
@@ -77,17 +76,10 @@ def serve_url(default_model, tmp_path_factory):
     cmd = [str(Path(sys.executable).parent / "selfprompt"), "serve", "--model", "default", "--backend", "hf",
            "--port", str(port), "--served-name", "sp-test", "--max-tokens", "24"]
     env = {**os.environ, "OMP_NUM_THREADS": "2"}
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/health", timeout=180, proc=proc)
-        yield f"http://127.0.0.1:{port}/v1"
+        with background_server(cmd, f"http://127.0.0.1:{port}/health", log, timeout=180, env=env):
+            yield f"http://127.0.0.1:{port}/v1"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         print(Path(log).read_text()[-2000:])
 
 

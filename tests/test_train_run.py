@@ -161,9 +161,10 @@ def test_two_cpu_processes_end_with_identical_weights(role_file, tmp_path):
 
     out = tmp_path / "ddp"
     cmd = [
-        # accelerate sends multi-CPU jobs to mpirun, absent here; torchrun starts the same DDP (gloo) job.
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-        "--master_port", str(free_port()), "-m", "selfprompt.train", "--config", str(CPU_RECIPE),
+        # accelerate 1.x runs `--cpu --num_processes 2` as ONE process unless mpirun is installed; its
+        # torchrun launcher (`--multi_gpu`) starts two processes, which find no CUDA and use gloo DDP.
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--main_process_port", str(free_port()), "-m", "selfprompt.train", "--config", str(CPU_RECIPE),
         f"data={role_file}", f"output_dir={out}", "max_rows=4", "per_device_batch_size=1", "max_steps=2", "max_length=112",
     ]
     env = dict(os.environ, OMP_NUM_THREADS="1")

@@ -51,6 +51,8 @@ def annotate(
     cache: Optional[Path] = typer.Option(None, help="Request cache file (default <out>.cache.sqlite)."),
     price_in: Optional[float] = typer.Option(None, help="Price per 1M prompt tokens (for cost figures)."),
     price_out: Optional[float] = typer.Option(None, help="Price per 1M completion tokens."),
+    retry_errors: bool = typer.Option(False, "--retry-errors", help="Redo rows that failed with status 'error' "
+                                      "in an earlier run (later rows come from the cache)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print requests, tokens and cost estimates; send nothing."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
@@ -62,7 +64,7 @@ def annotate(
         backend=backend, base_url=base_url, api_key_env=api_key_env, template=template, structured=structured,
         concurrency=concurrency, rpm=rpm, tpm=tpm, max_retries=max_retries, max_attempts=max_attempts,
         request_timeout=request_timeout, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
-        cache=cache, price_in=price_in, price_out=price_out,
+        cache=cache, price_in=price_in, price_out=price_out, retry_errors=retry_errors,
     )
     console = Console()
     if dry_run:

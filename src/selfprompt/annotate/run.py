@@ -23,7 +23,7 @@ from selfprompt.annotate.validate import check_reply, words
 from selfprompt.errors import ConfigError, SelfPromptError
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
 from selfprompt.generate.reliable import ReliableClient
-from selfprompt.jsonl import JsonlAppender, read_records, write_json
+from selfprompt.jsonl import JsonlAppender, read_records, write_json, write_records
 from selfprompt.manifest import build_manifest
 from selfprompt.records import Annotation, Example, RoleExample, Usage
 
@@ -64,6 +64,8 @@ class AnnotateConfig(BaseModel):
     cache: Path | None = Field(default=None, description="Request cache (sqlite); default <out>.cache.sqlite.")
     price_in: float | None = Field(default=None, ge=0, description="Price per 1M prompt tokens, for cost figures.")
     price_out: float | None = Field(default=None, ge=0, description="Price per 1M completion tokens.")
+    retry_errors: bool = Field(default=False, description="Redo rows whose requests failed (status 'error') in an "
+                               "earlier run; the rows after them come back from the cache at no cost.")
 
     @property
     def cache_path(self) -> Path:
@@ -165,6 +167,22 @@ def rows_already_done(out: Path, examples: list[Example], template: AnnotationTe
 # The run
 
 
+def cut_at_first_error(out: Path) -> int:
+    """Drop the output's first 'error' row and every row after it; returns how many rows were dropped.
+
+    Rows are written strictly in input order, so redoing a failed row means redoing from there. The
+    later rows cost nothing: their requests are in the cache (failed requests never are).
+    """
+    if not out.exists():
+        return 0
+    JsonlAppender(out).close()  # cuts a torn last line left by a kill, so the file parses
+    rows = read_records(out, RoleExample)
+    first = next((i for i, row in enumerate(rows) if row.annotation.status == "error"), len(rows))
+    if first < len(rows):
+        write_records(out, rows[:first])
+    return len(rows) - first
+
+
 def load_source(cfg: AnnotateConfig) -> list[Example]:
     from selfprompt.data import load_examples
 
@@ -194,6 +212,8 @@ def run_annotate(cfg: AnnotateConfig, *, backend: Backend | None = None, show_pr
     )
     started = time.perf_counter()
     counters = RunCounters()
+    if cfg.retry_errors:
+        cut_at_first_error(cfg.out)
     try:
         with JsonlAppender(cfg.out) as appender:  # opening cuts a torn last line left by a kill
             skip = rows_already_done(cfg.out, examples, template, backend.model_id)
