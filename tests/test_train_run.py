@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,10 +20,11 @@ from selfprompt.format import DEFAULT_FORMAT
 from selfprompt.jsonl import write_records
 from selfprompt.train.config import load_config
 from selfprompt.train.data import order_rows
-from selfprompt.train.recipe import run
+from selfprompt.train.recipe import is_complete_checkpoint, run
 from selfprompt.train.template_roles import lima_template_roles
 
 REPO = Path(__file__).resolve().parents[1]
+SELFPROMPT = str(Path(sys.executable).parent / "selfprompt")
 CPU_RECIPE = REPO / "recipes" / "smollm2-135m-lora-cpu.yaml"
 pytestmark = pytest.mark.slow
 
@@ -136,23 +139,34 @@ def test_merge_loads_with_plain_transformers_and_selfprompt_ask(runs, tmp_path):
     assert len(outputs) == 2 and all(o["format_held"] and o["role"] for o in outputs)
 
 
-def test_resume_after_stop_matches_uninterrupted_run(role_file, tmp_path):
+def test_kill_minus_9_then_resume_auto_matches_uninterrupted_run(role_file, tmp_path):
     from selfprompt.errors import ConfigError
 
     tiny = ["max_rows=4", "per_device_batch_size=1", "max_steps=4", "save_steps=2", "max_length=112"]
     _, full = train(role_file, tmp_path / "full", *tiny)
     assert full.completed and full.global_step == 4
 
-    _, stopped = train(role_file, tmp_path / "resumed", *tiny, "stop_after_steps=2")
-    assert not stopped.completed and stopped.global_step == 2
-    assert (tmp_path / "resumed" / "checkpoint-2").is_dir() and not (tmp_path / "resumed" / "adapter_config.json").exists()
-    cfg = load_config(CPU_RECIPE, [f"data={role_file}", f"output_dir={tmp_path / 'resumed'}", *tiny])
+    out = tmp_path / "killed"
+    cmd = [SELFPROMPT, "train", "--config", str(CPU_RECIPE), f"data={role_file}", f"output_dir={out}", *tiny]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not is_complete_checkpoint(out / "checkpoint-2") and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and not (out / "adapter_config.json").exists()
+    # What a kill during the next save leaves behind: a checkpoint without a readable trainer state.
+    torn = out / "checkpoint-3"
+    torn.mkdir(exist_ok=True)
+    (torn / "trainer_state.json").write_text('{"global_step": 3, "log_hi')
+
+    cfg = load_config(CPU_RECIPE, [f"data={role_file}", f"output_dir={out}", *tiny])
     with pytest.raises(ConfigError, match="--resume auto"):
         run(cfg, resume=None)  # never silently overwrite a run in progress
     resumed = run(cfg, resume="auto")
     assert resumed.completed and resumed.global_step == 4
     assert resumed.final_loss == pytest.approx(full.final_loss, rel=1e-4, abs=1e-5)
-    summary = json.loads((tmp_path / "resumed" / "train_summary.json").read_text())
+    summary = json.loads((out / "train_summary.json").read_text())
     assert summary["resumed_from"].endswith("checkpoint-2")
 
 

@@ -211,16 +211,30 @@ def stop_callback(steps: int):
     return StopAfterSteps()
 
 
-def find_resume_checkpoint(out: Path, resume: str | None) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def checkpoints_newest_first(out: Path) -> list[Path]:
+    found = [p for p in out.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]), reverse=True)
 
-    last = get_last_checkpoint(str(out)) if out.is_dir() else None
+
+def is_complete_checkpoint(folder: Path) -> bool:
+    # Trainer writes trainer_state.json last, in place: a kill -9 during a save leaves a checkpoint
+    # without it, or with it cut short. Resuming from such a folder would crash or lose the RNG state.
+    try:
+        json.loads((folder / "trainer_state.json").read_text())
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def find_resume_checkpoint(out: Path, resume: str | None) -> str | None:
+    checkpoints = checkpoints_newest_first(out) if out.is_dir() else []
     if resume is None:
-        if last:
-            raise ConfigError(f"{out} already holds checkpoints ({Path(last).name}); pass --resume auto to continue, or pick another output_dir")
+        if checkpoints:
+            raise ConfigError(f"{out} already holds checkpoints ({checkpoints[0].name}); pass --resume auto to continue, or pick another output_dir")
         return None
     if resume == "auto":
-        return last  # None: nothing to resume, start fresh
+        complete = [c for c in checkpoints if is_complete_checkpoint(c)]
+        return str(complete[0]) if complete else None  # None: nothing to resume, start fresh
     if not Path(resume).is_dir():
         raise ConfigError(f"--resume {resume}: not a checkpoint folder (use 'auto' or a path)")
     return resume
