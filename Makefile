@@ -2,6 +2,8 @@
 # and `make test` (the test suite). Both set up .venv first on a fresh machine.
 .PHONY: setup demo ask test bench
 PY := .venv/bin/python
+# The local data mirror (layout of ../shared/data, with MANIFEST.json); override on the command line.
+export SELFPROMPT_DATA_DIR ?= $(abspath ../shared/data)
 
 setup:
 	bash scripts/setup.sh
