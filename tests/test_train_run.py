@@ -199,3 +199,35 @@ def test_qlora_trains_on_a_gpu(role_file, tmp_path):
     pytest.importorskip("bitsandbytes")
     _, result = train(role_file, tmp_path / "qlora", "method=qlora", "max_rows=8", "max_steps=2", "per_device_batch_size=2")
     assert result.completed and (tmp_path / "qlora" / "adapter_config.json").exists()
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+@pytest.mark.multigpu
+@pytest.mark.parametrize("accelerate_config", ["fsdp.yaml", "deepspeed-zero3.yaml"])
+def test_sharded_full_fine_tune_on_two_gpus(accelerate_config, role_file, tmp_path):
+    """The shipped multi-GPU configs on the default model: not run on the CPU machines of CI."""
+    from conftest import free_port
+
+    if _gpu_count() < 2:
+        pytest.skip("needs 2 or more CUDA GPUs")
+    if accelerate_config.startswith("deepspeed"):
+        pytest.importorskip("deepspeed")
+    out = tmp_path / accelerate_config.split(".")[0]
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO / "recipes" / "accelerate" / accelerate_config),
+        "--num_processes", "2", "--main_process_port", str(free_port()), "-m", "selfprompt.train",
+        "--config", str(CPU_RECIPE), f"data={role_file}", f"output_dir={out}", "method=full", "max_rows=8",
+        "per_device_batch_size=1", "max_steps=2", "max_length=112",
+    ]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["num_processes"] == 2 and summary["global_step"] == 2
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(out)  # the gathered full model loads with plain transformers
