@@ -97,3 +97,13 @@ def test_template_errors_name_the_file_and_field(tmp_path):
     bad.write_text("name: x\nversion: '1'\nsystem: s\nuser: u\n")
     with pytest.raises(DataError, match="bad.yaml.*feedback"):
         load_template(bad)
+
+
+def test_max_chars_keeps_only_short_rows_before_the_limit(data_dir, tmp_path):
+    from selfprompt.annotate.run import AnnotateConfig, load_source
+
+    cfg = AnnotateConfig(out=tmp_path / "o.jsonl", data="lima", data_dir=str(data_dir), max_chars=600, limit=96)
+    rows = load_source(cfg)
+    assert len(rows) == 96 and all(len(r.question) + len(r.answer) <= 600 for r in rows)
+    first_96 = load_source(cfg.model_copy(update={"max_chars": None}))
+    assert sum(len(r.question) + len(r.answer) <= 600 for r in first_96) < 96  # the filter changed the selection

@@ -32,6 +32,8 @@ def annotate(
     field_map: Optional[str] = typer.Option(None, help="Field mapping, e.g. question=instruction,answer=output."),
     data_dir: Optional[str] = typer.Option(None, help="Local data mirror (default: $SELFPROMPT_DATA_DIR)."),
     limit: Optional[int] = typer.Option(None, min=1, help="Only the first N rows."),
+    max_chars: Optional[int] = typer.Option(None, min=1, help="Only rows whose question+answer have at most N characters "
+                                            "(applied before --limit)."),
     teacher: str = typer.Option("default", help="Teacher: API model name (openai) or model path / 'default'."),
     backend: str = typer.Option("openai", help="openai | hf | llamacpp."),
     base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server URL (openai backend)."),
@@ -60,7 +62,7 @@ def annotate(
     from selfprompt.annotate.run import AnnotateConfig, dry_run as plan, run_annotate
 
     cfg = AnnotateConfig(
-        data=data, field_map=parse_field_map(field_map), data_dir=data_dir, limit=limit, out=out, teacher=teacher,
+        data=data, field_map=parse_field_map(field_map), data_dir=data_dir, limit=limit, max_chars=max_chars, out=out, teacher=teacher,
         backend=backend, base_url=base_url, api_key_env=api_key_env, template=template, structured=structured,
         concurrency=concurrency, rpm=rpm, tpm=tpm, max_retries=max_retries, max_attempts=max_attempts,
         request_timeout=request_timeout, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,

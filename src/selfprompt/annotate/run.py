@@ -43,7 +43,9 @@ class AnnotateConfig(BaseModel):
     data: str = Field(default="lima", description="'lima' (the local mirror) or a path to an instruction JSONL file.")
     field_map: dict[str, str] | None = Field(default=None, description="Our field -> source field, e.g. question=instruction.")
     data_dir: str | None = Field(default=None, description="Local data mirror (default: $SELFPROMPT_DATA_DIR).")
-    limit: int | None = Field(default=None, ge=1, description="Annotate only the first N rows.")
+    limit: int | None = Field(default=None, ge=1, description="Annotate only the first N rows (after --max-chars).")
+    max_chars: int | None = Field(default=None, ge=1, description="Keep only rows whose question and answer together "
+                                  "have at most this many characters: CPU demos train on short rows only.")
     out: Path = Field(description="Output JSONL of RoleExample rows; also names the summary, manifest and cache.")
     teacher: str = Field(default="default", description="Teacher model: API model name, local path or 'default'.")
     backend: str = Field(default="openai", description="Client backend: openai, hf or llamacpp.")
@@ -186,7 +188,11 @@ def cut_at_first_error(out: Path) -> int:
 def load_source(cfg: AnnotateConfig) -> list[Example]:
     from selfprompt.data import load_examples
 
-    return load_examples(cfg.data, data_dir=cfg.data_dir, field_map=cfg.field_map, limit=cfg.limit)
+    if cfg.max_chars is None:
+        return load_examples(cfg.data, data_dir=cfg.data_dir, field_map=cfg.field_map, limit=cfg.limit)
+    examples = load_examples(cfg.data, data_dir=cfg.data_dir, field_map=cfg.field_map)
+    short = [e for e in examples if len(e.question) + len(e.answer) <= cfg.max_chars]
+    return short[: cfg.limit]
 
 
 def make_backend(cfg: AnnotateConfig) -> Backend:
