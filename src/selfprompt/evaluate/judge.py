@@ -22,6 +22,7 @@ from typing import Any, Literal, Sequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from selfprompt.errors import ConfigError, DataError
+from selfprompt.evaluate.stats import bootstrap_ci
 from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
 from selfprompt.jsonl import iter_json_lines, validation_error
@@ -261,26 +262,14 @@ def judge_pairs(client: Any, a: dict[str, AnswerRow], b: dict[str, AnswerRow], c
 # Statistics
 
 
-def bootstrap_ci(scores: Sequence[float], samples: int, confidence: float, seed: int = 0) -> tuple[float, float] | None:
-    """Percentile bootstrap CI of the mean; None for an empty sample."""
-    if not scores:
-        return None
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    values = np.asarray(scores, dtype=float)
-    means = values[rng.integers(0, len(values), size=(samples, len(values)))].mean(axis=1)
-    tail = (1.0 - confidence) / 2.0
-    return float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))
-
-
 def summarize(items: Sequence[dict[str, Any]], config: JudgeConfig) -> dict[str, Any]:
     counts = {k: sum(1 for it in items if it["outcome"] == k) for k in ("win", "tie", "loss", "error")}
     judged = [it for it in items if it["outcome"] != "error"]
     n = len(judged)
     scores = [{"win": 1.0, "tie": 0.5, "loss": 0.0}[it["outcome"]] for it in judged]
     inconsistent = sum(1 for it in judged if it["inconsistent"])
-    ci = bootstrap_ci(scores, config.bootstrap_samples, config.confidence, config.seed)
+    ci = bootstrap_ci(scores, resamples=config.bootstrap_samples, confidence=config.confidence,
+                      seed=config.seed) if scores else None
     return {
         "n_pairs": len(items), "n_judged": n, **counts,
         "adjusted_win_rate": (sum(scores) / n) if n else None,
