@@ -68,13 +68,18 @@ def write_records(path: str | Path, records: Iterable[BaseModel | dict]) -> None
     os.replace(tmp, path)
 
 
-def write_json(path: str | Path, obj: Any) -> None:
-    """Write one JSON document atomically."""
+def write_text(path: str | Path, text: str) -> None:
+    """Write a text file atomically (temp file + rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write one JSON document atomically."""
+    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def _dumps(record: BaseModel | dict) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from selfprompt.jsonl import write_text
 from selfprompt.report import plots
 from selfprompt.report.build import (
     Report, accuracy_rows, delta_rows, example_rows, fmt_ci, fmt_pct, role_distribution,
@@ -57,15 +58,9 @@ def write_report(report: Report, out_dir: Path) -> tuple[Path, Path]:
     }
     env = Environment(loader=PackageLoader("selfprompt.report", "templates"), autoescape=select_autoescape(["html", "jinja"]))
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
-    _atomic_write(html_path, env.get_template("report.html.jinja").render(**context))
-    _atomic_write(md_path, markdown(report, acc, deltas, roles, examples, pngs))
+    write_text(html_path, env.get_template("report.html.jinja").render(**context))
+    write_text(md_path, markdown(report, acc, deltas, roles, examples, pngs))
     return html_path, md_path
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _cell(text: Any, limit: int = 160) -> str:
