@@ -129,11 +129,17 @@ def _isolation(prefix: tuple[str, ...]) -> str:
     return ",".join(layers + ["rlimits", "guard"])
 
 
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _kill_group(pgid: int, grace_s: float = 5.0) -> None:
+    """SIGKILL the whole group and return once it is gone (a killed memory hog takes a moment to exit)."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.02)
 
 
 def _tail(path: Path, chars: int) -> str:
