@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -78,6 +79,37 @@ def test_llamacpp_same_prompt_as_hf_and_streams(llamacpp_backend, hf_backend):
     stop, before = stop_inside(out.text)
     stopped = llamacpp_backend.generate([request.model_copy(update={"sampling": Sampling(max_tokens=12, stop=[stop])})])[0]
     assert (stopped.text, stopped.finish_reason) == (before, "stop")
+
+
+VERDICT_SCHEMA = {"type": "object", "properties": {"pick": {"type": "string", "enum": ["left", "right"]}},
+                  "required": ["pick"], "additionalProperties": False}
+
+
+@pytest.mark.llamacpp
+@pytest.mark.parametrize("response_format", [
+    {"type": "json_schema", "json_schema": {"name": "pick", "strict": True, "schema": VERDICT_SCHEMA}},  # OpenAI's
+    {"type": "json_object", "schema": VERDICT_SCHEMA},  # llama-cpp-python's own spelling
+])
+def test_llamacpp_response_format_constrains_the_reply(llamacpp_backend, response_format):
+    """Unconstrained, the 135M model answers in prose; with a schema, llama.cpp's grammar allows only it."""
+    question = [Message(role="user", content="Left or right? Say which and why.")]
+    sampling = Sampling(max_tokens=40, temperature=0.0)
+    free = llamacpp_backend.generate([ChatRequest(messages=question, sampling=sampling)])[0].text
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(free)
+    constrained = ChatRequest(messages=question, sampling=sampling, response_format=response_format)
+    reply = llamacpp_backend.generate([constrained])[0]
+    assert json.loads(reply.text)["pick"] in ("left", "right") and set(json.loads(reply.text)) == {"pick"}
+    assert json.loads("".join(llamacpp_backend.stream(constrained))) == json.loads(reply.text)
+
+
+def test_hf_refuses_a_response_format_it_cannot_honour(hf_backend):
+    request = ChatRequest(messages=[Message(role="user", content="hi")], sampling=Sampling(max_tokens=4),
+                          response_format={"type": "json_object"})
+    with pytest.raises(ConfigError, match="cannot constrain"):
+        hf_backend.generate([request])
+    with pytest.raises(ConfigError, match="cannot constrain"):
+        list(hf_backend.stream(request))
 
 
 @pytest.mark.slow

@@ -118,3 +118,17 @@ def test_role_is_removed_before_extraction():
 def test_is_correct_compares_numbers_by_value():
     assert is_correct("number", "18", "18.0") and not is_correct("number", "18", "19")
     assert is_correct("yes_no", "yes", "Yes") and not is_correct("choice", None, "A")
+
+
+@pytest.mark.parametrize("continuation,expected", [(":\n\nNo, it could not.", "no"), (":\n\n18 dollars.", "18")])
+def test_trigger_pass_is_not_cut_at_a_blank_line(continuation, expected):
+    """Measured on a tuned 135M model: 'Therefore, the answer (Yes or No) is' went on ':\n\nNo'. A
+    blank-line stop cut every such continuation to ':' and left nothing to extract."""
+    from selfprompt.evaluate.runner import EvalConfig, trigger_sampling
+    from selfprompt.generate.backends.hf import cut_at_stop
+
+    stops = trigger_sampling(EvalConfig(tasks=["strategyqa"], data_dir=".", out=".")).stop
+    kept, _ = cut_at_stop(continuation, stops)
+    chain = YES_NO_CHAIN if expected == "no" else NUMBER_CHAIN
+    ex = extract(chain, ExtractInput(answer="It depends on many things.", trigger_output=kept))
+    assert ex.strict == expected

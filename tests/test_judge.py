@@ -22,7 +22,7 @@ import pytest
 
 from conftest import free_port
 from fastapi import Request  # module level: FastAPI resolves the string annotation from module globals
-from selfprompt.evaluate.judge import AnswerRow, FEEDBACK, judged_text, parse_verdict
+from selfprompt.evaluate.judge import AnswerRow, FEEDBACK, judged_text, parse_json_verdict, parse_verdict
 
 # --- strict verdict parsing (no server) ----------------------------------------------------------
 
@@ -46,6 +46,28 @@ def test_parse_verdict_accepts_one_final_verdict(text, verdict):
 ])
 def test_parse_verdict_rejects_what_it_cannot_read(text, problem):
     parsed = parse_verdict(text)
+    assert parsed.verdict is None and problem in parsed.problem
+
+
+@pytest.mark.parametrize("text,verdict", [
+    ('{"comparison": "A is right.", "verdict": "A"}', "A"),
+    ('{"comparison": "", "verdict": "tie"}', "C"),
+    (' {"verdict": "B", "comparison": "B is kinder."}\n', "B"),
+])
+def test_parse_json_verdict_accepts_the_schema(text, verdict):
+    assert parse_json_verdict(text).verdict == verdict
+
+
+@pytest.mark.parametrize("text,problem", [
+    ('{"comparison": "A is right.", "verdict": "C"}', "not one of"),  # tags-format letter in JSON mode
+    ('{"comparison": "cut at max_tok', "not JSON"),
+    ('{"verdict": "A"}', "exactly"),
+    ('{"comparison": "x", "verdict": "A", "score": 9}', "exactly"),
+    ('[[A]]', "not JSON"),
+    ("", "empty"),
+])
+def test_parse_json_verdict_rejects_anything_else(text, problem):
+    parsed = parse_json_verdict(text)
     assert parsed.verdict is None and problem in parsed.problem
 
 
@@ -211,3 +233,34 @@ def test_unscripted_real_judge_every_item_is_judged_or_recorded(llama_server, tm
             assert item["verdict_ab"] in "ABC" and item["verdict_ba"] in "ABC"
     sent = results["requests"]["requests_sent"]
     assert 2 <= sent <= 4 and sent == 2 + results["verdict_retries"]
+
+
+@pytest.mark.llamacpp
+def test_json_verdicts_from_the_in_process_judge_are_always_readable(tmp_path):
+    """The 135M judge never writes a tag line unaided (see above); constrained by the JSON schema through
+    llama.cpp's grammar, every order of every pair has a verdict at the first reply, and a rerun is free."""
+    ids = ("q-prefer-a", "q-first-slot", "q-never")
+    a = write_answers(tmp_path / "a.jsonl", {k: ANSWERS_A[k] for k in ids})
+    b = write_answers(tmp_path / "b.jsonl", {k: ANSWERS_B[k] for k in ids})
+    out = tmp_path / "json"
+    args = ("judge", "--a", str(a), "--b", str(b), "--out", str(out), "--judge-backend", "llamacpp",
+            "--verdict-format", "json", "--max-tokens", "96")
+    run_cli(*args)
+    first = json.loads((out / "results.json").read_text())
+    items = [json.loads(line) for line in (out / "judgments.jsonl").read_text().splitlines()]
+    assert first["template"] == "pairwise-json-v1" and first["n_judged"] == 3 and first["error"] == 0
+    assert first["verdict_retries"] == 0 and first["requests"]["requests_sent"] == 6
+    assert all(it["verdict_ab"] in "ABC" and it["verdict_ba"] in "ABC" for it in items)
+    assert first["inconsistent"] == sum(it["inconsistent"] for it in items)
+    run_cli(*args)
+    again = json.loads((out / "results.json").read_text())
+    assert again["requests"]["requests_sent"] == 0
+    assert {k: v for k, v in again.items() if k != "requests"} == {k: v for k, v in first.items() if k != "requests"}
+
+
+def test_json_verdicts_are_refused_for_a_judge_without_structured_output(tmp_path):
+    a = write_answers(tmp_path / "a.jsonl", {"q-never": ANSWERS_A["q-never"]})
+    exe = str(Path(sys.executable).parent / "selfprompt")
+    proc = subprocess.run([exe, "judge", "--a", str(a), "--b", str(a), "--out", str(tmp_path / "j"),
+                           "--judge-backend", "hf", "--verdict-format", "json"], capture_output=True, text=True)
+    assert proc.returncode != 0 and "structured output" in proc.stderr and not (tmp_path / "j").exists()

@@ -87,6 +87,24 @@ def test_self_prompt_model_writes_roles_on_unseen_questions_and_baseline_does_no
     assert sum(DEFAULT_FORMAT.parse(t).held for t in baseline) == 0
 
 
+def test_self_prompt_condition_gives_the_role_its_own_budget(runs, role_file):
+    """max_tokens is the answer's budget in every condition: 8 tokens would not even close a role, yet
+    the tuned model's roles close and answers follow (the role gets SELF_PROMPT_ROLE_ALLOWANCE)."""
+    from selfprompt.generate.backends import get_backend
+    from selfprompt.generate.backends.base import Sampling
+    from selfprompt.generate.conditions import answer_questions
+
+    questions = held_out_questions(role_file, set(runs["self-prompt"].data.row_ids))[:4]
+    backend = get_backend("hf", model=str(runs["self-prompt"].output_dir), batch_size=4)
+    try:
+        outs = answer_questions(backend, questions, "self-prompt", Sampling(max_tokens=8, temperature=0.0))
+    finally:
+        backend.close()
+    held = [o for o in outs if o.format_held]
+    assert len(held) >= 3 and all(o.role and o.answer for o in held), [o.raw for o in outs]
+    assert all(o.usage.completion_tokens > 8 for o in held)
+
+
 def test_baseline_and_self_prompt_differ_only_in_mode(runs):
     summaries, manifests = {}, {}
     for mode, result in runs.items():

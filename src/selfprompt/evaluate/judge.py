@@ -2,8 +2,12 @@
 
 Every question is judged twice, A-then-B and B-then-A, so that the judge's position bias cancels:
 a win needs both orders to agree; any disagreement is a tie and is counted as an inconsistency.
-The verdict is read strictly: the judge's last non-empty line must carry exactly one of `[[A]]`,
-`[[B]]`, `[[C]]` (tie) and no other verdict may appear anywhere. An unparsable reply is asked
+The verdict is read strictly. In the `tags` format (FastChat's) the judge's last non-empty line must
+carry exactly one of `[[A]]`, `[[B]]`, `[[C]]` (tie) and no other verdict may appear anywhere. In the
+`json` format the reply must be exactly a JSON object `{"comparison": ..., "verdict": "A"|"B"|"tie"}`,
+and the request carries that JSON schema as `response_format`, so servers with structured output
+(llama.cpp, vLLM, OpenAI) and the llamacpp backend's grammar cannot produce anything else: small
+judges that never write a tag line still give verdicts. An unparsable reply is asked
 again with feedback and a new seed, a bounded number of times, and then recorded as an error:
 never guessed. All requests go through `ReliableClient`, so a rerun or a resumed run sends no
 request for work already done.
@@ -14,6 +18,7 @@ holding `answers.jsonl` may be given instead of the file.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +34,8 @@ from selfprompt.jsonl import iter_json_lines, validation_error
 from selfprompt.records import Message
 
 ANSWERS_FILE = "answers.jsonl"
-JUDGE_TEMPLATE = "pairwise-v1"  # part of the cache namespace: changing the prompt text must bump it
+# Template names are part of the cache namespace: changing a prompt text must bump its name.
+TEMPLATES = {"tags": "pairwise-v1", "json": "pairwise-json-v1"}
 
 SYSTEM_PROMPT = (
     "You are a careful, impartial reviewer comparing two answers to the same user question. Judge which "
@@ -48,6 +54,27 @@ FEEDBACK = (
     "Your reply did not end with a valid verdict line. Reply again: a short comparison, then a last line "
     "containing only [[A]], [[B]] or [[C]]."
 )
+_ANSWERS_BLOCK = USER_TEMPLATE.split("Compare the two answers")[0]
+USER_TEMPLATE_JSON = _ANSWERS_BLOCK + (
+    "Compare the two answers in a few sentences, then give your verdict: \"A\" if answer A is better, \"B\" if "
+    "answer B is better, \"tie\" if they are equally good. Reply with a JSON object only: "
+    '{{"comparison": "...", "verdict": "A" | "B" | "tie"}}'
+)
+FEEDBACK_JSON = 'Your reply was not a valid JSON verdict. Reply again with only {"comparison": "...", "verdict": "A" | "B" | "tie"}.'
+RESPONSE_FORMAT_JSON = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "pairwise_verdict",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {"comparison": {"type": "string"}, "verdict": {"type": "string", "enum": ["A", "B", "tie"]}},
+            "required": ["comparison", "verdict"],
+            "additionalProperties": False,
+        },
+    },
+}
+VerdictFormat = Literal["tags", "json"]
 
 _VERDICT = re.compile(r"\[\[([ABC])\]\]")
 Verdict = Literal["A", "B", "C"]
@@ -139,11 +166,34 @@ def parse_verdict(text: str) -> ParsedVerdict:
     return ParsedVerdict(found.pop(), reasoning)  # type: ignore[arg-type]
 
 
-def judge_messages(question: str, first: str, second: str) -> list[Message]:
-    return [
+_JSON_VERDICTS: dict[str, Verdict] = {"A": "A", "B": "B", "tie": "C"}
+
+
+def parse_json_verdict(text: str) -> ParsedVerdict:
+    """Strict: the whole reply is one JSON object with exactly `comparison` (text) and `verdict`."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        return ParsedVerdict(None, text.strip(), f"not JSON ({e.msg})" if text.strip() else "empty reply")
+    if not isinstance(obj, dict) or set(obj) != {"comparison", "verdict"}:
+        return ParsedVerdict(None, text.strip(), "not an object with exactly 'comparison' and 'verdict'")
+    if not isinstance(obj["comparison"], str) or obj["verdict"] not in _JSON_VERDICTS:
+        return ParsedVerdict(None, text.strip(), f"verdict {obj['verdict']!r} is not one of A, B, tie")
+    return ParsedVerdict(_JSON_VERDICTS[obj["verdict"]], obj["comparison"].strip())
+
+
+def parse_reply(text: str, verdict_format: VerdictFormat) -> ParsedVerdict:
+    return parse_json_verdict(text) if verdict_format == "json" else parse_verdict(text)
+
+
+def judge_request(question: str, first: str, second: str, sampling: Sampling, verdict_format: VerdictFormat) -> ChatRequest:
+    template = USER_TEMPLATE_JSON if verdict_format == "json" else USER_TEMPLATE
+    messages = [
         Message(role="system", content=SYSTEM_PROMPT),
-        Message(role="user", content=USER_TEMPLATE.format(question=question, answer_a=first, answer_b=second)),
+        Message(role="user", content=template.format(question=question, answer_a=first, answer_b=second)),
     ]
+    return ChatRequest(messages=messages, sampling=sampling,
+                       response_format=RESPONSE_FORMAT_JSON if verdict_format == "json" else None)
 
 
 def retry_request(base: ChatRequest, bad_reply: str, attempt: int, retry_temperature: float) -> ChatRequest:
@@ -152,9 +202,10 @@ def retry_request(base: ChatRequest, bad_reply: str, attempt: int, retry_tempera
         "seed": (base.sampling.seed or 0) + attempt,
         "temperature": max(base.sampling.temperature, retry_temperature),
     })
+    feedback = FEEDBACK_JSON if base.response_format is not None else FEEDBACK
     messages = [*base.messages, Message(role="assistant", content=bad_reply or "(empty)"),
-                Message(role="user", content=FEEDBACK)]
-    return ChatRequest(messages=messages, sampling=sampling)
+                Message(role="user", content=feedback)]
+    return base.model_copy(update={"messages": messages, "sampling": sampling})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +228,9 @@ class JudgeConfig(BaseModel):
     """Settings of one pairwise judging run (recorded in the manifest)."""
 
     keep_roles: bool = Field(default=False, description="Show the judge role + answer instead of the answer alone.")
+    verdict_format: VerdictFormat = Field(
+        default="tags", description="tags: FastChat's [[A]]/[[B]]/[[C]] last line; json: a schema-constrained JSON "
+        "verdict (needs structured output: the llamacpp backend or a server that supports response_format).")
     max_tokens: int = Field(default=384, ge=1, description="Judge reply length limit.")
     temperature: float = Field(default=0.0, ge=0.0, description="Judge temperature for the first attempt.")
     seed: int = Field(default=0, description="Judge seed of the first attempt; retries add the attempt number.")
@@ -203,7 +257,7 @@ def judge_orders(client: Any, requests: Sequence[ChatRequest], config: JudgeConf
                 continue
             result.attempts += 1
             result.raw = reply.response.text
-            parsed = parse_verdict(reply.response.text)
+            parsed = parse_reply(reply.response.text, config.verdict_format)
             if parsed.verdict is not None:
                 result.verdict, result.reasoning, result.error = parsed.verdict, parsed.reasoning, None
                 continue
@@ -238,8 +292,8 @@ def judge_pairs(client: Any, a: dict[str, AnswerRow], b: dict[str, AnswerRow], c
     requests = []
     for i in ids:
         text_a, text_b = judged_text(a[i], config.keep_roles), judged_text(b[i], config.keep_roles)
-        requests.append(ChatRequest(messages=judge_messages(a[i].question, text_a, text_b), sampling=sampling))
-        requests.append(ChatRequest(messages=judge_messages(a[i].question, text_b, text_a), sampling=sampling))
+        requests.append(judge_request(a[i].question, text_a, text_b, sampling, config.verdict_format))
+        requests.append(judge_request(a[i].question, text_b, text_a, sampling, config.verdict_format))
     orders = judge_orders(client, requests, config)
     items = []
     for n, i in enumerate(ids):
@@ -284,7 +338,7 @@ def make_client(judge: Backend, cache_path: Path, config: JudgeConfig) -> Any:
     from selfprompt.generate.reliable import ReliableClient
 
     return ReliableClient(judge, cache_path=cache_path, concurrency=config.concurrency,
-                          cache_namespace=JUDGE_TEMPLATE)
+                          cache_namespace=TEMPLATES[config.verdict_format])
 
 
 def check_overlap(a: dict[str, AnswerRow], b: dict[str, AnswerRow], a_path: Path, b_path: Path) -> None:

@@ -109,11 +109,12 @@ def run_judge(a: str, b: str, out: Path, judge_backend: Any, config: J.JudgeConf
         stats = client.stats.as_dict()
     finally:
         client.close()
-    summary = {"a": str(a_path), "b": str(b_path), "judge": judge_backend.model_id, "template": J.JUDGE_TEMPLATE,
+    summary = {"a": str(a_path), "b": str(b_path), "judge": judge_backend.model_id, "template": J.TEMPLATES[config.verdict_format],
                **J.summarize(items, config), "requests": stats}
     write_records(out / "judgments.jsonl", items)
     write_json(out / "results.json", summary)
-    write_manifest(out, stage="judge", config={**config.model_dump(), "judge": judge_spec, "template": J.JUDGE_TEMPLATE},
+    write_manifest(out, stage="judge", config={**config.model_dump(), "judge": judge_spec,
+                                                                "template": J.TEMPLATES[config.verdict_format]},
                    data_files=[a_path, b_path], seed=config.seed)
     return summary
 
@@ -145,6 +146,8 @@ def register(app: typer.Typer) -> None:
         base_url: str = typer.Option(None, help="openai judge: server base URL (e.g. http://127.0.0.1:8080/v1)."),
         api_key_env: str = typer.Option(None, help="openai judge: environment variable holding the API key."),
         keep_roles: bool = typer.Option(False, "--keep-roles", help="Show the judge the role prompts too."),
+        verdict_format: str = typer.Option("tags", help="tags ([[A]]/[[B]]/[[C]] last line, FastChat's) | json "
+                                           "(schema-constrained; llamacpp backend or a server with response_format)."),
         max_tokens: int = typer.Option(384, help="Judge reply length limit."),
         max_verdict_attempts: int = typer.Option(3, help="Replies read per order before recording an error."),
         concurrency: int = typer.Option(8, help="Judge requests in flight."),
@@ -159,11 +162,13 @@ def register(app: typer.Typer) -> None:
         from selfprompt.generate.backends import get_backend
 
         try:
-            config = J.JudgeConfig(keep_roles=keep_roles, max_tokens=max_tokens, max_verdict_attempts=max_verdict_attempts,
+            config = J.JudgeConfig(keep_roles=keep_roles, verdict_format=verdict_format, max_tokens=max_tokens, max_verdict_attempts=max_verdict_attempts,
                                    concurrency=concurrency, limit=limit, seed=seed)
         except ValidationError as e:
             first = e.errors()[0]
             raise ConfigError(f"judge option {first['loc'][0]}: {first['msg']}") from None
+        if verdict_format == "json" and judge_backend == "hf":
+            raise ConfigError("--verdict-format json needs structured output: use --judge-backend llamacpp or openai")
         J.answers_path(a), J.answers_path(b)  # bad inputs fail before a judge model is loaded
         spec = {"backend": judge_backend, "model": judge_model, "base_url": base_url}
         backend = get_backend(judge_backend, **backend_options(judge_model, base_url, api_key_env))

@@ -30,7 +30,7 @@ from selfprompt.evaluate.stats import accuracy, paired_comparison
 from selfprompt.evaluate.tasks import Item, TaskSpec, get_tasks, load_items, select_items, task_files
 from selfprompt.format import DEFAULT_FORMAT, get_format
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
-from selfprompt.generate.conditions import ConditionOutput, answer_questions, check_condition
+from selfprompt.generate.conditions import SELF_PROMPT_ROLE_ALLOWANCE, ConditionOutput, answer_questions, check_condition
 from selfprompt.jsonl import JsonlAppender, iter_json_lines, write_json, write_records
 from selfprompt.manifest import write_manifest
 from selfprompt.records import Usage
@@ -114,7 +114,10 @@ def sampling_for(config: EvalConfig) -> Sampling:
 
 
 def trigger_sampling(config: EvalConfig) -> Sampling:
-    return Sampling(max_tokens=config.trigger_max_tokens, temperature=0.0, seed=0, stop=["\n\n"])
+    # No stop string: small models often answer the trigger with ":\n\nYes", and a blank-line stop
+    # would cut that to ":" (measured: every StrategyQA item of a tuned 135M model). The extractors
+    # take the first answer in the continuation, so what follows it does no harm.
+    return Sampling(max_tokens=config.trigger_max_tokens, temperature=0.0, seed=0)
 
 
 def cache_key(backend: Backend, spec: TaskSpec, item: Item, condition: str, config: EvalConfig) -> str:
@@ -125,6 +128,7 @@ def cache_key(backend: Backend, spec: TaskSpec, item: Item, condition: str, conf
         "sampling": sampling_for(config).model_dump(), "trigger": trigger,
         "trigger_sampling": trigger_sampling(config).model_dump() if trigger else None,
         "format": config.format, "roles_version": roles_version() if condition == "manual-role" else None,
+        "role_allowance": SELF_PROMPT_ROLE_ALLOWANCE if condition == "self-prompt" else None,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

@@ -131,7 +131,7 @@ def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
                 raise ConfigError(f"judge compares '{side}', which is not a label under answers.systems")
         args = ["judge", "--a", f"{{stage:answers-{j.a}}}", "--b", f"{{stage:answers-{j.b}}}", "--out", "{out}",
                 "--judge", j.judge, "--judge-backend", j.backend, "--max-tokens", str(j.max_tokens),
-                "--seed", str(exp.seed), *_optional("--base-url", j.base_url),
+                "--verdict-format", j.verdict_format, "--seed", str(exp.seed), *_optional("--base-url", j.base_url),
                 *_optional("--api-key-env", j.api_key_env), *j.extra_args]
         stages.append(Stage("judge", args, deps=[f"answers-{j.a}", f"answers-{j.b}"]))
     if exp.report:

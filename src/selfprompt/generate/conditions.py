@@ -6,6 +6,7 @@
     icl-self-prompt      an untuned model writes its own expert role prompt (step 1, few-shot),
                          then answers inside the two-turn immersion with that role (step 2)
     self-prompt          a self-prompt-tuned model writes role and answer unprompted; parsed with the format
+                         (max_tokens + SELF_PROMPT_ROLE_ALLOWANCE: the role does not eat the answer's budget)
     self-prompt-no-role  ablation: the tuned model's role is forced empty by prefilling an empty role block
 
 Every step is one batched `backend.generate` call across all questions.
@@ -78,6 +79,10 @@ ICL_ACCEPTANCE = "Understood. I will answer as that expert, accurately and clear
 FALLBACK_ROLE = "From now on, you are an expert in the subject of the question, and you answer accurately and clearly."
 MAX_ROLE_CHARS = 400  # a role is a sentence or two; longer text means the model drifted into answering
 ROLE_SAMPLING_MAX_TOKENS = 96
+# A tuned model writes its role in the same turn as its answer. So that `max_tokens` means the same
+# thing in every condition (the answer's budget; icl-self-prompt writes its role in a separate
+# step), self-prompt generation gets this many tokens on top for the role and its tags.
+SELF_PROMPT_ROLE_ALLOWANCE = 160
 
 
 def role_messages(question: str) -> list[Message]:
@@ -191,6 +196,8 @@ def answer_questions(backend: Backend, questions: Sequence[str], condition: str,
             read_output(q, condition, req, resp, role=role, fmt=fmt, problem=problem, extra_usage=role_resp.usage)
             for q, req, resp, (role, role_resp, problem) in zip(questions, requests, responses, roles)
         ]
+    if condition == "self-prompt":
+        sampling = sampling.model_copy(update={"max_tokens": sampling.max_tokens + SELF_PROMPT_ROLE_ALLOWANCE})
     requests = [answer_request(q, condition, sampling, manual_role=manual_role, fmt=fmt) for q in questions]
     responses = backend.generate(requests)
     return [read_output(q, condition, req, resp, fmt=fmt) for q, req, resp in zip(questions, requests, responses)]

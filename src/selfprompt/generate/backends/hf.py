@@ -6,6 +6,7 @@ import threading
 import time
 from typing import Any, Iterator, Sequence
 
+from selfprompt.errors import ConfigError
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
 from selfprompt.models import ResolvedModel, load_causal_lm, load_tokenizer, resolve_model
 from selfprompt.records import Usage
@@ -21,6 +22,14 @@ def render_prompt(tokenizer: Any, request: ChatRequest) -> str:
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     cuts = [i for s in stops if (i := text.find(s)) >= 0]
     return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+def refuse_response_format(request: ChatRequest) -> None:
+    # Silently returning unconstrained text to a caller that asked for JSON would turn every
+    # reply into a parse failure far from the cause.
+    if request.response_format is not None and request.response_format.get("type") != "text":
+        raise ConfigError("the hf backend cannot constrain output to a JSON schema (response_format); "
+                          "use --backend llamacpp or an OpenAI-compatible server")
 
 
 class HFBackend(Backend):
@@ -54,6 +63,8 @@ class HFBackend(Backend):
         return kwargs
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
+        for r in requests:
+            refuse_response_format(r)
         responses: list[ChatResponse | None] = [None] * len(requests)
         # Requests with equal sampling share a batch; order of the output follows the input.
         groups: dict[str, list[int]] = {}
@@ -96,6 +107,7 @@ class HFBackend(Backend):
         """Yield text pieces; a stop string is never emitted, not even its first characters."""
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
+        refuse_response_format(request)
         prompt = render_prompt(self.tokenizer, request)
         enc = self.tokenizer([prompt], return_tensors="pt", add_special_tokens=False).to(self.device)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)

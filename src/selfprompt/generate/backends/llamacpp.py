@@ -8,6 +8,7 @@ through llama.cpp's plain completion API (special tokens in the prompt are parse
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any, Iterator, Sequence
@@ -40,6 +41,16 @@ def completion_kwargs(sampling: Sampling) -> dict[str, Any]:
     return kwargs
 
 
+def json_schema_of(response_format: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema an OpenAI-style response_format asks for; {} means any JSON object."""
+    kind = response_format.get("type")
+    if kind == "json_schema":
+        return response_format.get("json_schema", {}).get("schema") or {}
+    if kind == "json_object":
+        return response_format.get("schema") or {}
+    raise ConfigError(f"the llamacpp backend supports response_format json_schema and json_object, not {kind!r}")
+
+
 class LlamaCppBackend(Backend):
     name = "llamacpp"
 
@@ -60,6 +71,7 @@ class LlamaCppBackend(Backend):
             raise ConfigError(f"{self.resolved.gguf_path} has no embedded chat template ({CHAT_TEMPLATE_KEY})")
         self.bos_token = self._token_text(self.llm.token_bos())
         self.eos_token = self._token_text(self.llm.token_eos())
+        self._grammars: dict[str, Any] = {}
 
     def _token_text(self, token_id: int) -> str:
         if token_id < 0:
@@ -73,6 +85,22 @@ class LlamaCppBackend(Backend):
     def render(self, request: ChatRequest) -> str:
         return render_with_template(self.template, request, self.bos_token, self.eos_token)
 
+    def _kwargs(self, request: ChatRequest) -> dict[str, Any]:
+        """Sampling settings, plus a grammar when the request asks for JSON: llama.cpp then cannot
+        emit anything the schema does not allow (the structured output of OpenAI-style servers)."""
+        kwargs = completion_kwargs(request.sampling)
+        if request.response_format is not None and request.response_format.get("type") != "text":
+            kwargs["grammar"] = self._grammar(json_schema_of(request.response_format))
+        return kwargs
+
+    def _grammar(self, schema: dict[str, Any] | None) -> Any:
+        from llama_cpp import LlamaGrammar
+
+        text = json.dumps(schema or {"type": "object"}, sort_keys=True)
+        if text not in self._grammars:
+            self._grammars[text] = LlamaGrammar.from_json_schema(text, verbose=False)
+        return self._grammars[text]
+
     def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
         # llama.cpp runs one sequence at a time in this binding; the lock keeps threads off each other.
         with self._lock:
@@ -80,7 +108,7 @@ class LlamaCppBackend(Backend):
 
     def _complete(self, request: ChatRequest) -> ChatResponse:
         started = time.perf_counter()
-        out = self.llm.create_completion(self.render(request), **completion_kwargs(request.sampling))
+        out = self.llm.create_completion(self.render(request), **self._kwargs(request))
         choice, usage = out["choices"][0], out.get("usage") or {}
         return ChatResponse(
             text=choice["text"],
@@ -92,8 +120,7 @@ class LlamaCppBackend(Backend):
 
     def stream(self, request: ChatRequest) -> Iterator[str]:
         with self._lock:
-            for chunk in self.llm.create_completion(self.render(request), stream=True,
-                                                    **completion_kwargs(request.sampling)):
+            for chunk in self.llm.create_completion(self.render(request), stream=True, **self._kwargs(request)):
                 piece = chunk["choices"][0]["text"]
                 if piece:
                     yield piece
