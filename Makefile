@@ -1,6 +1,6 @@
 # The two commands the README opens with: `make demo` (main job on the embedded default model)
 # and `make test` (the test suite). Both set up .venv first on a fresh machine.
-.PHONY: setup demo study test bench
+.PHONY: setup demo ask test bench
 PY := .venv/bin/python
 # The local data mirror (layout of ../shared/data, with MANIFEST.json); override on the command line.
 export SELFPROMPT_DATA_DIR ?= $(abspath ../shared/data)
@@ -8,13 +8,15 @@ export SELFPROMPT_DATA_DIR ?= $(abspath ../shared/data)
 setup:
 	bash scripts/setup.sh
 
-# The main job on the embedded default: the model writes its own expert role prompt, then answers.
+# The main job: the whole study on the embedded default, from one experiment file (annotate LIMA
+# with role prompts -> train self-prompt and baseline -> eval -> answers -> pairwise judge -> report).
+# 24 minutes on 2 idle cores (after setup); a rerun skips what is done, a killed run resumes.
 demo: setup
-	.venv/bin/selfprompt ask --condition icl-self-prompt "Why is the sky blue?" "How do I reverse a list in Python?" "What should I check before buying a used car?"
-
-# The whole study on the embedded default: annotate -> train self-prompt + baseline -> eval -> judge -> report.
-study: setup
 	.venv/bin/selfprompt run experiments/demo.yaml
+
+# One minute: the untuned default model writes its own expert role prompt, then answers.
+ask: setup
+	.venv/bin/selfprompt ask --condition icl-self-prompt "Why is the sky blue?" "How do I reverse a list in Python?" "What should I check before buying a used car?"
 
 test: setup
 	$(PY) -m pytest
