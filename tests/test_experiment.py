@@ -92,6 +92,17 @@ def test_a_changed_setting_changes_only_what_depends_on_it(data_dir, tmp_path):
     assert changed == set(base) - {"eval-baseline", "answers-baseline"}
 
 
+@pytest.mark.parametrize("name", ["demo", "paper-mistral-7b", "paper-llama2-7b"])
+def test_shipped_experiments_plan_every_stage(name, data_dir):
+    exp = load_experiment(REPO / "experiments" / f"{name}.yaml")
+    stages = plan(exp, REPO / "experiments", data_dir)
+    assert [s.name for s in stages] == ["annotate", "train-self-prompt", "train-baseline", "eval-self-prompt",
+                                        "eval-baseline", "answers-self-prompt", "answers-baseline", "judge", "report"]
+    judge = next(s for s in stages if s.name == "judge").args
+    # The 135M demo judge needs schema-constrained verdicts; GPT-4 writes FastChat's tags.
+    assert judge[judge.index("--verdict-format") + 1] == ("json" if name == "demo" else "tags")
+
+
 def test_bad_experiment_files_name_the_field(tmp_path):
     from selfprompt.errors import ConfigError, DataError
 
