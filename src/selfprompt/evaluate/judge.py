@@ -22,7 +22,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -34,8 +34,6 @@ from selfprompt.jsonl import iter_json_lines, validation_error
 from selfprompt.records import Message
 
 ANSWERS_FILE = "answers.jsonl"
-# Template names are part of the cache namespace: changing a prompt text must bump its name.
-TEMPLATES = {"tags": "pairwise-v1", "json": "pairwise-json-v1"}
 
 SYSTEM_PROMPT = (
     "You are a careful, impartial reviewer comparing two answers to the same user question. Judge which "
@@ -43,10 +41,12 @@ SYSTEM_PROMPT = (
     "Ignore the order in which the answers appear, ignore their length unless it hurts the answer, and do "
     "not favour a style or a name."
 )
-USER_TEMPLATE = (
+ANSWERS_BLOCK = (
     "[Question]\n{question}\n\n"
     "[Answer A]\n{answer_a}\n[End of Answer A]\n\n"
     "[Answer B]\n{answer_b}\n[End of Answer B]\n\n"
+)
+USER_TEMPLATE = ANSWERS_BLOCK + (
     "Compare the two answers in a few sentences. Then write your verdict alone on the last line, exactly "
     "one of: [[A]] if answer A is better, [[B]] if answer B is better, [[C]] if they are equally good."
 )
@@ -54,8 +54,7 @@ FEEDBACK = (
     "Your reply did not end with a valid verdict line. Reply again: a short comparison, then a last line "
     "containing only [[A]], [[B]] or [[C]]."
 )
-_ANSWERS_BLOCK = USER_TEMPLATE.split("Compare the two answers")[0]
-USER_TEMPLATE_JSON = _ANSWERS_BLOCK + (
+USER_TEMPLATE_JSON = ANSWERS_BLOCK + (
     "Compare the two answers in a few sentences, then give your verdict: \"A\" if answer A is better, \"B\" if "
     "answer B is better, \"tie\" if they are equally good. Reply with a JSON object only: "
     '{{"comparison": "...", "verdict": "A" | "B" | "tie"}}'
@@ -182,27 +181,37 @@ def parse_json_verdict(text: str) -> ParsedVerdict:
     return ParsedVerdict(_JSON_VERDICTS[obj["verdict"]], obj["comparison"].strip())
 
 
-def parse_reply(text: str, verdict_format: VerdictFormat) -> ParsedVerdict:
-    return parse_json_verdict(text) if verdict_format == "json" else parse_verdict(text)
+@dataclass(frozen=True)
+class VerdictStyle:
+    """Everything that differs between verdict formats: prompt, feedback, constraint, parser."""
+
+    template: str  # part of the cache namespace: changing a prompt text must bump it
+    user: str
+    feedback: str
+    response_format: dict | None
+    parse: Callable[[str], ParsedVerdict]
 
 
-def judge_request(question: str, first: str, second: str, sampling: Sampling, verdict_format: VerdictFormat) -> ChatRequest:
-    template = USER_TEMPLATE_JSON if verdict_format == "json" else USER_TEMPLATE
+STYLES: dict[str, VerdictStyle] = {
+    "tags": VerdictStyle("pairwise-v1", USER_TEMPLATE, FEEDBACK, None, parse_verdict),
+    "json": VerdictStyle("pairwise-json-v1", USER_TEMPLATE_JSON, FEEDBACK_JSON, RESPONSE_FORMAT_JSON, parse_json_verdict),
+}
+
+
+def judge_request(question: str, first: str, second: str, sampling: Sampling, style: VerdictStyle) -> ChatRequest:
     messages = [
         Message(role="system", content=SYSTEM_PROMPT),
-        Message(role="user", content=template.format(question=question, answer_a=first, answer_b=second)),
+        Message(role="user", content=style.user.format(question=question, answer_a=first, answer_b=second)),
     ]
-    return ChatRequest(messages=messages, sampling=sampling,
-                       response_format=RESPONSE_FORMAT_JSON if verdict_format == "json" else None)
+    return ChatRequest(messages=messages, sampling=sampling, response_format=style.response_format)
 
 
-def retry_request(base: ChatRequest, bad_reply: str, attempt: int, retry_temperature: float) -> ChatRequest:
+def retry_request(base: ChatRequest, bad_reply: str, feedback: str, attempt: int, retry_temperature: float) -> ChatRequest:
     """The same question with the bad reply and feedback appended, and a fresh seed."""
     sampling = base.sampling.model_copy(update={
         "seed": (base.sampling.seed or 0) + attempt,
         "temperature": max(base.sampling.temperature, retry_temperature),
     })
-    feedback = FEEDBACK_JSON if base.response_format is not None else FEEDBACK
     messages = [*base.messages, Message(role="assistant", content=bad_reply or "(empty)"),
                 Message(role="user", content=feedback)]
     return base.model_copy(update={"messages": messages, "sampling": sampling})
@@ -244,6 +253,7 @@ class JudgeConfig(BaseModel):
 
 def judge_orders(client: Any, requests: Sequence[ChatRequest], config: JudgeConfig) -> list[OrderResult]:
     """Judge every request; unparsable replies are re-asked in rounds (batched for concurrency)."""
+    style = STYLES[config.verdict_format]
     results = [OrderResult() for _ in requests]
     current = list(requests)
     pending = list(range(len(requests)))
@@ -257,14 +267,15 @@ def judge_orders(client: Any, requests: Sequence[ChatRequest], config: JudgeConf
                 continue
             result.attempts += 1
             result.raw = reply.response.text
-            parsed = parse_reply(reply.response.text, config.verdict_format)
+            parsed = style.parse(reply.response.text)
             if parsed.verdict is not None:
                 result.verdict, result.reasoning, result.error = parsed.verdict, parsed.reasoning, None
                 continue
             result.problems.append(parsed.problem or "unparsable")
             result.reasoning = parsed.reasoning
             result.error = f"unparsable verdict after {result.attempts} replies: {parsed.problem}"
-            current[i] = retry_request(requests[i], reply.response.text, attempt + 1, config.retry_temperature)
+            current[i] = retry_request(requests[i], reply.response.text, style.feedback, attempt + 1,
+                                       config.retry_temperature)
             still.append(i)
         pending = still
         if not pending:
@@ -289,11 +300,12 @@ def judge_pairs(client: Any, a: dict[str, AnswerRow], b: dict[str, AnswerRow], c
     if config.limit:
         ids = ids[: config.limit]
     sampling = Sampling(max_tokens=config.max_tokens, temperature=config.temperature, seed=config.seed)
+    style = STYLES[config.verdict_format]
     requests = []
     for i in ids:
         text_a, text_b = judged_text(a[i], config.keep_roles), judged_text(b[i], config.keep_roles)
-        requests.append(judge_request(a[i].question, text_a, text_b, sampling, config.verdict_format))
-        requests.append(judge_request(a[i].question, text_b, text_a, sampling, config.verdict_format))
+        requests.append(judge_request(a[i].question, text_a, text_b, sampling, style))
+        requests.append(judge_request(a[i].question, text_b, text_a, sampling, style))
     orders = judge_orders(client, requests, config)
     items = []
     for n, i in enumerate(ids):
@@ -338,7 +350,7 @@ def make_client(judge: Backend, cache_path: Path, config: JudgeConfig) -> Any:
     from selfprompt.generate.reliable import ReliableClient
 
     return ReliableClient(judge, cache_path=cache_path, concurrency=config.concurrency,
-                          cache_namespace=TEMPLATES[config.verdict_format])
+                          cache_namespace=STYLES[config.verdict_format].template)
 
 
 def check_overlap(a: dict[str, AnswerRow], b: dict[str, AnswerRow], a_path: Path, b_path: Path) -> None:

@@ -109,12 +109,12 @@ def run_judge(a: str, b: str, out: Path, judge_backend: Any, config: J.JudgeConf
         stats = client.stats.as_dict()
     finally:
         client.close()
-    summary = {"a": str(a_path), "b": str(b_path), "judge": judge_backend.model_id, "template": J.TEMPLATES[config.verdict_format],
+    template = J.STYLES[config.verdict_format].template
+    summary = {"a": str(a_path), "b": str(b_path), "judge": judge_backend.model_id, "template": template,
                **J.summarize(items, config), "requests": stats}
     write_records(out / "judgments.jsonl", items)
     write_json(out / "results.json", summary)
-    write_manifest(out, stage="judge", config={**config.model_dump(), "judge": judge_spec,
-                                                                "template": J.TEMPLATES[config.verdict_format]},
+    write_manifest(out, stage="judge", config={**config.model_dump(), "judge": judge_spec, "template": template},
                    data_files=[a_path, b_path], seed=config.seed)
     return summary
 
@@ -159,7 +159,7 @@ def register(app: typer.Typer) -> None:
             return
         if not (a and b and out):
             raise ConfigError("selfprompt judge needs --a, --b and --out")
-        from selfprompt.generate.backends import get_backend
+        from selfprompt.generate.backends import STRUCTURED_OUTPUT_BACKENDS, get_backend
 
         try:
             config = J.JudgeConfig(keep_roles=keep_roles, verdict_format=verdict_format, max_tokens=max_tokens, max_verdict_attempts=max_verdict_attempts,
@@ -167,7 +167,7 @@ def register(app: typer.Typer) -> None:
         except ValidationError as e:
             first = e.errors()[0]
             raise ConfigError(f"judge option {first['loc'][0]}: {first['msg']}") from None
-        if verdict_format == "json" and judge_backend == "hf":
+        if J.STYLES[config.verdict_format].response_format and judge_backend not in STRUCTURED_OUTPUT_BACKENDS:
             raise ConfigError("--verdict-format json needs structured output: use --judge-backend llamacpp or openai")
         J.answers_path(a), J.answers_path(b)  # bad inputs fail before a judge model is loaded
         spec = {"backend": judge_backend, "model": judge_model, "base_url": base_url}

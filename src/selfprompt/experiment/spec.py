@@ -7,12 +7,13 @@ Models of later stages are named either as a model spec ("default", a folder, a 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from selfprompt.errors import ConfigError, DataError
+from selfprompt.evaluate.judge import VerdictFormat
 
 
 class Section(BaseModel):
@@ -71,7 +72,7 @@ class JudgeSection(Section):
     base_url: str | None = Field(default=None, description="openai backend: the judge server's base URL.")
     api_key_env: str | None = Field(default=None, description="openai backend: environment variable holding the key.")
     max_tokens: int = Field(default=384, ge=1, description="Judge reply length limit.")
-    verdict_format: Literal["tags", "json"] = Field(
+    verdict_format: VerdictFormat = Field(
         default="tags", description="tags: [[A]]/[[B]]/[[C]] last line (strong judges); json: schema-constrained "
         "verdict (small judges; llamacpp backend or a server with structured output).")
     extra_args: list[str] = Field(default_factory=list, description="More `selfprompt judge` arguments, verbatim.")

@@ -13,8 +13,10 @@ from selfprompt.errors import ConfigError
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
 
 BACKENDS = ("hf", "llamacpp", "openai")
+# Backends that honour ChatRequest.response_format (a JSON schema); hf refuses such requests.
+STRUCTURED_OUTPUT_BACKENDS = ("llamacpp", "openai")
 
-__all__ = ["BACKENDS", "Backend", "ChatRequest", "ChatResponse", "Sampling", "get_backend"]
+__all__ = ["BACKENDS", "STRUCTURED_OUTPUT_BACKENDS", "Backend", "ChatRequest", "ChatResponse", "Sampling", "get_backend"]
 
 
 def get_backend(name: str, **options: Any) -> Backend:

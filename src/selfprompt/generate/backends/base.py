@@ -40,6 +40,11 @@ class ChatRequest(BaseModel):
         default=None, description="OpenAI-style response_format (JSON schema), for servers that support it."
     )
 
+    @property
+    def wants_json(self) -> bool:
+        """Whether the caller asked for schema-constrained JSON (response_format other than text)."""
+        return self.response_format is not None and self.response_format.get("type") != "text"
+
 
 FinishReason = Literal["stop", "length", "error"]
 

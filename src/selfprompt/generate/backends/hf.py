@@ -27,7 +27,7 @@ def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
 def refuse_response_format(request: ChatRequest) -> None:
     # Silently returning unconstrained text to a caller that asked for JSON would turn every
     # reply into a parse failure far from the cause.
-    if request.response_format is not None and request.response_format.get("type") != "text":
+    if request.wants_json:
         raise ConfigError("the hf backend cannot constrain output to a JSON schema (response_format); "
                           "use --backend llamacpp or an OpenAI-compatible server")
 

@@ -41,13 +41,13 @@ def completion_kwargs(sampling: Sampling) -> dict[str, Any]:
     return kwargs
 
 
-def json_schema_of(response_format: dict[str, Any]) -> dict[str, Any] | None:
-    """The JSON schema an OpenAI-style response_format asks for; {} means any JSON object."""
+def json_schema_of(response_format: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema an OpenAI-style response_format asks for (any JSON object when it names none)."""
     kind = response_format.get("type")
     if kind == "json_schema":
-        return response_format.get("json_schema", {}).get("schema") or {}
+        return response_format.get("json_schema", {}).get("schema") or {"type": "object"}
     if kind == "json_object":
-        return response_format.get("schema") or {}
+        return response_format.get("schema") or {"type": "object"}
     raise ConfigError(f"the llamacpp backend supports response_format json_schema and json_object, not {kind!r}")
 
 
@@ -89,14 +89,14 @@ class LlamaCppBackend(Backend):
         """Sampling settings, plus a grammar when the request asks for JSON: llama.cpp then cannot
         emit anything the schema does not allow (the structured output of OpenAI-style servers)."""
         kwargs = completion_kwargs(request.sampling)
-        if request.response_format is not None and request.response_format.get("type") != "text":
+        if request.wants_json:
             kwargs["grammar"] = self._grammar(json_schema_of(request.response_format))
         return kwargs
 
-    def _grammar(self, schema: dict[str, Any] | None) -> Any:
+    def _grammar(self, schema: dict[str, Any]) -> Any:
         from llama_cpp import LlamaGrammar
 
-        text = json.dumps(schema or {"type": "object"}, sort_keys=True)
+        text = json.dumps(schema, sort_keys=True)
         if text not in self._grammars:
             self._grammars[text] = LlamaGrammar.from_json_schema(text, verbose=False)
         return self._grammars[text]
