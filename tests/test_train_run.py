@@ -120,6 +120,13 @@ def test_baseline_and_self_prompt_differ_only_in_mode(runs):
     assert diff == {"mode", "output_dir"}
     m = manifests["self-prompt"]
     assert m["seed"] == 42 and "torch" in m["versions"] and "trl" in m["versions"] and "git_commit" in m
+    # The CPU a figure came from, and the precision `auto` chose on it with its reason.
+    from selfprompt.hardware import cpu_facts
+
+    assert m["hardware"]["cpu"]["capability"] == cpu_facts().capability and m["hardware"]["cpu"]["cores"] >= 1
+    precision = m["train"]["decisions"]["precision"]
+    assert precision["requested"] == "auto"
+    assert precision["resolved"] == ("bf16" if cpu_facts().native_bf16 else "fp32") and precision["reason"]
     for result in runs.values():
         out = result.output_dir
         assert (out / "adapter_config.json").exists() and (out / "tokenizer_config.json").exists()

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from selfprompt.hardware import machine_facts
 from selfprompt.jsonl import write_json
 
 TRACKED_PACKAGES = (
@@ -69,6 +70,7 @@ def build_manifest(
         "versions": package_versions(),
         "git_commit": git_commit(),
         "platform": platform.platform(),
+        "hardware": machine_facts(),
         **(extra or {}),
     }
 

@@ -67,7 +67,7 @@ class TrainConfig(BaseModel):
     adam_beta1: float = Field(default=0.9, description="AdamW beta1.")
     adam_beta2: float = Field(default=0.999, description="AdamW beta2 (LIMA used 0.95).")
     max_grad_norm: float = Field(default=1.0, description="Gradient clipping norm.")
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(default="auto", description="'auto': bf16 on CPU and on GPUs that have it, else fp16 on GPU.")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(default="auto", description="'auto': on GPU bf16 where supported, else fp16; on CPU bf16 autocast only where bf16 is native (AVX-512 BF16, AMX, Arm BF16), else fp32 (emulated bf16 is ~50x slower). The choice and its reason go into the manifest.")
     seed: int = Field(default=42, description="Seed for data order, dropout and LoRA init.")
 
     # --- bookkeeping -----------------------------------------------------------------------

@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from rich.text import Text
 
 from selfprompt.errors import ConfigError
 from selfprompt.format import get_format
+from selfprompt.hardware import Decision, cpu_facts, gpu_facts, resolve_precision
 from selfprompt.jsonl import read_records, write_json
 from selfprompt.manifest import write_manifest
 from selfprompt.models import ADAPTER_BASE_FILE, ResolvedModel, load_tokenizer, resolve_model
@@ -80,16 +82,16 @@ def setup_tokenizer(cfg: TrainConfig) -> tuple[ResolvedModel, Any, ChatTemplateP
     return resolved, tokenizer, pair
 
 
-def precision_flags(cfg: TrainConfig) -> dict[str, bool]:
-    import torch
+def decide_precision(cfg: TrainConfig) -> Decision:
+    """`precision` resolved on this machine (auto: bf16 only where it is native; see selfprompt.hardware)."""
+    try:
+        return resolve_precision(cfg.precision, cpu_facts(), gpu_facts())
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
-    on_gpu = torch.cuda.is_available()
-    choice = cfg.precision
-    if choice == "auto":
-        choice = "bf16" if (not on_gpu or torch.cuda.is_bf16_supported()) else "fp16"
-    if choice == "fp16" and not on_gpu:
-        raise ConfigError("precision 'fp16' needs a GPU; use bf16 or fp32 on CPU")
-    return {"bf16": choice == "bf16", "fp16": choice == "fp16"}
+
+def precision_flags(decision: Decision) -> dict[str, bool]:
+    return {"bf16": decision.resolved == "bf16", "fp16": decision.resolved == "fp16"}
 
 
 def load_model(cfg: TrainConfig, resolved: ResolvedModel):
@@ -174,7 +176,7 @@ def to_dataset(data: PreparedData):
 # ----------------------------------------------------------------------------------------------
 # train
 # ----------------------------------------------------------------------------------------------
-def sft_config(cfg: TrainConfig, out: Path):
+def sft_config(cfg: TrainConfig, out: Path, precision: Decision):
     import torch
     from trl import SFTConfig
 
@@ -192,7 +194,7 @@ def sft_config(cfg: TrainConfig, out: Path):
         logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
         report_to=["tensorboard"] if cfg.tensorboard else [],
         use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
-        remove_unused_columns=False, **precision_flags(cfg),
+        remove_unused_columns=False, **precision_flags(precision),
     )
 
 
@@ -240,12 +242,12 @@ def find_resume_checkpoint(out: Path, resume: str | None) -> str | None:
     return resume
 
 
-def build_trainer(cfg: TrainConfig, model, tokenizer, dataset, out: Path):
+def build_trainer(cfg: TrainConfig, model, tokenizer, dataset, out: Path, precision: Decision):
     from trl import SFTTrainer
 
     callbacks = [stop_callback(cfg.stop_after_steps)] if cfg.stop_after_steps else []
     return SFTTrainer(
-        model=model, args=sft_config(cfg, out), train_dataset=dataset, processing_class=tokenizer,
+        model=model, args=sft_config(cfg, out, precision), train_dataset=dataset, processing_class=tokenizer,
         peft_config=peft_config(cfg), callbacks=callbacks,
     )
 
@@ -326,10 +328,13 @@ def run(cfg: TrainConfig, resume: str | None = None, dry_run: int | None = None)
     import transformers
 
     transformers.set_seed(cfg.seed)  # LoRA init happens before the Trainer seeds anything
+    precision = decide_precision(cfg)
     model = load_model(cfg, resolved)
-    trainer = build_trainer(cfg, model, tokenizer, to_dataset(data), out)
+    trainer = build_trainer(cfg, model, tokenizer, to_dataset(data), out, precision)
     main = trainer.accelerator.is_main_process
+    decisions = machine_decisions(precision, model, trainer)
     if main:
+        console.print(f"precision {precision.requested} -> {precision.resolved}: {precision.reason}", highlight=False)
         report_exclusions(data)
         out.mkdir(parents=True, exist_ok=True)
 
@@ -348,11 +353,28 @@ def run(cfg: TrainConfig, resume: str | None = None, dry_run: int | None = None)
         write_run_records(cfg, data, pair, out, {
             "completed": completed, "global_step": state.global_step, "max_steps": state.max_steps,
             "final_loss": final_loss, "train_seconds": metrics.get("train_runtime"), "resumed_from": checkpoint,
-            "num_processes": trainer.accelerator.num_processes,
+            "num_processes": trainer.accelerator.num_processes, "decisions": decisions,
         })
     trainer.accelerator.wait_for_everyone()
     return RunResult(output_dir=out, completed=completed, global_step=state.global_step, final_loss=final_loss, data=data,
                      train_seconds=metrics.get("train_runtime", 0.0))
+
+
+def machine_decisions(precision: Decision, model, trainer) -> dict[str, dict]:
+    """Every choice made from what the machine reports, with its reason (for the manifest)."""
+    import torch
+
+    attn = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    return {
+        "precision": precision.as_dict(),
+        "attn_implementation": Decision("attn_implementation", "transformers default", attn,
+                                        "transformers picks sdpa where torch has it, else eager").as_dict(),
+        "threads": Decision("threads", "torch default", torch.get_num_threads(),
+                            f"torch intra-op threads on {cpu_facts().cores} usable cores"
+                            f" (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})").as_dict(),
+        "processes": Decision("processes", "launcher", trainer.accelerator.num_processes,
+                              "set by the launcher (torchrun/accelerate); 1 without one").as_dict(),
+    }
 
 
 def _write_rank_hash(trainer, out: Path) -> None:

@@ -9,12 +9,12 @@ through llama.cpp's plain completion API (special tokens in the prompt are parse
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any, Iterator, Sequence
 
 from selfprompt.errors import ConfigError
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
+from selfprompt.hardware import usable_cores
 from selfprompt.models import ResolvedModel, resolve_model
 from selfprompt.records import Usage
 
@@ -65,7 +65,7 @@ class LlamaCppBackend(Backend):
             ) from None
         self.resolved = model if isinstance(model, ResolvedModel) else resolve_model(model)
         self.llm = Llama(model_path=self.resolved.require_gguf(), n_ctx=n_ctx,
-                         n_threads=n_threads or os.cpu_count() or 1, verbose=False)
+                         n_threads=n_threads or usable_cores(), verbose=False)
         self.template = self.llm.metadata.get(CHAT_TEMPLATE_KEY)
         if not self.template:
             raise ConfigError(f"{self.resolved.gguf_path} has no embedded chat template ({CHAT_TEMPLATE_KEY})")
