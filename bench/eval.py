@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from selfprompt.hardware import machine_facts
+
 REPO = Path(__file__).resolve().parents[1]
 RESULT = REPO / "bench" / "results" / "eval.json"
 
@@ -131,6 +133,7 @@ def main() -> None:
         "benchmark": "eval items/s, GSM8K first-N test items, default model, transformers, greedy",
         "config": {"items": args.items, "max_tokens": args.max_tokens, "batch_size": args.batch_size,
                    "threads": os.cpu_count(), "model": "default (SmolLM2-135M-Instruct, converted HF folder)"},
+        "machine": machine_facts(),
         "selfprompt": ours,
         "selfprompt_with_trigger_pass": ours_trigger,
         "lm_eval": peer,

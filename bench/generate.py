@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from selfprompt.generate.backends import ChatRequest, Sampling, get_backend
+from selfprompt.hardware import machine_facts
 from selfprompt.jsonl import write_json
 from selfprompt.manifest import git_commit, package_versions
 from selfprompt.models import resolve_model
@@ -84,7 +85,7 @@ def main() -> None:
             "llamacpp_over_hf_batch1": round(ours / single, 3),
             f"llamacpp_over_hf_batch{args.batch}": round(ours / batched, 3),
         },
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": {"platform": platform.platform(), **machine_facts()},
         "versions": package_versions(),
         "git_commit": git_commit(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

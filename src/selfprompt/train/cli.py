@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-from selfprompt.errors import SelfPromptError
 
 
 def train(
@@ -46,10 +43,8 @@ def register(app: typer.Typer) -> None:
 
 def main() -> None:
     """`python -m selfprompt.train ...` (and under `accelerate launch -m`): the train command alone."""
+    from selfprompt.cli import run_cli
+
     standalone = typer.Typer(add_completion=False)
     standalone.command()(train)
-    try:
-        standalone(standalone_mode=False)
-    except SelfPromptError as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False)
-        sys.exit(2)
+    run_cli(standalone)

@@ -1,0 +1,57 @@
+"""Command-line manners: short usage errors with exit 2, --version, Ctrl-C exits 130 with a resume hint."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SELFPROMPT = str(Path(sys.executable).parent / "selfprompt")
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([SELFPROMPT, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["ask", "--conditon", "plain", "q"], "No such option: --conditon"),
+    (["eval", "--limit", "many"], "Invalid value for '--limit'"),
+    (["train"], "Missing option '--config'"),
+    (["no-such-command"], "No such command"),
+])
+def test_usage_errors_exit_2_with_a_short_usage_line(args, says):
+    proc = run(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert says in proc.stderr and "Usage: selfprompt" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) <= 6, proc.stderr
+
+
+def test_version_and_bare_command():
+    from selfprompt import __version__
+
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"selfprompt {__version__}"
+    bare = run()
+    assert "Usage: selfprompt" in bare.stdout + bare.stderr and "Traceback" not in bare.stderr
+
+
+def test_train_entry_point_has_the_same_manners():
+    proc = subprocess.run([sys.executable, "-m", "selfprompt.train", "--confg", "x.yaml"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "No such option: --confg" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_and_says_how_to_resume():
+    proc = subprocess.Popen([SELFPROMPT, "ask", "--condition", "plain", "--max-tokens", "400",
+                             "Write a long essay about the history of tea."],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)  # inside model loading or generation: either way the interrupt must be handled the same
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "again to resume" in err and "Traceback" not in err
