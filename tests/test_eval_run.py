@@ -21,6 +21,7 @@ class CountingBackend(Backend):
     def __init__(self, inner: Backend):
         super().__init__()
         self.inner, self.requests, self.name = inner, 0, inner.name
+        self.decisions = inner.decisions
 
     @property
     def model_id(self) -> str:
@@ -69,6 +70,9 @@ def test_run_writes_records_table_and_manifest(first_run, data_dir):
     assert "| gsm8k | manual-role | 2 |" in table and "McNemar" in table
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["stage"] == "eval" and manifest["config"]["limit"] == 2
+    # Machine-dependent choices, with the CPU they were made on: CPU inference is fp32 on every CPU.
+    assert manifest["decisions"]["dtype"]["resolved"] == "float32" and manifest["decisions"]["threads"]["resolved"] >= 1
+    assert manifest["hardware"]["cpu"]["capability"] and "native_bf16" in manifest["hardware"]["cpu"]
     assert str(data_dir / "gsm8k" / "test.jsonl") in manifest["data"]
     assert json.loads((out / "results.json").read_text())["tasks"].keys() == {"gsm8k"}
 

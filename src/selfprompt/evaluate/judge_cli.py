@@ -206,7 +206,8 @@ def register(app: typer.Typer) -> None:
             engine.close()
         write_manifest(out_file.parent, stage="answers", seed=seed, data_files=[questions_file(questions, data_dir)],
                        config={"model": model, "backend": backend, "condition": condition, "questions": questions,
-                               "limit": limit, "sampling": sampling.model_dump()})
+                               "limit": limit, "sampling": sampling.model_dump()},
+                       extra={"decisions": engine.decisions})
         console.print(f"{len(qs)} answers in {out_file} ({generated} generated now)", highlight=False)
 
     app.add_typer(judge_app, name="judge")

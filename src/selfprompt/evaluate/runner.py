@@ -336,6 +336,7 @@ def run_eval(config: EvalConfig, backend: Backend | None = None,
     (out / "results.md").write_text(markdown_table(results), encoding="utf-8")
     write_manifest(out, stage="eval", config=config.model_dump(), data_files=sorted(set(data_files)),
                    seed=config.seed, extra={"model_id": backend.model_id, "backend": backend.name,
+                                            "decisions": backend.decisions,
                                             "task_versions": {s.name: s.version for s in specs},
                                             "task_files": {s.name: s.source_path for s in specs},
                                             "roles_version": roles_version()})

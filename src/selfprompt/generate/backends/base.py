@@ -65,6 +65,9 @@ class Backend(ABC):
     def __init__(self) -> None:
         # Reentrant: agenerate() holds it while calling generate(), which may take it again (llamacpp does).
         self._lock = threading.RLock()  # in-process models are not safe to call from two threads
+        # Choices made from what the machine reports (dtype, threads, ...): knob -> Decision.as_dict(),
+        # written into the manifest of every run that uses this backend.
+        self.decisions: dict[str, dict] = {}
 
     @property
     @abstractmethod

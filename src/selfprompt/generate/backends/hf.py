@@ -8,6 +8,7 @@ from typing import Any, Iterator, Sequence
 
 from selfprompt.errors import ConfigError
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
+from selfprompt.hardware import Decision, cpu_facts
 from selfprompt.models import ResolvedModel, load_causal_lm, load_tokenizer, resolve_model
 from selfprompt.records import Usage
 
@@ -42,11 +43,23 @@ class HFBackend(Backend):
 
         self.resolved = model if isinstance(model, ResolvedModel) else resolve_model(model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        # Inference stays fp32 on CPU whatever the CPU: bf16 generation would change greedy outputs
+        # between machines with and without native bf16, and eval numbers must not depend on that.
         torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device == "cuda" else torch.float32)
         self.tokenizer = load_tokenizer(self.resolved)
         self.tokenizer.padding_side = "left"  # decoder-only batching: pad on the left so new tokens line up
         self.model = load_causal_lm(self.resolved, dtype=torch_dtype, device=self.device).eval()
         self.batch_size = batch_size
+        where = f"device {self.device}" + ("" if self.device == "cuda" else f", CPU {cpu_facts().describe()}")
+        self.decisions = {
+            "dtype": Decision("dtype", dtype or "auto", str(torch_dtype).removeprefix("torch."),
+                              f"{where}: " + ("set explicitly" if dtype else "bf16 on GPU, fp32 on every CPU")).as_dict(),
+            "attn_implementation": Decision("attn_implementation", "transformers default",
+                                            getattr(self.model.config, "_attn_implementation", None),
+                                            "transformers picks sdpa where torch has it, else eager").as_dict(),
+            "threads": Decision("threads", "torch default", torch.get_num_threads(),
+                                f"torch intra-op threads on {cpu_facts().cores} usable cores").as_dict(),
+        }
 
     @property
     def model_id(self) -> str:

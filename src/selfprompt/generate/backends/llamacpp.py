@@ -14,7 +14,7 @@ from typing import Any, Iterator, Sequence
 
 from selfprompt.errors import ConfigError
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
-from selfprompt.hardware import usable_cores
+from selfprompt.hardware import Decision, cpu_facts, usable_cores
 from selfprompt.models import ResolvedModel, resolve_model
 from selfprompt.records import Usage
 
@@ -64,8 +64,11 @@ class LlamaCppBackend(Backend):
                 "or use --backend hf"
             ) from None
         self.resolved = model if isinstance(model, ResolvedModel) else resolve_model(model)
-        self.llm = Llama(model_path=self.resolved.require_gguf(), n_ctx=n_ctx,
-                         n_threads=n_threads or usable_cores(), verbose=False)
+        threads = n_threads or usable_cores()
+        self.llm = Llama(model_path=self.resolved.require_gguf(), n_ctx=n_ctx, n_threads=threads, verbose=False)
+        self.decisions = {"threads": Decision(
+            "threads", n_threads or "auto", threads,
+            "set explicitly" if n_threads else f"one per usable core of CPU {cpu_facts().describe()}").as_dict()}
         self.template = self.llm.metadata.get(CHAT_TEMPLATE_KEY)
         if not self.template:
             raise ConfigError(f"{self.resolved.gguf_path} has no embedded chat template ({CHAT_TEMPLATE_KEY})")
