@@ -153,10 +153,10 @@ def read_output(question: str, condition: str, request: ChatRequest, response: C
                 role: str | None = None, fmt: SelfPromptFormat = DEFAULT_FORMAT, problem: str | None = None,
                 extra_usage: Usage | None = None) -> ConditionOutput:
     """Turn the answering response into a ConditionOutput (parsing the format for self-prompt conditions)."""
-    raw, held, answer = response.text, None, response.text.strip()
+    raw = response.text
+    parsed_role, answer, held, parsed_problem = read_answer(condition, request.assistant_prefix + raw, fmt)
     if condition in SELF_PROMPT_CONDITIONS:
-        parsed = fmt.parse(request.assistant_prefix + raw)
-        role, answer, held, problem = parsed.role, parsed.answer, parsed.held, parsed.problem
+        role, problem = parsed_role, parsed_problem
     elif condition == "manual-role":
         role = request.messages[0].content
     return ConditionOutput(
@@ -164,6 +164,23 @@ def read_output(question: str, condition: str, request: ChatRequest, response: C
         problem=problem, messages=list(request.messages), assistant_prefix=request.assistant_prefix,
         usage=response.usage + (extra_usage or Usage()), finish_reason=response.finish_reason,
     )
+
+
+def read_answer(condition: str, text: str, fmt: SelfPromptFormat = DEFAULT_FORMAT,
+                ) -> tuple[str | None, str, bool | None, str | None]:
+    """(role, answer, format_held, problem) of the answering turn's full text (prefill included).
+
+    Only the self-prompt conditions put a role in the answering turn, so only their text is parsed
+    with the format. Under plain, manual-role and icl-self-prompt the whole text is the answer, even
+    when it opens with "You are a ..." or carries tags (format_held and problem are None). A condition
+    named elsewhere (predictions from another tool) is read for a tagged role only."""
+    if condition in SELF_PROMPT_CONDITIONS:
+        parsed = fmt.parse(text)
+    elif condition in CONDITIONS:
+        return None, text.strip(), None, None
+    else:
+        parsed = fmt.parse(text, untagged=False)
+    return parsed.role, parsed.answer, parsed.held, parsed.problem
 
 
 def check_condition(condition: str, manual_role: ManualRole | None = None) -> None:
