@@ -21,6 +21,10 @@ from typing import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Bumped whenever a check's logic changes: what a check decides can change a generation (the
+# icl-self-prompt fallback), so this and the bounds belong in its cache key.
+ROLE_CHECKS_VERSION = "1"
+
 SECOND_PERSON = re.compile(r"\b(you|your|yours|yourself)\b", re.IGNORECASE)
 FIRST_PERSON = re.compile(r"\b(i|me|my|mine|myself|i'm|i've)\b", re.IGNORECASE)
 WORD = re.compile(r"[\w'’-]+", re.UNICODE)

@@ -26,7 +26,7 @@ from selfprompt.errors import ConfigError
 from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
 from selfprompt.records import Message, Usage
-from selfprompt.rolecheck import Checks, role_problem
+from selfprompt.rolecheck import ROLE_CHECKS_VERSION, Checks, role_problem
 
 CONDITIONS = ("plain", "manual-role", "icl-self-prompt", "self-prompt", "self-prompt-no-role")
 SELF_PROMPT_CONDITIONS = ("self-prompt", "self-prompt-no-role")
@@ -134,6 +134,11 @@ def clean_role(text: str, prefix: str = ROLE_OPENER) -> str:
     if len(paragraph) <= len(prefix) + 3:  # nothing beyond the opener
         return ""
     return paragraph
+
+
+def role_checks_id() -> str:
+    """What decides whether a written role is used: part of an icl-self-prompt generation's identity."""
+    return f"v{ROLE_CHECKS_VERSION}:{MODEL_ROLE_CHECKS.model_dump_json()}"
 
 
 def check_role(role: str, question: str) -> str:
