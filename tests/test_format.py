@@ -105,3 +105,91 @@ def test_parse_real_outputs(hf_backend):
         parsed = FMT.parse(full[:end])
         assert parsed.held == (end >= closed_at)
     assert FMT.parse(full).answer == plain.text
+
+
+# --- a malformed role block never loses the answer --------------------------------------------------
+def test_unclosed_role_then_blank_line_keeps_the_answer():
+    """The issue's example: `<role>` never closed, a blank line, then the answer (we used to return '')."""
+    text = ("<role>\nFrom now on, you are an excellent math teacher.\n\n"
+            "Janet's ducks lay 16 eggs. She eats 3 and bakes with 4, so she sells 9 at $2. The answer is 18.")
+    parsed = FMT.parse(text)
+    assert (parsed.role, parsed.held, parsed.problem) == (
+        "From now on, you are an excellent math teacher.", False, "unclosed-role")
+    assert parsed.answer == ("Janet's ducks lay 16 eggs. She eats 3 and bakes with 4, so she sells 9 at $2. "
+                             "The answer is 18.")
+
+
+@pytest.mark.parametrize("text, role, answer", [
+    # the answer written inside a role block that never closes
+    ("<role>\nYou are a math teacher. She sells 9 eggs at $2 each. The answer is 18.",
+     "You are a math teacher. She sells 9 eggs at $2 each.", "The answer is 18."),
+    ("<role>\nYou are a careful solver. Answer: 18", "You are a careful solver.", "Answer: 18"),
+    ("<role>\nYou are a senior Python developer.\n```python\ndef f():\n    return 1\n```",
+     "You are a senior Python developer.", "```python\ndef f():\n    return 1\n```"),
+    # the answer before the role block
+    ("The answer is 18.\n<role>\nYou are a math teacher.", "You are a math teacher.", "The answer is 18."),
+    ("Sure!\n<role>\nYou are X.\n</role>\n\nThe answer is 18.", "You are X.", "Sure!\n\nThe answer is 18."),
+    # a closing tag without an opening one, with the answer before it
+    ("You are a math teacher. So the final answer is 18.\n</role>\n\n", "You are a math teacher.",
+     "So the final answer is 18."),
+    # tags present, but not the trained newlines, and the answer inside the block
+    ("<role>You are a math teacher. The answer is $\\boxed{18}$.</role>", "You are a math teacher.",
+     "The answer is $\\boxed{18}$."),
+    # truncated while writing the role: there is no answer to lose
+    ("<role>\nFrom now on, you are a chef with thirty", "From now on, you are a chef with thirty", ""),
+])
+def test_malformed_role_blocks_keep_the_answer(text, role, answer):
+    parsed = FMT.parse(text)
+    assert (parsed.role, parsed.answer, parsed.held) == (role, answer, False)
+
+
+@pytest.mark.parametrize("text", [
+    "You are a genius to ask! 9 * 2 = 18. The answer is 18.",  # one paragraph: all answer
+    "You are the 3rd person to ask.\n",
+])
+def test_an_untagged_single_paragraph_is_never_a_role(text):
+    parsed = FMT.parse(text)
+    assert (parsed.role, parsed.answer, parsed.problem) == (None, text.strip(), "no-role")
+
+
+WORDS = st.text(alphabet="abcdefghij XYZ,", min_size=1, max_size=40).filter(lambda t: t.strip())
+
+
+@settings(max_examples=300, deadline=None)
+@given(role=WORDS, reasoning=WORDS, number=st.integers(-10**6, 10**6), leading=st.sampled_from(["", "Sure!\n"]),
+       shape=st.sampled_from(["no-close", "no-close-no-blank", "no-open", "no-newlines", "answer-first"]))
+def test_a_stated_answer_survives_any_malformed_role_block(role, reasoning, number, leading, shape):
+    """Whatever the role block's fault, the sentence that states the answer ends up in the answer."""
+    stated = f"The answer is {number}."
+    text = {
+        "no-close": f"{leading}<role>\nYou are {role}.\n\n{reasoning}. {stated}",
+        "no-close-no-blank": f"{leading}<role>\nYou are {role}. {reasoning}. {stated}",
+        "no-open": f"{leading}You are {role}. {stated}\n</role>\n\n{reasoning}",
+        "no-newlines": f"{leading}<role>You are {role}.</role>{reasoning}. {stated}",
+        "answer-first": f"{reasoning}. {stated}\n<role>\nYou are {role}.",
+    }[shape]
+    parsed = FMT.parse(text)
+    assert stated in parsed.answer
+    assert stated not in (parsed.role or "")
+
+
+def test_outputs_of_conditions_without_a_role_are_never_parsed_as_roles():
+    from selfprompt.generate.backends.base import ChatResponse
+    from selfprompt.generate.conditions import CONDITIONS, answer_request, read_answer, read_output
+
+    looks_like_a_role = "You are a careful reader.\n\nThe answer is 18."
+    tagged = FMT.render("You are X.", "The answer is 18.")
+    for condition in ("plain", "manual-role", "icl-self-prompt"):
+        assert condition in CONDITIONS
+        for text in (looks_like_a_role, tagged, "<role>\nYou are X.\n\nThe answer is 18."):
+            assert read_answer(condition, text) == (None, text.strip(), None, None), condition
+    request = answer_request("Q?", "plain", Sampling(max_tokens=8))
+    out = read_output("Q?", "plain", request, ChatResponse(text=looks_like_a_role, model="m"))
+    assert (out.role, out.answer, out.format_held, out.problem) == (None, looks_like_a_role.strip(), None, None)
+    # the self-prompt conditions are parsed
+    assert read_answer("self-prompt", looks_like_a_role)[:2] == ("You are a careful reader.", "The answer is 18.")
+    assert read_answer("self-prompt-no-role", FMT.role_prefix("") + "You are a careful reader.")[:3] == (
+        "", "You are a careful reader.", True)
+    # a condition named by another tool: a tagged role is read, an untagged opening is just the answer
+    assert read_answer("baseline", looks_like_a_role)[:2] == (None, looks_like_a_role.strip())
+    assert read_answer("their-self-prompt", tagged)[:3] == ("You are X.", "The answer is 18.", True)

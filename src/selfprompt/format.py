@@ -16,6 +16,20 @@ backslashes gets k+1, so escaping is a bijection and ordinary text is never touc
 `parse` also reads what real models emit: truncated output, missing or misplaced markers,
 extra whitespace. It never raises; `ParsedOutput.held` says whether the format held and
 `problem` says what went wrong when it did not.
+
+A malformed role block never takes the answer with it:
+
+* an unclosed role ends at its first blank line (the trained format puts one after the role;
+  a model that skips `</role>` still writes it); without one it runs to the end, as when the
+  output was cut while the role was being written;
+* a role is one or more sentences of instructions; from the first sentence that gives an
+  answer (`the answer is`, `Answer:`, `####`, `\\boxed{`) or a code block on, the text is answer;
+* text before the opening tag is kept in front of the answer;
+* a role without any tags is recognised only by its opening ("From now on, you are", "You are
+  a") and only when another paragraph follows it; a single paragraph is all answer.
+
+Outputs of conditions that ask for no role are not parsed at all (see
+`selfprompt.generate.conditions.read_answer`).
 """
 
 from __future__ import annotations
@@ -36,6 +50,26 @@ class ParsedOutput:
 
 # A role written without markers still usually opens like the paper's prompts do.
 _ROLE_OPENERS = re.compile(r"^\s*(from now on,? you are|you are (an?|the) )", re.IGNORECASE)
+# Where an answer starts inside what was meant to be a role: a stated answer or a code block.
+_ANSWER_START = re.compile(r"\b(?:the\s+(?:final\s+)?answer\s+is|answer\s*:)|####|\\boxed\{|```", re.IGNORECASE)
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_SENTENCE_END = re.compile(r"[.!?:][\"')\]]*\s+|\n")
+
+
+def _split_off_answer(role: str) -> tuple[str, str]:
+    """(role, answer): the answer starts at the sentence that states one (or at a code block)."""
+    cue = _ANSWER_START.search(role)
+    if cue is None:
+        return role, ""
+    if role.startswith("```", cue.start()):
+        start = cue.start()
+    else:
+        start = max((m.end() for m in _SENTENCE_END.finditer(role, 0, cue.start())), default=0)
+    return role[:start], role[start:]
+
+
+def _join(*parts: str) -> str:
+    return "\n\n".join(p.strip() for p in parts if p.strip())
 
 
 @dataclass(frozen=True)
@@ -71,11 +105,13 @@ class SelfPromptFormat:
         return self.role_prefix(role) + answer
 
     # --- tolerant decoding ----------------------------------------------------------
-    def parse(self, text: str) -> ParsedOutput:
+    def parse(self, text: str, *, untagged: bool = True) -> ParsedOutput:
+        """Role and answer of one output. `untagged=False`: only a tagged role counts (for text that may
+        come from a model never taught the format, where "You are a ..." is just how an answer opens)."""
         exact = self._parse_exact(text)
         if exact is not None:
             return exact
-        return self._parse_tolerant(text)
+        return self._parse_tolerant(text, untagged)
 
     def _parse_exact(self, text: str) -> ParsedOutput | None:
         start = self.open_tag + "\n"
@@ -88,25 +124,32 @@ class SelfPromptFormat:
         role = self.unescape_role(text[len(start) : close - 1])
         return ParsedOutput(role=role, answer=text[close + len(end) :], held=True)
 
-    def _parse_tolerant(self, text: str) -> ParsedOutput:
+    def _parse_tolerant(self, text: str, untagged: bool = True) -> ParsedOutput:
         opened = text.find(self.open_tag)
         closed = text.find(self.close_tag, opened + 1 if opened >= 0 else 0)
+        leading = text[:opened] if opened >= 0 else ""  # e.g. "Sure!": kept in the answer, never dropped
         if opened >= 0 and closed > opened:
-            role = self.unescape_role(text[opened + len(self.open_tag) : closed]).strip()
-            answer = text[closed + len(self.close_tag) :].strip()
-            leading = text[:opened].strip()
-            return ParsedOutput(role, answer, held=not leading, problem="text-before-role" if leading else None)
+            role, spilled = _split_off_answer(self.unescape_role(text[opened + len(self.open_tag) : closed]))
+            answer = _join(leading, spilled, text[closed + len(self.close_tag) :])
+            problem = "text-before-role" if leading.strip() else "answer-in-role" if spilled.strip() else None
+            return ParsedOutput(role.strip(), answer, held=problem is None, problem=problem)
         if opened >= 0:
-            role = self.unescape_role(text[opened + len(self.open_tag) :]).strip()
-            return ParsedOutput(role=role, answer="", held=False, problem="unclosed-role")
+            body = text[opened + len(self.open_tag) :].lstrip()
+            blank = _BLANK_LINE.search(body)
+            role, after = (body[: blank.start()], body[blank.end() :]) if blank else (body, "")
+            role, spilled = _split_off_answer(self.unescape_role(role))
+            return ParsedOutput(role=role.strip(), answer=_join(leading, spilled, after), held=False,
+                                problem="unclosed-role")
         if closed >= 0:
-            return ParsedOutput(
-                role=text[:closed].strip(), answer=text[closed + len(self.close_tag) :].strip(),
-                held=False, problem="missing-open-tag",
-            )
-        if _ROLE_OPENERS.match(text):
+            role, spilled = _split_off_answer(text[:closed])
+            return ParsedOutput(role=role.strip(), answer=_join(spilled, text[closed + len(self.close_tag) :]),
+                                held=False, problem="missing-open-tag")
+        if untagged and _ROLE_OPENERS.match(text):
             role, _, answer = text.strip().partition("\n\n")
-            return ParsedOutput(role=role.strip(), answer=answer.strip(), held=False, problem="heuristic-role")
+            role, spilled = _split_off_answer(role)
+            if answer.strip() and role.strip():
+                return ParsedOutput(role=role.strip(), answer=_join(spilled, answer), held=False,
+                                    problem="heuristic-role")
         return ParsedOutput(role=None, answer=text.strip(), held=False, problem="no-role")
 
 

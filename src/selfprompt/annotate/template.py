@@ -10,36 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from selfprompt.errors import ConfigError, DataError
 from selfprompt.records import Message
+from selfprompt.rolecheck import Checks
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 DEFAULT_TEMPLATE = "expert-role-v1"
-
-
-class Checks(BaseModel):
-    """Bounds used by `selfprompt.annotate.validate` on every teacher reply."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    min_words: int = Field(default=15, ge=1, description="Shortest acceptable role prompt, in words.")
-    max_words: int = Field(default=250, ge=1, description="Longest acceptable role prompt, in words.")
-    leak_ngram: int = Field(
-        default=8, ge=3,
-        description="A run of this many words shared with the reference answer, and absent from the "
-        "question, counts as answer leakage.",
-    )
-    short_answer_words: int = Field(
-        default=6, ge=0,
-        description="A reference answer of at most this many words must not appear verbatim in the role prompt.",
-    )
-    min_distinct_trigrams: float = Field(
-        default=0.75, ge=0.0, le=1.0,
-        description="Share of distinct 3-word runs below which a reply counts as repetitive (a looping teacher).",
-    )
-    exemplar_copy_ngram: int = Field(
-        default=12, ge=3,
-        description="A run of this many words copied from a few-shot exemplar's role prompt makes the reply "
-        "invalid (weak teachers copy the example instead of writing for the question).",
-    )
 
 
 class SamplingDefaults(BaseModel):

@@ -9,9 +9,13 @@ GPT-4-class teachers down to a 135M model:
 * refusal ("I'm sorry, but I can't ...") -> refused, kept with its reason;
 * repeated sentences dropped (small teachers loop), then: not repetitive within sentences,
   length bounds in words, second person, not written in the first person;
-* no answer leakage: no long word run shared with the reference answer that is not also in the
-  question (restating the topic is allowed), no short reference answer or final number verbatim;
+* no answer leakage: no sentence that states an answer, no long word run shared with the reference
+  answer that is not also in the question (restating the topic is allowed), no short reference
+  answer or final number verbatim;
 * not a copy of a few-shot exemplar.
+
+The checks after parsing are `selfprompt.rolecheck.role_problem`, shared with the roles models write
+at generation time.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from selfprompt.annotate.template import AnnotationTemplate
+from selfprompt.rolecheck import SECOND_PERSON, final_answer, ngrams, role_problem, words  # noqa: F401
 
 ROLE_OPENING = re.compile(r"from now on,?\s+you\s+are", re.IGNORECASE)
 REFUSAL = re.compile(
@@ -36,14 +41,6 @@ CONTINUATION = re.compile(
 )
 PREAMBLE = re.compile(r"^(?:sure|certainly|of course|okay|ok|here(?:'s| is)|below is)\b[^\n]*?:\s*", re.IGNORECASE)
 LABEL = re.compile(r"^(?:\**\s*(?:expert\s+)?role(?:[- ]play)?(?:\s+prompt)?\s*\**\s*[:：]\s*)", re.IGNORECASE)
-SECOND_PERSON = re.compile(r"\b(you|your|yours|yourself)\b", re.IGNORECASE)
-FIRST_PERSON = re.compile(r"\b(i|me|my|mine|myself|i'm|i've)\b", re.IGNORECASE)
-WORD = re.compile(r"[\w'’-]+", re.UNICODE)
-FINAL_ANSWER = (
-    re.compile(r"####\s*([^\n]+)"),
-    re.compile(r"\\boxed\{([^{}]+)\}"),
-    re.compile(r"(?:final answer|the answer) is:?\s*\$?([-\d.,/]+\d)", re.IGNORECASE),
-)
 
 Status = Literal["ok", "refused", "invalid"]
 
@@ -60,14 +57,6 @@ class Verdict:
     status: Status
     reason: str
     role_prompt: str  # the parsed role prompt ("" unless status is ok)
-
-
-def words(text: str) -> list[str]:
-    return [w.lower().strip("'’-") for w in WORD.findall(text) if w.strip("'’-")]
-
-
-def ngrams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
-    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,13 +195,8 @@ def check_reply(text: str, *, question: str, answer: str, template: AnnotationTe
     refusal = "" if ROLE_OPENING.match(parsed.text) else refusal_reason(text)
     if refusal:
         return Verdict("refused", refusal, "")
-    problem = (
-        _length_problem(parsed.text, template)
-        or _repetition_problem(parsed.text, template)
-        or _person_problem(parsed.text)
-        or _leak_problem(parsed.text, question, answer, template)
-        or _exemplar_problem(parsed.text, template)
-    )
+    problem = role_problem(parsed.text, question=question, answer=answer, checks=template.checks,
+                           exemplars=[(ex.question, ex.role_prompt) for ex in template.examples])
     if problem:
         if parsed.notes:
             problem += f" (parser: {', '.join(parsed.notes)})"
@@ -228,77 +212,3 @@ def refusal_reason(text: str) -> str:
         return ""
     sentence = re.split(r"(?<=[.!?])\s", head[m.start() :], maxsplit=1)[0]
     return f"refusal: {sentence.strip()[:200]}"
-
-
-def _length_problem(role: str, template: AnnotationTemplate) -> str:
-    n = len(words(role))
-    if n < template.checks.min_words:
-        return f"too short ({n} words; at least {template.checks.min_words})"
-    if n > template.checks.max_words:
-        return f"too long ({n} words; at most {template.checks.max_words})"
-    return ""
-
-
-def _repetition_problem(role: str, template: AnnotationTemplate) -> str:
-    grams = [tuple(g) for g in _windows(words(role), 3)]
-    if len(grams) < 10:
-        return ""
-    distinct = len(set(grams)) / len(grams)
-    if distinct < template.checks.min_distinct_trigrams:
-        return f"repeats itself (only {distinct:.0%} of its 3-word runs are distinct)"
-    return ""
-
-
-def _windows(tokens: list[str], n: int) -> list[list[str]]:
-    return [tokens[i : i + n] for i in range(len(tokens) - n + 1)]
-
-
-def _person_problem(role: str) -> str:
-    second = len(SECOND_PERSON.findall(role))
-    if second == 0:
-        return "not in the second person (no 'you' or 'your')"
-    first = len(FIRST_PERSON.findall(role))
-    if first > second:
-        return f"written in the first person ({first} first-person vs {second} second-person words)"
-    return ""
-
-
-def _leak_problem(role: str, question: str, answer: str, template: AnnotationTemplate) -> str:
-    if not answer.strip():
-        return ""
-    role_words, question_words, answer_words = words(role), words(question), words(answer)
-    n = template.checks.leak_ngram
-    shared = (ngrams(role_words, n) & ngrams(answer_words, n)) - ngrams(question_words, n)
-    if shared:
-        return f"leaks the reference answer (shares '{' '.join(sorted(shared)[0])}')"
-    if 0 < len(answer_words) <= template.checks.short_answer_words and _contains_run(role_words, answer_words) \
-            and not _contains_run(question_words, answer_words):
-        return f"contains the reference answer '{answer.strip()}'"
-    final = final_answer(answer)
-    if final and _contains_run(role_words, words(final)) and not _contains_run(question_words, words(final)):
-        return f"contains the reference's final answer '{final}'"
-    return ""
-
-
-def final_answer(answer: str) -> str:
-    """The explicit final answer of a reference ('#### 42', '\\boxed{42}', 'the answer is 42'), if any."""
-    for pattern in FINAL_ANSWER:
-        found = pattern.findall(answer)
-        if found:
-            return found[-1].strip().rstrip(".")
-    return ""
-
-
-def _contains_run(haystack: list[str], needle: list[str]) -> bool:
-    if not needle or len(needle) > len(haystack):
-        return False
-    return any(haystack[i : i + len(needle)] == needle for i in range(len(haystack) - len(needle) + 1))
-
-
-def _exemplar_problem(role: str, template: AnnotationTemplate) -> str:
-    n = template.checks.exemplar_copy_ngram
-    role_grams = ngrams(words(role), n)
-    for ex in template.examples:
-        if role_grams & ngrams(words(ex.role_prompt), n):
-            return f"copies the few-shot example written for '{ex.question}' instead of writing for this question"
-    return ""

@@ -82,6 +82,7 @@ class Generation(BaseModel):
     usage: Usage
     messages: list[dict[str, str]]
     assistant_prefix: str
+    role_check: str | None = None  # model-written roles: "ok" or the failed role check (see conditions)
 
 
 class ItemResult(BaseModel):
@@ -105,6 +106,7 @@ class ItemResult(BaseModel):
     format_held: bool | None = None
     problem: str | None = None
     execution: dict[str, Any] | None = None  # HumanEval: sandbox status, return code, output tail
+    role_check: str | None = None  # model-written roles: "ok" or the failed role check
 
 
 # --- generation ------------------------------------------------------------------------------------
@@ -156,7 +158,8 @@ def generate_batch(backend: Backend, spec: TaskSpec, items: list[Item], conditio
         Generation(key=k, task=spec.name, task_version=spec.version, condition=condition, item_id=i.id,
                    model=backend.model_id, role=o.role, answer=o.answer, raw=o.raw, format_held=o.format_held,
                    problem=o.problem, trigger_output=t, finish_reason=o.finish_reason, usage=o.usage,
-                   messages=[m.model_dump() for m in o.messages], assistant_prefix=o.assistant_prefix)
+                   messages=[m.model_dump() for m in o.messages], assistant_prefix=o.assistant_prefix,
+                   role_check=o.role_check)
         for i, k, o, t in zip(items, keys, outputs, triggered)
     ]
 
@@ -229,7 +232,7 @@ def score_generations(spec: TaskSpec, items: list[Item], gens: list[Generation],
         results.append(ItemResult(task=spec.name, condition=condition, id=item.id, question=item.question,
                                   reference=item.answer, role=g.role, raw=g.raw, answer=g.answer,
                                   trigger_output=g.trigger_output, format_held=g.format_held,
-                                  problem=g.problem, **scored))
+                                  problem=g.problem, role_check=g.role_check, **scored))
     return results
 
 
@@ -245,6 +248,9 @@ def summarize(results: list[ItemResult], resamples: int, seed: int) -> dict[str,
         "extraction_failure_rate": sum(r.extraction_failed for r in results) / len(results) if results else None,
         "format_held_rate": sum(held) / len(held) if held else None,
         "extractors": _count(r.extractor or "none" for r in results),
+        # icl-self-prompt: written roles replaced by the fallback; self-prompt: roles that failed the checks
+        "role_fallbacks": sum(r.problem == "role-fallback" for r in results),
+        "roles_failing_checks": sum(r.role_check not in (None, "ok") for r in results),
     }
 
 

@@ -20,8 +20,8 @@ from selfprompt.errors import ConfigError
 from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat, get_format
 from selfprompt.generate.backends import BACKENDS, Backend, ChatResponse, Sampling, get_backend
 from selfprompt.generate.conditions import (
-    CONDITIONS, FALLBACK_ROLE, ROLE_OPENER, ConditionOutput, ManualRole, answer_questions, answer_request,
-    check_condition, clean_role, default_role_sampling, read_output, role_request,
+    CONDITIONS, ROLE_OPENER, ConditionOutput, ManualRole, answer_questions, answer_request, check_condition,
+    choose_role, default_role_sampling, read_output, role_request,
 )
 
 ASK_CONDITIONS = CONDITIONS
@@ -90,7 +90,7 @@ Event = tuple[str, object]
 
 def stream_one(client: Backend, question: str, condition: str, sampling: Sampling, fmt: SelfPromptFormat,
                manual: ManualRole | None) -> Iterator[Event]:
-    role, problem = None, None
+    role, problem, role_check = None, None, None
     if condition == "icl-self-prompt":
         yield "section", "Role prompt (written by the model)"
         yield "text", ROLE_OPENER
@@ -98,10 +98,9 @@ def stream_one(client: Backend, question: str, condition: str, sampling: Samplin
         for piece in client.stream(role_request(question, default_role_sampling(sampling))):
             written += piece
             yield "text", piece
-        role = clean_role(written)
-        if not role:
-            role, problem = FALLBACK_ROLE, "role-fallback"
-            yield "note", f"no usable role written; using: {role}"
+        role, problem, role_check = choose_role(written, question)
+        if problem:
+            yield "note", f"no usable role written ({role_check}); using: {role}"
         elif role != (ROLE_OPENER + written).strip():
             yield "note", f"role used (cleaned): {role}"
     elif condition == "manual-role" and manual is not None:
@@ -122,7 +121,7 @@ def stream_one(client: Backend, question: str, condition: str, sampling: Samplin
             yield "text", piece
     # Streaming gives no token counts; the finish reason is "stop" unless the text is empty.
     yield "done", read_output(question, condition, request, ChatResponse(text=raw, model=client.model_id),
-                              role=role, fmt=fmt, problem=problem)
+                              role=role, fmt=fmt, problem=problem, role_check=role_check)
 
 
 class RoleAnswerSplitter:

@@ -4,9 +4,13 @@
     manual-role          two-turn immersion (Kong et al. 2023) with a role prompt written by us:
                          user sets the role, the assistant accepts it, then the question
     icl-self-prompt      an untuned model writes its own expert role prompt (step 1, few-shot),
-                         then answers inside the two-turn immersion with that role (step 2)
+                         then answers inside the two-turn immersion with that role (step 2); a written
+                         role that fails the role checks is replaced by FALLBACK_ROLE (problem
+                         "role-fallback", the failed check in `role_check`)
     self-prompt          a self-prompt-tuned model writes role and answer unprompted; parsed with the format
-                         (max_tokens + SELF_PROMPT_ROLE_ALLOWANCE: the role does not eat the answer's budget)
+                         (max_tokens + SELF_PROMPT_ROLE_ALLOWANCE: the role does not eat the answer's budget);
+                         its role is checked too and the verdict recorded in `role_check` (the answer is
+                         what the model wrote after it, whatever the verdict)
     self-prompt-no-role  ablation: the tuned model's role is forced empty by prefilling an empty role block
 
 Every step is one batched `backend.generate` call across all questions.
@@ -22,6 +26,7 @@ from selfprompt.errors import ConfigError
 from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
 from selfprompt.records import Message, Usage
+from selfprompt.rolecheck import ROLE_CHECKS_VERSION, Checks, role_problem
 
 CONDITIONS = ("plain", "manual-role", "icl-self-prompt", "self-prompt", "self-prompt-no-role")
 SELF_PROMPT_CONDITIONS = ("self-prompt", "self-prompt-no-role")
@@ -48,6 +53,9 @@ class ConditionOutput:
     assistant_prefix: str  # prefill used in the answering request ("" if none)
     usage: Usage = field(default_factory=Usage)  # all steps together
     finish_reason: str = "stop"
+    # Model-written roles (icl-self-prompt, self-prompt): "ok", or why the role failed the role checks;
+    # None where the model wrote no role (plain, manual-role, self-prompt-no-role, no role in the output).
+    role_check: str | None = None
 
 
 # --- icl-self-prompt, step 1: the model writes its own role prompt --------------------------------
@@ -76,8 +84,13 @@ ICL_ROLE_EXAMPLES: tuple[tuple[str, str], ...] = (
     ),
 )
 ICL_ACCEPTANCE = "Understood. I will answer as that expert, accurately and clearly. Please ask your question."
+# Used when the written role is empty or fails the checks: neutral, it claims no expertise the question
+# does not ask for and gives no answer, so the answering step still runs inside the immersion.
 FALLBACK_ROLE = "From now on, you are an expert in the subject of the question, and you answer accurately and clearly."
 MAX_ROLE_CHARS = 400  # a role is a sentence or two; longer text means the model drifted into answering
+# The checks annotation applies to a teacher's role (selfprompt.rolecheck), with a lower word minimum:
+# the model is asked for a short role ("From now on, you are a chemist who ..."), a teacher for a paragraph.
+MODEL_ROLE_CHECKS = Checks(min_words=7)
 ROLE_SAMPLING_MAX_TOKENS = 96
 # A tuned model writes its role in the same turn as its answer. So that `max_tokens` means the same
 # thing in every condition (the answer's budget; icl-self-prompt writes its role in a separate
@@ -123,6 +136,28 @@ def clean_role(text: str, prefix: str = ROLE_OPENER) -> str:
     return paragraph
 
 
+def role_checks_id() -> str:
+    """What decides whether a written role is used: part of an icl-self-prompt generation's identity."""
+    return f"v{ROLE_CHECKS_VERSION}:{MODEL_ROLE_CHECKS.model_dump_json()}"
+
+
+def check_role(role: str, question: str) -> str:
+    """"ok", or why a role a model wrote for `question` is not usable (see selfprompt.rolecheck)."""
+    return role_problem(role, question=question, checks=MODEL_ROLE_CHECKS) or "ok"
+
+
+def choose_role(written: str, question: str) -> tuple[str, str | None, str]:
+    """icl-self-prompt step 1's text -> (role to use, problem, role_check).
+
+    The cleaned role when it passes the checks; else FALLBACK_ROLE, problem "role-fallback" and the
+    reason in role_check."""
+    role = clean_role(written)
+    verdict = check_role(role, question) if role else "no role written"
+    if verdict != "ok":
+        return FALLBACK_ROLE, "role-fallback", verdict
+    return role, None, verdict
+
+
 # --- the answering step ---------------------------------------------------------------------------
 def immersion_messages(role_prompt: str, acceptance: str, question: str) -> list[Message]:
     return [
@@ -151,19 +186,39 @@ def answer_request(question: str, condition: str, sampling: Sampling, *, role: s
 
 def read_output(question: str, condition: str, request: ChatRequest, response: ChatResponse, *,
                 role: str | None = None, fmt: SelfPromptFormat = DEFAULT_FORMAT, problem: str | None = None,
-                extra_usage: Usage | None = None) -> ConditionOutput:
-    """Turn the answering response into a ConditionOutput (parsing the format for self-prompt conditions)."""
-    raw, held, answer = response.text, None, response.text.strip()
+                extra_usage: Usage | None = None, role_check: str | None = None) -> ConditionOutput:
+    """Turn the answering response into a ConditionOutput (parsing the format for self-prompt conditions;
+    a role the tuned model wrote is checked, and only the verdict recorded)."""
+    raw = response.text
+    parsed_role, answer, held, parsed_problem = read_answer(condition, request.assistant_prefix + raw, fmt)
     if condition in SELF_PROMPT_CONDITIONS:
-        parsed = fmt.parse(request.assistant_prefix + raw)
-        role, answer, held, problem = parsed.role, parsed.answer, parsed.held, parsed.problem
+        role, problem = parsed_role, parsed_problem
+        role_check = check_role(role, question) if condition == "self-prompt" and role else None
     elif condition == "manual-role":
         role = request.messages[0].content
     return ConditionOutput(
         question=question, condition=condition, role=role, answer=answer, raw=raw, format_held=held,
         problem=problem, messages=list(request.messages), assistant_prefix=request.assistant_prefix,
         usage=response.usage + (extra_usage or Usage()), finish_reason=response.finish_reason,
+        role_check=role_check,
     )
+
+
+def read_answer(condition: str, text: str, fmt: SelfPromptFormat = DEFAULT_FORMAT,
+                ) -> tuple[str | None, str, bool | None, str | None]:
+    """(role, answer, format_held, problem) of the answering turn's full text (prefill included).
+
+    Only the self-prompt conditions put a role in the answering turn, so only their text is parsed
+    with the format. Under plain, manual-role and icl-self-prompt the whole text is the answer, even
+    when it opens with "You are a ..." or carries tags (format_held and problem are None). A condition
+    named elsewhere (predictions from another tool) is read for a tagged role only."""
+    if condition in SELF_PROMPT_CONDITIONS:
+        parsed = fmt.parse(text)
+    elif condition in CONDITIONS:
+        return None, text.strip(), None, None
+    else:
+        parsed = fmt.parse(text, untagged=False)
+    return parsed.role, parsed.answer, parsed.held, parsed.problem
 
 
 def check_condition(condition: str, manual_role: ManualRole | None = None) -> None:
@@ -173,13 +228,14 @@ def check_condition(condition: str, manual_role: ManualRole | None = None) -> No
         raise ConfigError("condition 'manual-role' needs a ManualRole (role_prompt and acceptance)")
 
 
-def write_roles(backend: Backend, questions: Sequence[str], role_sampling: Sampling) -> list[tuple[str, ChatResponse, str | None]]:
-    """icl-self-prompt step 1 for all questions: (role, response, problem) per question."""
+def write_roles(backend: Backend, questions: Sequence[str], role_sampling: Sampling,
+                ) -> list[tuple[str, ChatResponse, str | None, str]]:
+    """icl-self-prompt step 1 for all questions: (role, response, problem, role_check) per question."""
     responses = backend.generate([role_request(q, role_sampling) for q in questions])
     written = []
-    for response in responses:
-        role = clean_role(response.text)
-        written.append((role, response, None) if role else (FALLBACK_ROLE, response, "role-fallback"))
+    for question, response in zip(questions, responses):
+        role, problem, role_check = choose_role(response.text, question)
+        written.append((role, response, problem, role_check))
     return written
 
 
@@ -190,11 +246,13 @@ def answer_questions(backend: Backend, questions: Sequence[str], condition: str,
     check_condition(condition, manual_role)
     if condition == "icl-self-prompt":
         roles = write_roles(backend, questions, role_sampling or default_role_sampling(sampling))
-        requests = [answer_request(q, condition, sampling, role=role, fmt=fmt) for q, (role, _, _) in zip(questions, roles)]
+        requests = [answer_request(q, condition, sampling, role=role, fmt=fmt)
+                    for q, (role, *_) in zip(questions, roles)]
         responses = backend.generate(requests)
         return [
-            read_output(q, condition, req, resp, role=role, fmt=fmt, problem=problem, extra_usage=role_resp.usage)
-            for q, req, resp, (role, role_resp, problem) in zip(questions, requests, responses, roles)
+            read_output(q, condition, req, resp, role=role, fmt=fmt, problem=problem, extra_usage=role_resp.usage,
+                        role_check=check)
+            for q, req, resp, (role, role_resp, problem, check) in zip(questions, requests, responses, roles)
         ]
     if condition == "self-prompt":
         sampling = sampling.model_copy(update={"max_tokens": sampling.max_tokens + SELF_PROMPT_ROLE_ALLOWANCE})

@@ -115,8 +115,8 @@ class RoleStreamSplitter:
             return close >= 0 and len(head) >= close + len(close_tag) + 2
         if open_tag.startswith(head):
             return False
-        if _OPENER_RE.match(head):
-            return "\n\n" in head
+        if _OPENER_RE.match(head):  # an untagged role needs a paragraph after it (else it is all answer)
+            return re.search(r"\n\n\s*\S", head) is not None
         lowered = head.lower()
         return not any(opener.startswith(lowered) for opener in _UNTAGGED_OPENERS)
 
