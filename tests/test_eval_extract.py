@@ -38,8 +38,11 @@ def test_number_extraction(answer, trigger, expected, extractor):
 
 
 def test_strict_is_the_trigger_and_lenient_falls_back():
-    ex = extract(NUMBER_CHAIN, ExtractInput(answer="12 + 6 = 18 dollars", trigger_output=" unclear, sorry"))
+    ex = extract(NUMBER_CHAIN, ExtractInput(answer="12 + 6 = 18 dollars", trigger_output=" the amount she spends"))
     assert ex.strict is None and ex.lenient == "18" and ex.extractor == "last-number"
+    # an explicit non-answer in the trigger is final: no fallback may replace it
+    ex = extract(NUMBER_CHAIN, ExtractInput(answer="12 + 6 = 18 dollars", trigger_output=" unclear, sorry"))
+    assert ex.strict is None and ex.lenient is None and ex.abstained and ex.status == "abstained"
     no_pass = extract(NUMBER_CHAIN, ExtractInput(answer="The answer is 18."))
     assert no_pass.tried[0] == "answer-is-number" and no_pass.strict == "18"
 
