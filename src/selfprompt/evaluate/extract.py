@@ -185,7 +185,7 @@ def _remove_option_lists(text: str, choices: dict[str, str]) -> str:
     hits = sorted((m.start(), m.end()) for _, p in _option_patterns(choices) for m in p.finditer(text))
     runs: list[list[tuple[int, int]]] = []
     for start, end in hits:
-        if runs and re.fullmatch(r"[\s,;]*(?:or|and)?[\s,;]*", text[runs[-1][-1][1]:start] if start >= runs[-1][-1][1]
+        if runs and re.fullmatch(r"[\s,;.]*(?:or|and)?[\s,;]*", text[runs[-1][-1][1]:start] if start >= runs[-1][-1][1]
                                  else "x"):
             runs[-1].append((start, end))
         else:
@@ -244,7 +244,9 @@ def prepare(text: str, x: ExtractInput, kind: Kind) -> str:
     text = _clean(text, kind)
     text = _remove_echoes(text, x, kind)
     text = _remove_option_lists(text, x.choices)
-    text = _remove_restated_question(text, _clean(x.question, kind) if x.question else None)
+    # the question's own option list is not a restatement: an option named with its letter is a pick
+    question = _remove_option_lists(_clean(x.question, kind), x.choices) if x.question else None
+    text = _remove_restated_question(text, question)
     return _cut_new_question(text)
 
 
@@ -275,8 +277,10 @@ _ABSTENTIONS = [
     # refusals
     r"\b(?:i'm|i\s+am)\s+(?:sorry|afraid)\b[^.\n]{0,40}?\b(?:can\s*not|can't|cannot|unable|not\s+able|won't)\b",
     r"\bas\s+an\s+ai\b[^.\n]{0,60}?\b(?:can\s*not|can't|cannot|unable|not\s+able|do\s+not|don't)\b",
-    r"\bi\s+(?:can\s*not|can't|cannot|won't|will\s+not|am\s+unable\s+to|am\s+not\s+able\s+to)\s+(?:help|assist|"
-    r"answer|provide|comply|complete|do\s+that|write)\b",
+    r"\bi\s+(?:can\s*not|can't|cannot|won't|will\s+not)\s+(?:help|assist|answer|provide|comply|complete|do\s+that|"
+    r"write|give|make|diagnose|offer)\b",
+    r"\b(?:i'm|i\s+am)\s+(?:not\s+able|unable|not\s+allowed|not\s+permitted|not\s+qualified|not\s+in\s+a\s+position)\s+"
+    r"to\b",
     # no option, no answer, both, neither
     r"\b(?:there\s+is|there's|there\s+are)\s+no\s+(?:correct|right|valid|definitive|definite|clear|single|"
     r"possible|good)?\s*(?:answer|option|choice|solution)s?\b",
@@ -310,7 +314,8 @@ def _abstentions(text: str, x: ExtractInput) -> list[_Abstention]:
     pattern = _ABSTAIN_NONE_RE if x.choices else _ABSTAIN_RE
     low = text.lower()
     options = [(m.start(), m.end()) for body in _option_texts(x).values()
-               for m in re.finditer(rf"(?<!\w){_words_pattern(body)}(?!\w)", low)]
+               for m in re.finditer(rf"(?<!\w){_words_pattern(body)}(?!\w)", low)
+               if not re.search(r"\b(?:i|we)\s+(?:really\s+|honestly\s+|just\s+)?$", low[:m.start()])]
     out = []
     for m in pattern.finditer(text):
         if any(s < m.end() and m.start() < e for s, e in options):
@@ -566,25 +571,44 @@ _REJECT_BEFORE = re.compile(
     r"\brather\s+than|\binstead\s+of|\bother\s+than|\bunlike|\bnor|\bneither|\bcannot|\bagainst)"
     r"\s+(?:be\s+)?(?:(?:at|in|on|from|for)\s+)?(?:(?:the|a|an)\s+)?(?:(?:option|choice|answer|letter)\s+)?"
     r"[(\"']?$", re.IGNORECASE)
-_REJECT_AFTER = r"(?:\s+(?:is|are|was|seems|would\s+be|can\s+be|could\s+be|must\s+be))?\s*(?:\w+\s+)?" \
+_REJECT_AFTER = r"(?:(?:\s+(?:is|are|was|seems|would\s+be|can\s+be|could\s+be|must\s+be))?\s*(?:\w+\s+)?" \
                 r"(?:incorrect|wrong|false|unlikely|implausible|eliminated|ruled\s+out|excluded|" \
-                r"not\s+(?:correct|right|the\s+(?:answer|correct|right)|true|possible|likely|valid|it))\b"
+                r"not\s+(?:correct|right|the\s+(?:answer|correct|right)|true|possible|likely|valid|it))\b" \
+                r"|[^.;\n]{0,15}?\bbut\s+(?:that|this|it|they)(?:'s|\s+is|\s+are|\s+was|\s+were)?\s*(?:not|n't|isn't|" \
+                r"aren't|wasn't)\b)"
 
 
 def _rejected(text: str, start: int, end: int, option: str | None) -> bool:
     """The option at text[start:end] is one the model rules out ('not C', '(A) bank is wrong')."""
-    if _REJECT_BEFORE.search(text[max(0, start - 30):start]):
+    before = text[max(0, start - 30 - (len(option) if option else 0)):start]
+    if _REJECT_BEFORE.search(before):
         return True
-    body = rf"(?:\s*[.:)]?\s*(?i:{_words_pattern(_strip_option(_clean(option, 'choice')))})?)?" if option else ""
-    return bool(re.match(rf"\)?{body}[\s,:(\-]*{_REJECT_AFTER}", text[end:end + 120], re.IGNORECASE))
+    if option and re.search(rf"(?i:\b(?:not|n't|never|except|rather\s+than|instead\s+of))\s+(?:(?:the|a|an)\s+)?"
+                            rf"(?i:{_words_pattern(_strip_option(_clean(option, 'choice')))})\s*\(?$", before):
+        return True  # "not the library (B)"
+    after = text[end:end + 120]
+    if option:  # step over the option's own text first: "(B) False, False" does not reject B
+        own = re.match(rf"\)?\s*[.:)]?\s*(?i:{_words_pattern(_strip_option(_clean(option, 'choice')))})", after)
+        after = after[own.end():] if own else after
+    return bool(re.match(rf"\)?[\s,:(\-]*{_REJECT_AFTER}", after, re.IGNORECASE))
 
 
-_NOT_A_LABEL = r"(?<![\w'°])(?<!\w\.)"  # "°C", "U.S.A." hold letters that are no option
+_NOT_A_LABEL = r"(?<![\w'°])(?<!\w\.)(?<!\w\()"  # "°C", "U.S.A.", "P(A" hold letters that are no option
 _LABEL_END = r"(?![\w'+#])(?!\.[A-Za-z])"  # "C++", "C#", "A.D."
 
 
+_CUE_WORDS = r"Answer|Option|Choice|Letter|So|Thus|Therefore|Hence|Pick|Choose|Select|Is|Be|Correct|Final|Maybe|" \
+             r"Probably|Definitely|Clearly|Not|Only|Either|Or|And|Both|Then|Now|Obviously|Hmm|Ok|Okay|Yes|No"
+
+
 def _names_a_thing(text: str, start: int) -> bool:
-    return bool(re.search(rf"(?i:\b(?:{_NAMING_WORDS}))\s*$", text[max(0, start - 20):start]))
+    """A letter after 'vitamin', 'type', or a capitalized word ('Stock B', 'Plan A') names a thing, not an option."""
+    before = text[max(0, start - 20):start]
+    if re.search(rf"(?i:\b(?:{_NAMING_WORDS}|stock|event|candidate|site|region|species|patient|subject|sample|"
+                 r"country|store|brand|product|machine|project|route|plan))\s*$", before):
+        return True
+    m = re.search(r"\b([A-Z][a-z]+)\s+$", before)
+    return bool(m and not re.fullmatch(_CUE_WORDS, m.group(1)))
 
 
 def _letter_hits(text: str, x: ExtractInput) -> list[tuple[int, int, str]]:
@@ -612,7 +636,8 @@ def _option_hits(text: str, x: ExtractInput) -> list[tuple[int, str]]:
     low = text.lower()
     spans = []
     for label, body in _option_texts(x).items():
-        for m in re.finditer(rf"(?<!\w){_words_pattern(body)}(?!\w)", low):
+        plural = "(?:e?s)?" if re.fullmatch(r"[a-z]+", body) else ""  # "banks" names the option "bank"
+        for m in re.finditer(rf"(?<!\w){_words_pattern(body)}{plural}(?!\w)", low):
             if not _rejected(low, m.start(), m.end(), None):
                 spans.append((m.start(), m.end(), label))
     kept = [(s, lab) for s, e, lab in spans
@@ -620,11 +645,26 @@ def _option_hits(text: str, x: ExtractInput) -> list[tuple[int, str]]:
     return sorted(kept)
 
 
-def _hedges(text: str, x: ExtractInput) -> list[tuple[int, int]]:
-    """Spans naming two different options as alternatives: 'A or C', 'either (B) or (D)', 'B/C'."""
+def _ruled_out(text: str, x: ExtractInput) -> set[str]:
+    """Labels of the options `text` rules out, by letter or by text."""
     labels = re.escape(_labels(x))
-    pattern = re.compile(rf"{_NOT_A_LABEL}\(?([{labels}])\)?\s*(?:,\s*)?(?:\bor\b|/)\s*(?:option\s+|choice\s+)?"
-                         rf"\(?([{labels}])\)?{_LABEL_END}")
+    out = {m.group(1) for m in re.finditer(rf"{_NOT_A_LABEL}\(?([{labels}])\)?{_LABEL_END}", text)
+           if _rejected(text, m.start(), m.end(), x.choices.get(m.group(1)))}
+    low = text.lower()
+    for label, body in _option_texts(x).items():
+        if any(_rejected(low, m.start(), m.end(), None)
+               for m in re.finditer(rf"(?<!\w){_words_pattern(body)}(?!\w)", low)):
+            out.add(label)
+    return out
+
+
+def _hedges(text: str, x: ExtractInput) -> list[tuple[int, int]]:
+    """Spans naming two options as alternatives: 'A or C', 'either (B) or (D)', 'B/C', 'A and C are both correct'."""
+    labels = re.escape(_labels(x))
+    letter = rf"{_NOT_A_LABEL}\(?([{labels}])\)?"
+    pattern = re.compile(
+        rf"(?:\b[Bb]oth\s+(?:options?\s+)?)?{letter}\s*(?:,\s*)?(?:\bor\b|/|\band\b(?=[^.\n]{{0,40}}?\b(?:both\s+)?"
+        rf"(?:correct|right|true|valid|possible)\b))\s*(?:options?\s+|choices?\s+)?\(?([{labels}])\)?{_LABEL_END}")
     return [(m.start(), m.end()) for m in pattern.finditer(text)
             if m.group(1) != m.group(2) and not _names_a_thing(text, m.start())]
 
@@ -647,7 +687,7 @@ def trigger_choice(text: str, x: ExtractInput) -> Found:
 def _choice_cue(x: ExtractInput) -> re.Pattern[str]:
     labels = re.escape(_labels(x))
     cue = r"(?:\banswer\b|\bcorrect\s+(?:option|choice|letter|one|response)\b|\bright\s+(?:option|choice)\b|" \
-          r"\bbest\s+(?:option|choice|answer)\b|\b(?:pick|choose|select|go\s+with|going\s+with|opt\s+for)\b)"
+          r"\bbest\s+(?:option|choice|answer)\b|\b(?:pick|choose|select|go\s+with|going\s+with|opt\s+for)\b|→|=>|->)"
     return re.compile(
         rf"(?i:{cue}\s*(?:is|would\s+be|will\s+be|should\s+be|must\s+be|=|:|-)?\s*:?\s*"
         r"(?:probably|likely|most\s+likely|definitely|clearly|therefore|thus)?\s*,?\s*"
@@ -667,7 +707,7 @@ def answer_is_choice(text: str, x: ExtractInput) -> Found:
     option_body = rf"(?:\s*[.:]?\s*(?i:{after_text}))?" if after_text else ""
     reverse = re.compile(
         rf"{_NOT_A_LABEL}\(?([{labels}])\)?{option_body}\s*(?i:is|would\s+be|seems)\s+(?i:the\s+)?"
-        r"(?i:correct|right|best|most\s+likely|most\s+appropriate|most\s+accurate|true)\b")
+        r"(?i:correct|right|best|most\s+likely|most\s+appropriate|most\s+accurate)\b")
     hits += [(m.start(), m.end(), m.group(1)) for m in reverse.finditer(text)]
     for start, end, label in sorted(hits, reverse=True):
         letter_at = start + max(text[start:end].rfind(label), 0)
@@ -694,19 +734,34 @@ def paren_choice(text: str, x: ExtractInput) -> Found:
 
 
 def line_choice(text: str, x: ExtractInput) -> Found:
-    """The one option written alone at the start of a line ('B. library', 'B', '(B)')."""
+    """The one option written alone on a line: 'B', '(B)', 'B.', or 'B. library' with the option's own text."""
     labels = re.escape(_labels(x))
+    options = _option_texts(x)
     hits = set()
-    for m in re.finditer(rf"(?m)^[ \t]*[-•]?[ \t]*\(?([{labels}])(?:[.):][ \t]*(?=\S|$)|[ \t]*$)", text):
-        if not _rejected(text, m.start(1), m.end(), x.choices.get(m.group(1))):
-            hits.add(m.group(1))
+    for m in re.finditer(rf"(?m)^[ \t]*[-•]?[ \t]*\(?([{labels}])\)?[.):]?[ \t]*(.*?)[ \t.!]*$", text):
+        label, rest = m.group(1), m.group(2).strip().lower()
+        if rest and not (label in options and rest.startswith(options[label])
+                         and re.fullmatch(r"[\s.,;:!)]*", rest[len(options[label]):])):
+            continue
+        if not _rejected(text, m.start(1), m.end(), x.choices.get(label)):
+            hits.add(label)
     return hits.pop() if len(hits) == 1 else None
 
 
 def option_text(text: str, x: ExtractInput) -> Found:
-    """The label of the only option whose text the answer names (not inside a restated question, not ruled out)."""
-    labels = {label for _, label in _option_hits(text, x)}
-    return labels.pop() if len(labels) == 1 else None
+    """The label of the only option whose text the answer names (not inside a restated question, not ruled out);
+    when every option is a number (AQuA), the option equal to the last number written."""
+    hits = _option_hits(text, x)
+    labels = {label for _, label in hits}
+    if len(labels) == 1:
+        return labels.pop()
+    values = {label: normalize_number(body) for label, body in _option_texts(x).items()}
+    if labels and all(v is not None and re.fullmatch(r"[-$€£]?\s*[\d,.]+\s*%?", body)
+                      for (label, v), body in zip(values.items(), _option_texts(x).values())):
+        last = last_number(text, x)
+        matching = [label for label, v in values.items() if isinstance(last, str) and v == last]
+        return matching[0] if len(matching) == 1 else None
+    return None
 
 
 # --- yes / no ----------------------------------------------------------------------------------------------
@@ -961,10 +1016,15 @@ def _segment(seg: str, names: list[str], cued: list[str], x: ExtractInput, first
     return names[0], Abstain(a.phrase)
 
 
-def _decide(text: str, names: list[str], cued: list[str], x: ExtractInput, first: bool) -> Hit:
-    """The statement that decides: after the last self-correction that states anything, else the whole text."""
+def _decide(text: str, names: list[str], cued: list[str], x: ExtractInput, first: bool,
+            corrected: list[str] | None = None) -> Hit:
+    """The statement that decides: after the last self-correction that states anything, else the whole text.
+
+    What follows "wait, actually ..." is read for its last statement, with `corrected` (the first-pass
+    extractors) when given: a correction re-derives and then concludes.
+    """
     for pos in reversed(_corrections(text)):
-        hit = _segment(text[pos:], names, cued, x, first)
+        hit = _segment(text[pos:], corrected or names, cued, x, first=False)
         if hit[1] is not None:
             return hit
     return _segment(text, names, cued, x, first)
@@ -990,7 +1050,8 @@ def extract(chain: list[str], x: ExtractInput) -> Extraction:
     answer = prepare(x.answer, x, kind)
     if EXTRACTORS[tried[0]].reads == "trigger":
         on_trigger = [n for n in tried if EXTRACTORS[n].reads == "trigger"]
-        name, found = _decide(prepare(x.trigger_output or "", x, kind), on_trigger, cued, x, first=True)
+        trigger_text = prepare(x.trigger_output or "", x, kind)
+        name, found = _decide(trigger_text, on_trigger, cued, x, first=True, corrected=on_answer)
         if isinstance(found, Abstain):
             return Extraction(None, None, name, tried, abstained=True, abstention=found.phrase)
         if found is not None:
@@ -998,6 +1059,8 @@ def extract(chain: list[str], x: ExtractInput) -> Extraction:
         if not on_answer:
             return Extraction(None, None, None, tried)
         name, found = _decide(answer, on_answer, cued, x, first=False)
+        if kind == "choice" and found in _ruled_out(trigger_text, x):  # the second pass rejected it
+            name, found = None, None
         strict = None
     else:
         name, found = _decide(answer, on_answer, cued, x, first=False)
