@@ -134,8 +134,8 @@ def _clean(text: str, kind: Kind) -> str:
     text = re.sub(r"(?m)^\s*#{1,6}\s+", "", text)
     text = re.sub(r"(?m)^\s*>\s?", "", text)
     text = re.sub(r"</?[A-Za-z][\w-]*\s*/?>", " ", text)
-    if kind == "text":  # bold and code spans mark an answer word as quotes do
-        text = re.sub(r"\*\*([^*\n]{1,80})\*\*|`([^`\n]{1,80})`", lambda m: f'"{m.group(1) or m.group(2)}"', text)
+    if kind == "text":  # a word in bold or in a code span is marked as a quoted word is
+        text = re.sub(r"\*\*([^\W\d_]+)\*\*|`([^\W\d_]+)`", lambda m: f'"{m.group(1) or m.group(2)}"', text)
     text = text.replace("`", "")
     if kind == "number":
         # '$' stays as currency; as a math delimiter it goes. '*' stays only as multiplication.
@@ -287,10 +287,22 @@ _ABSTENTIONS = [
     r"\bno\s+(?:option|choice|answer)s?\s+(?:is|are)\s+(?:correct|right)\b",
     r"\bneither\s+yes\s+nor\s+no\b|\b(?:both\s+)?yes\s+and\s+no\b|\b(?:either\s+)?yes\s+or\s+no\b",
     r"\b(?:could|can|might)\s+be\s+(?:either|both)\b",
+    r"\bno\s+one\s+(?:can|could)\s+(?:say|tell|know)\b|\bno\s+one\s+knows\b",
+    r"(?:\bnot|n't|\bno|\bwithout|\black|\blacks|\blacking)\b[^.\n]{0,20}?\benough\s+(?:information|info|data|details|"
+    r"context)\b",
+    r"\b(?:the\s+)?question\s+is\s+(?:ambiguous|unclear|unanswerable|ill-posed|not\s+answerable)\b|\bunanswerable\b",
+    r"\bi\s+(?:do\s+not|don't)\s+know\s+how\s+to\b",
+    r"\b(?:answer|it|result|total)\s+(?:is|would\s+be|could\s+be|might\s+be)\s+(?:somewhere\s+)?between\b",
 ]
+# A hedge that abstains only when nothing else is stated: "B, but I'm not sure" answers B.
+_WEAK_ABSTENTIONS = [r"\bi(?:'m|\s+am)\s+not\s+(?:sure|certain|confident)\b", r"^\W*not\s+sure\b"]
+# "None." answers no yes/no question and names no word; for numbers it may mean zero.
+_NONE_ALONE = r"^\W*none\W*$"
 _NONE_OF = r"\bnone\s+of\s+(?:the\s+(?:above|options|choices|answers|given|provided|answer\s+choices)|them|these)\b"
 _ABSTAIN_RE = re.compile("|".join(_ABSTENTIONS), re.IGNORECASE)
 _ABSTAIN_NONE_RE = re.compile("|".join([*_ABSTENTIONS, _NONE_OF]), re.IGNORECASE)
+_WEAK_RE = re.compile("|".join(_WEAK_ABSTENTIONS), re.IGNORECASE)
+_NONE_ALONE_RE = re.compile(_NONE_ALONE, re.IGNORECASE)
 _CONTRAST = re.compile(r"\b(?:but|however|though|although|yet|nevertheless|still)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
 
@@ -307,24 +319,28 @@ class _Abstention:
     start: int
     tail: int  # where text that may still give an answer begins (after the sentence, or at "but ...")
     phrase: str
+    weak: bool = False  # a hedge: it abstains only when nothing else is stated
 
 
-def _abstentions(text: str, x: ExtractInput) -> list[_Abstention]:
+def _abstentions(text: str, x: ExtractInput, kind: Kind = "number") -> list[_Abstention]:
     """Explicit non-answers in `text`, in order; an option's own words ("Can't say", "None of these") are none."""
-    pattern = _ABSTAIN_NONE_RE if x.choices else _ABSTAIN_RE
+    patterns = [(_ABSTAIN_NONE_RE if x.choices else _ABSTAIN_RE, False), (_WEAK_RE, True)]
+    if kind in ("yes_no", "text"):
+        patterns.append((_NONE_ALONE_RE, False))
     low = text.lower()
     options = [(m.start(), m.end()) for body in _option_texts(x).values()
                for m in re.finditer(rf"(?<!\w){_words_pattern(body)}(?!\w)", low)
                if not re.search(r"\b(?:i|we)\s+(?:really\s+|honestly\s+|just\s+)?$", low[:m.start()])]
     out = []
-    for m in pattern.finditer(text):
-        if any(s < m.end() and m.start() < e for s, e in options):
-            continue
-        end = _SENTENCE_END.search(text, m.end())
-        stop = end.end() if end else len(text)
-        contrast = _CONTRAST.search(text, m.end(), stop)
-        out.append(_Abstention(m.start(), contrast.start() if contrast else stop, m.group(0).strip()))
-    return out
+    for pattern, weak in patterns:
+        for m in pattern.finditer(text):
+            if any(s < m.end() and m.start() < e for s, e in options):
+                continue
+            end = _SENTENCE_END.search(text, m.end())
+            stop = end.end() if end else len(text)
+            contrast = _CONTRAST.search(text, m.end(), stop)
+            out.append(_Abstention(m.start(), contrast.start() if contrast else stop, m.group(0).strip(), weak))
+    return sorted(out, key=lambda a: a.start)
 
 
 def _corrections(text: str) -> list[int]:
@@ -436,9 +452,11 @@ def _calculation(text: str, pos: int) -> tuple[str, int, bool] | None:
             tokens.append(")")
             depth, i = depth - 1, close.end()
         end = i
-        if m.group(3) and (of := re.match(r"\s+of\s+(?=[$€£(]?\s*\d)", text[i:])):  # "60%" alone is 60
-            tokens[value_at] = f"({tokens[value_at]}/100)"
-            tokens.append("*")
+        of = re.match(r"\s+of\s+(?=[$€£(]?\s*\d)", text[i:])
+        if of and (m.group(3) or "/" in tokens):  # "25% of 80", "1/4 of 20"; "60%" alone is 60
+            if m.group(3):
+                tokens[value_at] = f"({tokens[value_at]}/100)"
+            tokens[:] = ["(", *tokens, ")", "*"]
             i += of.end()
             continue
         unit = _UNIT.match(text, i)
@@ -454,7 +472,7 @@ def _calculation(text: str, pos: int) -> tuple[str, int, bool] | None:
     tokens += [")"] * (tokens.count("(") - tokens.count(")"))
     calculated = any(t in ("+", "-", "*", "/", "=") for t in tokens)
     for side in reversed(" ".join(tokens).split("=")):
-        value = _arith(side) if side.strip() else None
+        value = _arith(side.strip()) if side.strip() else None
         if value is not None:
             return _format_number(round(value, 6)), end, calculated
     return None
@@ -469,13 +487,14 @@ def _number_at(text: str, m: re.Match[str]) -> Found:
     if got is None:
         return None
     value, end = got
-    alt = re.match(rf"(?:\s+[^\W\d_]+){{0,2}}\s*(?:,\s*)?\bor\b\s*{_CURRENCY}?\s*({NUMBER})", text[end:])
+    alt = re.match(rf"(?:\s+[^\W\d_]+){{0,2}}\s*(?:,\s*)?\bor\b\s*(?:maybe\s+|perhaps\s+|possibly\s+)?{_CURRENCY}?\s*"
+                   rf"({NUMBER})", text[end:])
     if alt and normalize_number(alt.group(1)) != value:
         return Abstain(text[m.start():end + alt.end()].strip())
     return value
 
 
-_NUMBER_START = re.compile(rf"{_CURRENCY}?\s*(?:{NUMBER})|\(\s*(?={_CURRENCY}?\s*\d)")
+_NUMBER_START = re.compile(rf"{_CURRENCY}?\s*(?:{NUMBER})|(?:\(\s*)+(?={_CURRENCY}?\s*\d)")
 
 
 def _first_number(text: str) -> Found:
@@ -495,7 +514,7 @@ def trigger_number(text: str, x: ExtractInput) -> Found:
 
 _NUM_CUE = re.compile(
     r"(?i:\b(?:final\s+answer|answer|result|total|sum|solution)\b\s*(?:is|was|would\s+be|will\s+be|should\s+be|"
-    r"equals|comes\s+to|=|:|—)\s*:?)[\s\"'(\[{:]*(?:\\boxed\s*\{)?[\s\"'(\[{]*"
+    r"equals|comes\s+to|=|:|—)\s*:?)[\s\"'\[{:]*(?:\\boxed\s*\{)?[\s\"'\[{]*"
     r"(?i:(?:approximately|about|around|roughly|exactly|probably|likely|just|only|simply)\s+)?")
 
 
@@ -540,7 +559,8 @@ def last_number(text: str, x: ExtractInput) -> Found:
     last = matches[-1]
     if len(matches) > 1:
         prev = matches[-2]
-        if re.fullmatch(rf"(?:\s+[^\W\d_]+){{0,2}}\s*,?\s*\bor\b\s*{_CURRENCY}?\s*", text[prev.end():last.start()]) \
+        if re.fullmatch(rf"(?:\s+[^\W\d_]+){{0,2}}\s*,?\s*\bor\b\s*(?:maybe\s+|perhaps\s+|possibly\s+)?{_CURRENCY}?\s*",
+                        text[prev.end():last.start()]) \
                 and normalize_number(prev.group(0)) != normalize_number(last.group(0)):
             return Abstain(text[prev.start():last.end()])
     return normalize_number(last.group(0))
@@ -569,8 +589,8 @@ _NAMING_WORDS = r"vitamin|type|hepatitis|plan|grade|class|category|section|group
 _REJECT_BEFORE = re.compile(
     r"(?:\bnot|n't|\bnever|\bexcept|\bexcluding|\beliminated?|\beliminating|\bruled?\s+out|\bruling\s+out|"
     r"\brather\s+than|\binstead\s+of|\bother\s+than|\bunlike|\bnor|\bneither|\bcannot|\bagainst)"
-    r"\s+(?:be\s+)?(?:(?:at|in|on|from|for)\s+)?(?:(?:the|a|an)\s+)?(?:(?:option|choice|answer|letter)\s+)?"
-    r"[(\"']?$", re.IGNORECASE)
+    r"\s+(?:be\s+)?(?:(?:at|in|on|from|for)\s+)?(?:(?:the|a|an)\s+)?(?:(?:options?|choices?|answer|letters?)\s+)?"
+    r"(?:\(?[A-Z]\)?\s*(?:,|\band\b|\bor\b|\bnor\b)\s*)*[(\"']?$", re.IGNORECASE)  # "rule out (A) and (B)"
 _REJECT_AFTER = r"(?:(?:\s+(?:is|are|was|seems|would\s+be|can\s+be|could\s+be|must\s+be))?\s*(?:\w+\s+)?" \
                 r"(?:incorrect|wrong|false|unlikely|implausible|eliminated|ruled\s+out|excluded|" \
                 r"not\s+(?:correct|right|the\s+(?:answer|correct|right)|true|possible|likely|valid|it))\b" \
@@ -674,6 +694,8 @@ def trigger_choice(text: str, x: ExtractInput) -> Found:
     letters = _letter_hits(text, x)
     options = _option_hits(text, x)
     first = min([s for s, _, _ in letters[:1]] + [s for s, _ in options[:1]], default=None)
+    if first is None and (lower := re.match(rf"[\s:\"'*]*\(\s*([{re.escape(_labels(x).lower())}])\s*\)", text)):
+        return lower.group(1).upper()  # "(b)" straight after the trigger
     hedge = next(iter(_hedges(text, x)), None)
     if hedge and (first is None or first >= hedge[0] - 1 and first <= hedge[1]):
         return Abstain(text[hedge[0]:hedge[1]])
@@ -768,7 +790,7 @@ def option_text(text: str, x: ExtractInput) -> Found:
 
 # "no" as an answer, not as a determiner: "No.", "No, ...", "no it is not", but not "no information".
 _YES_NO = re.compile(
-    r"(?<![\w'-])(yes|no)(?![\w'-])(?=\s*(?:$|[.,!;:?)\]\"'-]|\n|\s+(?:it|he|she|they|this|that|there|i|we|you|the|"
+    r"(?<![\w'-])(yes|no)(?![\w'-])(?=\s*(?:$|[.,!;:?)\]\"'—-]|\n|\s+(?:it|he|she|they|this|that|there|i|we|you|the|"
     r"because|since|as|not|but|and|so|indeed|definitely|absolutely|certainly)\b))", re.IGNORECASE)
 
 
@@ -814,7 +836,8 @@ _STOPWORDS = frozenset(
     "concatenation concatenate concatenated concatenating combined combining combine together form forms formed "
     "gives give giving get gets we're which be will would then taking take from with by as our your is: spell "
     "spells spelled spelling makes make made yields yield produce produces sequence output ends end ending "
-    "following correct simply just here there new becomes become".split())
+    "following correct simply just here there new becomes become boxed text not but probably likely definitely "
+    "clearly".split())
 _QUOTED = re.compile(r"\"([^\"\n]{1,60})\"|(?<![\w'])'([^'\n]{1,60})'(?![\w'])")
 _LETTER_RUN = re.compile(rf"(?<![\w'])({_LETTER})(?:(?:\s*[,+\-–·]\s*|\s+)(?:and\s+)?{_LETTER}(?![\w'])){{1,}}")
 
@@ -839,16 +862,24 @@ def _candidate(span: str, x: ExtractInput, allow_single: bool) -> str | None:
     return None
 
 
-def _quoted(text: str, x: ExtractInput) -> str | None:
-    """The last quoted answer that is not a name echoed from the question; a whole word beats a single letter."""
-    found = [c for m in _QUOTED.finditer(text) if (c := _candidate(m.group(1) or m.group(2), x, True))]
+def _quoted(text: str, x: ExtractInput) -> Found:
+    """The last quoted answer that is not a name echoed from the question; a whole word beats a single letter;
+    two different quoted words offered as alternatives ('"yajo" or "yaio"') abstain."""
+    spans = [(m, c) for m in _QUOTED.finditer(text) if (c := _candidate(m.group(1) or m.group(2), x, True))
+             and not re.search(r"(?i:\bnot|n't|\binstead\s+of|\brather\s+than)\s*$", text[:m.start()])]
+    for (m1, c1), (m2, c2) in zip(spans, spans[1:]):
+        if c1 != c2 and re.fullmatch(r"\s*,?\s*or\s*", text[m1.end():m2.start()]):
+            return Abstain(text[m1.start():m2.end()])
+    found = [c for _, c in spans]
     longer = [c for c in found if len(c) > 1]
     return (longer or found)[-1] if found else None
 
 
 _WORD_CUE = re.compile(
-    r"(?i)(?:\b(?:final\s+)?(?:answer|result|concatenation|concatenated\s+(?:string|word|letters|result)|"
-    r"resulting\s+(?:string|word)|word|string|output)\s*(?:is|would\s+be|will\s+be|=|:|-)\s*:?"
+    r"(?i)(?:\b(?:final\s+)?(?:answer|result|concatenation|resulting\s+(?:string|word)|word|string|output)\s*"
+    r"(?:is|would\s+be|will\s+be|=|:|-)\s*:?"
+    r"|\bconcatenat\w*(?:\s+(?:them|these|those|all|the\s+(?:last\s+)?letters|string|word|letters|result))?\s*"
+    r"(?:is|are|=|:|gives|yields)\s*:?"
     r"|\b(?:gives(?:\s+us)?|we\s+get|you\s+get|spells?|forms?|yields?|makes?|results\s+in|becomes)\s*:?"
     r"|(?:→|->|=>|=))\s*(?:(?:the|a|word|string|letters)\s+){0,2}")
 
@@ -873,7 +904,7 @@ def answer_is_word(text: str, x: ExtractInput) -> Found:
 
 def quoted_word(text: str, x: ExtractInput) -> Found:
     found = _quoted(text, x)
-    return found if found and len(found) > 1 else None
+    return found if isinstance(found, Abstain) or (found and len(found) > 1) else None
 
 
 def boxed_word(text: str, x: ExtractInput) -> Found:
@@ -888,8 +919,8 @@ def _word_tokens(text: str) -> list[re.Match[str]]:
 
 
 def trigger_word(text: str, x: ExtractInput) -> Found:
-    """A quoted answer in the continuation, else the word after a cue, else its first word that is not filler."""
-    if found := _quoted(text, x):
+    """A boxed or quoted answer in the continuation, else the word after a cue, else its first word that is not filler."""
+    if found := boxed_word(text, x) or _quoted(text, x):
         return found
     if found := answer_is_word(text, x):
         return found
@@ -1002,14 +1033,20 @@ def _run(names: list[str], text: str, x: ExtractInput) -> Hit:
 
 def _segment(seg: str, names: list[str], cued: list[str], x: ExtractInput, first: bool) -> Hit:
     """One stretch of text: its first (trigger) or last (first pass) statement, answer or non-answer."""
-    abstentions = _abstentions(seg, x)
-    if not abstentions:
-        return _run(names, seg, x)
-    a = abstentions[0] if first else abstentions[-1]
-    if first:
+    abstentions = _abstentions(seg, x, EXTRACTORS[names[0]].kind)
+    strong = [a for a in abstentions if not a.weak]
+    if first and abstentions:
+        a = abstentions[0]
         hit = _run(names, seg[:a.start], x)
         if hit[1] is not None:
             return hit
+    elif strong:
+        a = strong[-1]
+    else:
+        hit = _run(names, seg, x)
+        if hit[1] is not None or not abstentions:
+            return hit
+        return names[0], Abstain(abstentions[-1].phrase)  # only a hedge, and no answer stated
     hit = _run(cued, seg[a.tail:], x)  # only an explicitly marked answer may follow a non-answer
     if hit[1] is not None and not isinstance(hit[1], Abstain):
         return hit
@@ -1043,7 +1080,7 @@ def extract(chain: list[str], x: ExtractInput) -> Extraction:
 
     if kind == "code":  # code is read whole; a refusal without code is an abstention
         name, found = _run(tried, x.answer, x)
-        if found is None and (a := _abstentions(_clean(x.answer, "text"), x)):
+        if found is None and (a := _abstentions(_clean(x.answer, "text"), x, "code")):
             return Extraction(None, None, tried[0], tried, abstained=True, abstention=a[-1].phrase)
         return Extraction(strict=found if name == tried[0] else None, lenient=found, extractor=name, tried=tried)
 
