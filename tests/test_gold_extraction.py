@@ -89,7 +89,8 @@ def test_mmlu_echoed_trigger_is_not_the_answer():
     choices = {"A": "0", "B": "4", "C": "2", "D": "6"}
     item = item_for("mmlu", "Find the degree for the given field extension Q(sqrt(2)) over Q.\n"
                     "Answer Choices: (A) 0 (B) 4 (C) 2 (D) 6", "C", choices)
-    result = score("mmlu", item, "The minimal polynomial is x^2 - 2.", "\n\nTherefore, among A through D, the answer is C.")
+    result = score("mmlu", item, "The minimal polynomial is x^2 - 2.",
+                   "\n\nTherefore, among A through D, the answer is C.")
     assert result["extracted_strict"] == "C" and result["correct_strict"] and not result["abstained"]
 
 

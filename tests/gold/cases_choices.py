@@ -17,18 +17,20 @@ MMLU = [
     # (C) an increase in the quantity demanded. (D) a decrease in the quantity demanded.  -> C
     ("mmlu-4185", "small", "A decrease in the price of a particular product will result in an increase in the "
      "quantity demanded.", " (C) an increase in the quantity demanded.", "strict:C"),
-    ("mmlu-4185", "small", "The price goes down so people buy more.", "\n\nTherefore, among A through D, the answer is C.",
-     "strict:C", "issue example: the echoed trigger's letters are not the answer"),
+    ("mmlu-4185", "small", "The price goes down so people buy more.",
+     "\n\nTherefore, among A through D, the answer is C.", "strict:C",
+     "issue example: the echoed trigger's letters are not the answer"),
     ("mmlu-4185", "small", "The price goes down so people buy more.", " among A through D, the answer is C.",
      "strict:C", "echoed option range"),
     ("mmlu-4185", "chat", "A price change moves us *along* the demand curve, so it changes the quantity demanded, "
      "not demand itself.\n\n**Answer: (C) an increase in the quantity demanded**", " (C)", "strict:C"),
-    ("mmlu-4185", "chat", "A price change moves along the curve; demand itself does not shift, so it is not an increase "
-     "in demand. The final answer is $\\boxed{C}$.", None, "strict:C",
+    ("mmlu-4185", "chat", "A price change moves along the curve; demand itself does not shift, so it is not an "
+     "increase in demand. The final answer is $\\boxed{C}$.", None, "strict:C",
      "boxed letter after a cue; option text (A) in the reasoning is not credited"),
     ("mmlu-4185", "chat", "Lower price → movement along the demand curve → higher quantity demanded.\n\n"
      "$$\\boxed{\\text{C}}$$", None, "lenient:C", "a boxed letter with no cue"),
-    ("mmlu-4185", "small", "A decrease in the price will result in an increase in demand.", " A, B, C, or D.", "lenient:A", "the trigger only lists the letters; the first pass names option (A)'s text"),
+    ("mmlu-4185", "small", "A decrease in the price will result in an increase in demand.", " A, B, C, or D.",
+     "lenient:A", "the trigger only lists the letters; the first pass names option (A)'s text"),
     ("mmlu-4185", "chat", "It is not A: demand does not shift. It is not D either. The answer is C.", None, "strict:C"),
     ("mmlu-4185", "chat", "Options A and C are both plausible, but the textbook distinction points to C.",
      " C.", "strict:C", "several candidates named; the trigger picks one"),
@@ -52,7 +54,8 @@ MMLU = [
     ("mmlu-7628", "chat", "Velveteen, seersucker and Tencel are all fabrics. Celotex is a brand of insulation board, "
      "so it is not a fabric.\n\nThe answer is **B**.", None, "strict:B"),
     ("mmlu-7628", "small", "Celotex is not a fabric.", " (B) Celotex", "strict:B"),
-    ("mmlu-7628", "small", "Let me think about each one.", "\n\n(A) Velveteen (B) Celotex (C) Seersucker (D) Tencel", "failed",
+    ("mmlu-7628", "small", "Let me think about each one.", "\n\n(A) Velveteen (B) Celotex (C) Seersucker (D) Tencel",
+     "failed",
      "the trigger echoes the option list; nothing is picked"),
     # mmlu-849: Antibiotics ... all of the following EXCEPT -> (D) reverse transcriptase
     ("mmlu-849", "chat", "Antibiotics target peptidoglycan synthesis, protein synthesis and DNA synthesis in "
@@ -196,7 +199,8 @@ COMMONSENSEQA = [
      "two options' texts appear and there is no letter: not decidable without a cue"),
     # magazines along side many other printed works? (B) bookstore
     ("b8c0a4703079cf661d7261a60a1bcbff", "small", "A bookstore sells magazines and books.", " B", "strict:B"),
-    ("b8c0a4703079cf661d7261a60a1bcbff", "small", "A bookstore sells magazines and books.", " B) bookstore", "strict:B"),
+    ("b8c0a4703079cf661d7261a60a1bcbff", "small", "A bookstore sells magazines and books.", " B) bookstore",
+     "strict:B"),
     ("b8c0a4703079cf661d7261a60a1bcbff", "chat", "**Reasoning:** Magazines sit next to books and newspapers in a "
      "bookstore.\n\n**Answer:** (B) bookstore", None, "strict:B"),
     ("b8c0a4703079cf661d7261a60a1bcbff", "small", "You can find magazines at a train station.", " (D) train station",
@@ -385,7 +389,8 @@ TRACKING = [
     ("tracking_shuffled_objects-0", "small", "After the swaps Alice has the blue ball.", " blue ball.", "strict:C"),
     ("tracking_shuffled_objects-1", "small", "After the swaps Bob has the white ball.", " (B) white ball.", "strict:B"),
     ("tracking_shuffled_objects-1", "chat", "Tracking Bob: orange → blue → white. **Answer: B**", None, "strict:B"),
-    ("tracking_shuffled_objects-1", "small", "Bob has the", " (A) orange ball. (B) white ball. (C) blue ball.", "failed",
+    ("tracking_shuffled_objects-1", "small", "Bob has the", " (A) orange ball. (B) white ball. (C) blue ball.",
+     "failed",
      "the trigger echoes the options; the first pass is cut off"),
     ("tracking_shuffled_objects-2", "small", "Claire has the orange ball.", " A", "strict:A"),
     ("tracking_shuffled_objects-2", "chat", "Claire: blue → orange (after swap 2) and is not involved in swap 3.\n\n"

@@ -83,8 +83,9 @@ CASES = [
     C("gsm8k-3", "small", JAMES, " Total = 9 * 60 = 540 meters.", "strict:540", "issue example in the trigger"),
     C("gsm8k-3", "small", JAMES, " 9 * 60 = 540 meters.", "strict:540"),
     C("gsm8k-3", "small", "He runs 3 sprints 3 times a week.", " 3 * 3 * 60 = 540", "strict:540"),
-    C("gsm8k-3", "small", "He runs 3 sprints 3 times a week. He runs 60 meters each sprint. He runs 3 sprints 3 times a "
-      "week. He runs 60 meters each sprint. He runs 3 sprints", " 180 meters.", "strict:180", "repetition, wrong"),
+    C("gsm8k-3", "small", "He runs 3 sprints 3 times a week. He runs 60 meters each sprint. He runs 3 sprints 3 "
+      "times a week. He runs 60 meters each sprint. He runs 3 sprints", " 180 meters.", "strict:180",
+      "repetition, wrong"),
     C("gsm8k-3", "chat", "$3 \\times 3 = 9$ sprints per week, and $9 \\times 60 = 540$.\n\nThe answer is "
       "$\\boxed{540}$ meters.", None, "strict:540"),
     C("gsm8k-3", "chat", "### Solution\n1. Sprints per week: 3 × 3 = 9\n2. Meters: 9 × 60 = **540**\n\n"
@@ -225,8 +226,8 @@ CASES = [
     C("multiarith-13", "small", "3 + 9 = 12 flowers.", " 2 extra flowers.", "strict:2"),
     # --- addsub ---------------------------------------------------------------------------------
     C("addsub-1", "small", "Joan found 70 seashells and has 27 left.", " 43 seashells.", "strict:43"),
-    C("addsub-1", "small", "Joan found 70 seashells on the beach . she gave Sam some of her seashells .", " 70 - 27 = 43",
-      "strict:43"),
+    C("addsub-1", "small", "Joan found 70 seashells on the beach . she gave Sam some of her seashells .",
+      " 70 - 27 = 43", "strict:43"),
     C("addsub-1", "chat", "She gave away 70 − 27 = 43 seashells.", None, "lenient:43"),
     C("addsub-2", "small", "There were 28 bales and now 54.", " 26 bales.", "strict:26"),
     C("addsub-2", "small", "There were 28 bales and now 54.", " 54 - 28 = 26 bales", "strict:26"),

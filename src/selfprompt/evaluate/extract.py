@@ -165,8 +165,8 @@ def _remove_echoes(text: str, x: ExtractInput, kind: Kind) -> str:
         text = re.sub(rf"(?<![\w'])\(?[A-Z]\)?\s+(?:through|thru)\s+{letter}(?![\w'])", " ", text)
         text = re.sub(rf"(?i:\b(?:options?|choices?|letters?)\s+)\(?[A-Z]\)?\s*-\s*{letter}(?![\w'])", " ", text)
         # "A, B, C or D": three or more labels in a row are an enumeration, not a pick
-        text = re.sub(rf"(?<![\w'(])(?:\(?[A-Z]\)?\s*(?:,|/|\bor\b|\band\b)\s*){{2,}}(?:or\s+|and\s+)?\(?[A-Z]\)?"
-                      rf"(?![\w'])", " ", text)
+        text = re.sub(r"(?<![\w'(])(?:\(?[A-Z]\)?\s*(?:,|/|\bor\b|\band\b)\s*){2,}(?:or\s+|and\s+)?\(?[A-Z]\)?"
+                      r"(?![\w'])", " ", text)
     return text
 
 
@@ -919,7 +919,7 @@ def _word_tokens(text: str) -> list[re.Match[str]]:
 
 
 def trigger_word(text: str, x: ExtractInput) -> Found:
-    """A boxed or quoted answer in the continuation, else the word after a cue, else its first word that is not filler."""
+    """A boxed or quoted answer in the continuation, else the word after a cue, else its first word (not filler)."""
     if found := boxed_word(text, x) or _quoted(text, x):
         return found
     if found := answer_is_word(text, x):
