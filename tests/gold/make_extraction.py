@@ -23,6 +23,7 @@ sys.path[:0] = [str(HERE), str(HERE.parents[1] / "src")]
 from cases_choices import CASES as CHOICE_CASES  # noqa: E402
 from cases_numbers import CASES as NUMBER_CASES  # noqa: E402
 from cases_recorded import CASES as RECORDED_CASES  # noqa: E402
+from cases_variants import CASES as VARIANT_CASES  # noqa: E402
 from cases_words_code import CASES as WORD_CODE_CASES  # noqa: E402
 from cases_yes_no import CASES as YES_NO_CASES  # noqa: E402
 
@@ -42,7 +43,7 @@ def expectation(text: str) -> dict:
 
 def main() -> None:
     data_dir = os.environ.get("SELFPROMPT_DATA_DIR", str(HERE.parents[2] / "shared" / "data"))
-    cases = [*NUMBER_CASES, *CHOICE_CASES, *YES_NO_CASES, *WORD_CODE_CASES, *RECORDED_CASES]
+    cases = [*NUMBER_CASES, *CHOICE_CASES, *YES_NO_CASES, *WORD_CODE_CASES, *VARIANT_CASES, *RECORDED_CASES]
     items = {}
     for task in sorted({c.task for c in cases}):
         spec = get_tasks([task])[0]

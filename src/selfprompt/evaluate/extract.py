@@ -153,8 +153,8 @@ def _words_pattern(phrase: str) -> str:
 
 def _remove_echoes(text: str, x: ExtractInput, kind: Kind) -> str:
     """Remove the echoed trigger and echoed option ranges: words in them are never the answer."""
-    if x.trigger:
-        text = re.sub(_words_pattern(x.trigger.rstrip(" :")) + r"\s*:?", " ", text, flags=re.IGNORECASE)
+    if x.trigger:  # the trigger ends in an answer cue: keep the cue, drop the words it echoes
+        text = re.sub(_words_pattern(x.trigger.rstrip(" :")) + r"\s*:?", " Answer: ", text, flags=re.IGNORECASE)
     text = re.sub(r"(?i)\(?\s*\barabic\s+numerals?\b\s*\)?", " ", text)
     text = re.sub(r"(?i)\banswer\s+choices\s*:", " ", text)
     text = re.sub(r"(?i)\(\s*yes\s*(?:or|/)\s*no\s*\)|\byes\s*(?:or|/)\s*no\b(?=\s*:|\s+question)", " ", text)
