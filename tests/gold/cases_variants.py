@@ -18,6 +18,11 @@ ROWS = [
      "is Yes.", None, "strict:yes"),
     ("last_letters", LL0, "chat", "Whitney → y, Erika → a, Tj → j, Benito → o. Therefore, the answer is yajo.", None,
      "strict:yajo"),
+    # invented follow-up questions are cut; a restated question before the answer is not a new one
+    ("gsm8k", "gsm8k-1", "chat", "Let me restate the problem.\nQuestion: how many bolts does a robe take?\nSolution: "
+     "2 bolts of blue and 2 / 2 = 1 bolt of white. The answer is 3.", None, "strict:3"),
+    ("gsm8k", "gsm8k-1", "small", "2 + 1 = 3 bolts. The answer is 3.\n\nQuestion: A shirt takes 4 buttons. How many "
+     "buttons do 5 shirts take?\nAnswer: 4 * 5 = 20. The answer is 20.", None, "strict:3"),
     # numbers: expressions after a cue
     ("gsm8k", "gsm8k-2", "chat", "The answer is $200,000 - $130,000 = $70,000.", None, "strict:70000"),
     ("gsm8k", "gsm8k-6", "chat", "Final answer: 20 + 4 × 20 + 2 × 4 × 20 = 260 sheep", None, "strict:260"),

@@ -165,28 +165,23 @@ def _remove_echoes(text: str, x: ExtractInput, kind: Kind) -> str:
         text = re.sub(rf"(?<![\w'])\(?[A-Z]\)?\s+(?:through|thru)\s+{letter}(?![\w'])", " ", text)
         text = re.sub(rf"(?i:\b(?:options?|choices?|letters?)\s+)\(?[A-Z]\)?\s*-\s*{letter}(?![\w'])", " ", text)
         # "A, B, C or D": three or more labels in a row are an enumeration, not a pick
-        text = re.sub(r"(?<![\w'(])(?:\(?[A-Z]\)?\s*(?:,|/|\bor\b|\band\b)\s*){2,}(?:or\s+|and\s+)?\(?[A-Z]\)?"
+        text = re.sub(r"(?<![\w'])(?:\(?[A-Z]\)?\s*(?:,|/|\bor\b|\band\b)\s*){2,}(?:or\s+|and\s+)?\(?[A-Z]\)?"
                       r"(?![\w'])", " ", text)
+        text = re.sub(r"\(\s*\)", " ", text)
     return text
-
-
-def _option_patterns(choices: dict[str, str]) -> list[tuple[str, re.Pattern[str]]]:
-    out = []
-    for label, option in choices.items():
-        body = _words_pattern(_strip_option(_clean(option, "choice")))
-        out.append((label, re.compile(rf"(?<![\w(])\(?{re.escape(label)}[).:]\s*{body}", re.IGNORECASE)))
-    return out
 
 
 def _remove_option_lists(text: str, choices: dict[str, str]) -> str:
     """Two or more '(A) text' entries in a row are the question's option list echoed."""
     if not choices:
         return text
-    hits = sorted((m.start(), m.end()) for _, p in _option_patterns(choices) for m in p.finditer(text))
+    entries = [re.compile(rf"(?<![\w(])\(?{re.escape(label)}[).:]\s*{_words_pattern(body)}", re.IGNORECASE)
+               for label, option in choices.items() if (body := _strip_option(_clean(option, "choice")))]
+    hits = sorted((m.start(), m.end()) for p in entries for m in p.finditer(text))
     runs: list[list[tuple[int, int]]] = []
     for start, end in hits:
-        if runs and re.fullmatch(r"[\s,;.]*(?:or|and)?[\s,;]*", text[runs[-1][-1][1]:start] if start >= runs[-1][-1][1]
-                                 else "x"):
+        gap = text[runs[-1][-1][1]:start] if runs and start >= runs[-1][-1][1] else None
+        if gap is not None and re.fullmatch(r"[\s,;.]*(?:or|and)?[\s,;]*", gap):
             runs[-1].append((start, end))
         else:
             runs.append([(start, end)])
@@ -225,20 +220,25 @@ def _remove_restated_question(text: str, question: str | None) -> str:
     return text
 
 
-_NEW_QUESTION = re.compile(r"\n\s*(?:Q|Question|Problem|Human|User|Input|Instruction|Example)\s*\d*\s*[:.]",
-                           re.IGNORECASE)
+_NEW_QUESTION = re.compile(r"\n\s*(?:Q|Question|Problem|Human|User|Instruction)\s*\d*\s*[:.]", re.IGNORECASE)
+_ANSWERED = re.compile(r"(?i)\banswer\b|\\boxed|\bAnswer:")
 
 
-def _cut_new_question(text: str) -> str:
-    """What follows a question the model invents after its answer belongs to no item of ours."""
+def _cut_new_question(text: str, answered_first: bool) -> str:
+    """What follows a question the model invents after its answer belongs to no item of ours.
+
+    The trigger continuation answers first, so it is cut at the first new question; a first-pass
+    output only after it has given an answer (it may restate the question before answering).
+    """
     for m in _NEW_QUESTION.finditer(text):
-        if text[:m.start()].strip():
+        if text[:m.start()].strip() and (answered_first or _ANSWERED.search(text, 0, m.start())):
             return text[:m.start()]
     return text
 
 
-def prepare(text: str, x: ExtractInput, kind: Kind) -> str:
-    """The text an extractor reads: cleaned, echoes and restatements removed, invented questions cut."""
+def prepare(text: str, x: ExtractInput, kind: Kind, trigger: bool = False) -> str:
+    """The text an extractor reads: cleaned, echoes and restatements removed, invented questions cut.
+    `trigger`: the text is the second-pass continuation (it answers first)."""
     if kind == "code":
         return text
     text = _clean(text, kind)
@@ -247,7 +247,7 @@ def prepare(text: str, x: ExtractInput, kind: Kind) -> str:
     # the question's own option list is not a restatement: an option named with its letter is a pick
     question = _remove_option_lists(_clean(x.question, kind), x.choices) if x.question else None
     text = _remove_restated_question(text, question)
-    return _cut_new_question(text)
+    return _cut_new_question(text, trigger)
 
 
 # --- abstentions and self-corrections -------------------------------------------------------------------
@@ -272,7 +272,7 @@ _ABSTENTIONS = [
     rf"\b(?:answer|result)\s*[:=]\s*(?:{_UNSURE}|n/?a|none|not\s+sure|no\s+answer)\b",
     rf"\b(?:it|this|that|which)\s+(?:is|remains)\s+{_UNSURE}\s+(?:whether|if)\b",
     rf"(?:^|(?<=[.!?:;\n]))\s*[\"'(]*(?:{_UNSURE}|n/a|no\s+idea|i\s+(?:do\s+not|don't)\s+know|"
-    r"not\s+sure|it\s+depends|depends)\b(?=\s*(?:$|[.!,;:)\"'\n]|whether|if|because|since|as|from|based|"
+    r"it\s+depends|depends)\b(?=\s*(?:$|[.!,;:)\"'\n]|whether|if|because|since|as|from|based|"
     r"without|given|due|on))",
     # refusals
     r"\b(?:i'm|i\s+am)\s+(?:sorry|afraid)\b[^.\n]{0,40}?\b(?:can\s*not|can't|cannot|unable|not\s+able|won't)\b",
@@ -367,10 +367,6 @@ def _format_number(value: float) -> str:
     if value.is_integer():
         return str(int(value))
     return f"{value:.6f}".rstrip("0").rstrip(".")
-
-
-def _numbers(text: str) -> list[str]:
-    return [n for m in _NUMBER_RE.finditer(text.replace("−", "-")) if (n := normalize_number(m.group(0)))]
 
 
 _SMALL = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
@@ -777,11 +773,10 @@ def option_text(text: str, x: ExtractInput) -> Found:
     labels = {label for _, label in hits}
     if len(labels) == 1:
         return labels.pop()
-    values = {label: normalize_number(body) for label, body in _option_texts(x).items()}
-    if labels and all(v is not None and re.fullmatch(r"[-$€£]?\s*[\d,.]+\s*%?", body)
-                      for (label, v), body in zip(values.items(), _option_texts(x).values())):
+    options = _option_texts(x)
+    if labels and all(re.fullmatch(r"-?\s*\d[\d,]*(?:\.\d+)?\s*%?", body) for body in options.values()):
         last = last_number(text, x)
-        matching = [label for label, v in values.items() if isinstance(last, str) and v == last]
+        matching = [label for label, body in options.items() if isinstance(last, str) and normalize_number(body) == last]
         return matching[0] if len(matching) == 1 else None
     return None
 
@@ -867,7 +862,7 @@ def _quoted(text: str, x: ExtractInput) -> Found:
     two different quoted words offered as alternatives ('"yajo" or "yaio"') abstain."""
     spans = [(m, c) for m in _QUOTED.finditer(text) if (c := _candidate(m.group(1) or m.group(2), x, True))
              and not re.search(r"(?i:\bnot|n't|\binstead\s+of|\brather\s+than)\s*$", text[:m.start()])]
-    for (m1, c1), (m2, c2) in zip(spans, spans[1:]):
+    for (m1, c1), (m2, c2) in zip(spans, spans[1:], strict=False):
         if c1 != c2 and re.fullmatch(r"\s*,?\s*or\s*", text[m1.end():m2.start()]):
             return Abstain(text[m1.start():m2.end()])
     found = [c for _, c in spans]
@@ -1087,7 +1082,7 @@ def extract(chain: list[str], x: ExtractInput) -> Extraction:
     answer = prepare(x.answer, x, kind)
     if EXTRACTORS[tried[0]].reads == "trigger":
         on_trigger = [n for n in tried if EXTRACTORS[n].reads == "trigger"]
-        trigger_text = prepare(x.trigger_output or "", x, kind)
+        trigger_text = prepare(x.trigger_output or "", x, kind, trigger=True)
         name, found = _decide(trigger_text, on_trigger, cued, x, first=True, corrected=on_answer)
         if isinstance(found, Abstain):
             return Extraction(None, None, name, tried, abstained=True, abstention=found.phrase)
