@@ -776,7 +776,8 @@ def option_text(text: str, x: ExtractInput) -> Found:
     options = _option_texts(x)
     if labels and all(re.fullmatch(r"-?\s*\d[\d,]*(?:\.\d+)?\s*%?", body) for body in options.values()):
         last = last_number(text, x)
-        matching = [label for label, body in options.items() if isinstance(last, str) and normalize_number(body) == last]
+        matching = [label for label, body in options.items()
+                    if isinstance(last, str) and normalize_number(body) == last]
         return matching[0] if len(matching) == 1 else None
     return None
 
