@@ -68,6 +68,21 @@ ROWS = [
     ("strategyqa", "strategyqa-0", "small", "Frost is cold.", " No, wait, yes.", "strict:yes", "self-correction"),
     ("strategyqa", "strategyqa-2", "chat", "There is no evidence that a pear would sink.", None, "failed",
      "'no evidence' is not the word 'no' as an answer"),
+    ("gsm8k", "gsm8k-0", "small", "She has 16 eggs.", " 16 - 3 - 4 = 9. 9 * 2 = 18.", "strict:18",
+     "the next sentence goes on from 9: one derivation"),
+    ("gsm8k", "gsm8k-0", "chat", "Janet cannot eat more than 16 eggs a day, so she sells 9 and makes 9 * 2 = 18.",
+     None, "lenient:18", "'cannot eat' is no abstention"),
+    ("gsm8k", "gsm8k-0", "chat", "The answer is: It cannot be determined.", None, "abstained"),
+    ("gsm8k", "gsm8k-0", "small", "She sells 9 eggs.", " 18 dollars per day, or 126 dollars per week.", "strict:18",
+     "two quantities, not two candidates"),
+    ("commonsenseqa", "1afa02df02c908a558b4036e80242fac", "chat", "Banks have revolving doors; so do many department "
+     "stores.", " ", "failed", "two options named, none picked"),
+    ("mmlu", "mmlu-4185", "small", "The price goes down.", " I think it's C, but A is also possible.", "strict:C"),
+    ("mmlu", "mmlu-4185", "small", "The price goes down.", " A and C are both correct.", "abstained"),
+    ("strategyqa", "strategyqa-10", "chat", "As an AI, I don't have personal opinions, but the answer is no: Rede Globo "
+     "broadcasts in Portuguese.", None, "strict:no", "a disclaimer, then an answer"),
+    ("strategyqa", "strategyqa-22", "chat", "It is impossible to say for certain, but the answer is most likely yes.",
+     None, "strict:yes"),
     # last letters
     ("last_letters", LL0, "small", "Whitney Erika Tj Benito", " 'yajo'.", "strict:yajo"),
     ("last_letters", LL0, "small", "Whitney Erika Tj Benito", " «yajo»", "strict:yajo"),

@@ -422,13 +422,14 @@ def _expression(text: str, pos: int) -> tuple[str, int] | None:
     got = _calculation(text, pos)
     while got:
         value, end, calculated = got
-        step = re.match(r"(?:\s+[^\W\d_]+\.?){0,2}\s*(?:,|;|\n|\band\b|\bso\b|\bthen\b|→|->)\s*(?:so\s+)?",
+        step = re.match(r"(?:\s+[^\W\d_]+)?\s*(?:,|;|\n|\.\s|\band\b|\bso\b|\bthen\b|→|->)\s*(?:so\s+)?",
                         text[end:])
         nxt = _calculation(text, end + step.end()) if step else None
         if not nxt or nxt[0] == value:
             return value, end
         continues = re.match(rf"\(?\s*{_CURRENCY}?\s*{re.escape(value)}(?![\d.,]\d)", text[end + step.end():])
-        if not (continues or (calculated and nxt[2])):
+        joined = calculated and nxt[2] and "." not in step.group(0)  # two calculations in one sentence
+        if not (continues or joined):
             return value, end
         got = nxt
     return None
@@ -652,7 +653,7 @@ def _option_hits(text: str, x: ExtractInput) -> list[tuple[int, str]]:
     low = text.lower()
     spans = []
     for label, body in _option_texts(x).items():
-        plural = "(?:e?s)?" if re.fullmatch(r"[a-z]+", body) else ""  # "banks" names the option "bank"
+        plural = "(?:e?s)?" if re.search(r"[a-z]$", body) else ""  # "banks" names the option "bank"
         for m in re.finditer(rf"(?<!\w){_words_pattern(body)}{plural}(?!\w)", low):
             if not _rejected(low, m.start(), m.end(), None):
                 spans.append((m.start(), m.end(), label))
