@@ -132,3 +132,28 @@ def test_last_letters_quoted_answer_with_the_period_inside():
     result = score("last_letters", item, "Alina -> a, Brian -> n, Dora -> a, Luna -> a.",
                    'The final answer is "anaa."')
     assert result["extracted_strict"] == "anaa" and result["correct_strict"]
+
+
+def test_results_report_abstentions_apart_from_failures():
+    """Per task and condition: strict and lenient accuracy, extraction failures and abstentions, each counted apart."""
+    from selfprompt.evaluate.runner import ItemResult, markdown_table, summarize
+
+    item = item_for("strategyqa", "Would a pear sink in water?", "no")
+    outputs = [("A pear floats.", " No."),                        # strict, right
+               ("No, pears float.", ":"),                          # lenient, right
+               ("Pears are fruit.", " unknown."),                  # abstained
+               ("Pears are fruit.", ":")]                          # failed
+    rows = []
+    for answer, trigger_output in outputs:
+        scored = score("strategyqa", item, answer, trigger_output)
+        rows.append(ItemResult(task="strategyqa", condition="plain", id=item.id, question=item.question,
+                               reference=item.answer, role=None, raw=answer, answer=answer,
+                               trigger_output=trigger_output, **scored))
+    assert [(r.correct_strict, r.correct, r.abstained, r.extraction_failed) for r in rows] == [
+        (True, True, False, False), (False, True, False, False), (False, False, True, False),
+        (False, False, False, True)]
+    summary = summarize(rows, resamples=200, seed=0)
+    assert summary["strict"]["accuracy"] == 0.25 and summary["lenient"]["accuracy"] == 0.5
+    assert summary["abstained_rate"] == 0.25 and summary["extraction_failure_rate"] == 0.25
+    table = markdown_table({"tasks": {"strategyqa": {"conditions": {"plain": summary}, "comparisons": []}}})
+    assert "| abstained |" in table.splitlines()[0] and table.splitlines()[2].endswith("| 25.0% | 25.0% |")
