@@ -343,6 +343,9 @@ def _abstentions(text: str, x: ExtractInput, kind: Kind = "number") -> list[_Abs
     return sorted(out, key=lambda a: a.start)
 
 
+_MAX_CORRECTIONS = 5  # a model that corrects itself more often is looping; its last few corrections decide
+
+
 def _corrections(text: str) -> list[int]:
     return [m.start() for m in _CORRECTION.finditer(text)]
 
@@ -1057,7 +1060,7 @@ def _decide(text: str, names: list[str], cued: list[str], x: ExtractInput, first
     What follows "wait, actually ..." is read for its last statement, with `corrected` (the first-pass
     extractors) when given: a correction re-derives and then concludes.
     """
-    for pos in reversed(_corrections(text)):
+    for pos in reversed(_corrections(text)[-_MAX_CORRECTIONS:]):
         hit = _segment(text[pos:], corrected or names, cued, x, first=False)
         if hit[1] is not None:
             return hit
