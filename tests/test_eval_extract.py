@@ -30,16 +30,27 @@ def test_normalize_number(text, expected):
     ("First 12 + 8 = 20, then 20 / 4 = 5 cookies each.", None, "5", "last-number"),
     ("The temperature dropped to -4 degrees.", None, "-4", "last-number"),
     ("It costs 2.75 dollars per pound, so 11 pounds cost 30.25 dollars.", None, "30.25", "last-number"),
-    ("I am not sure how to solve this.", None, None, None),
+    ("Let me think about the eggs first.", None, None, None),
 ])
 def test_number_extraction(answer, trigger, expected, extractor):
     ex = extract(NUMBER_CHAIN, ExtractInput(answer=answer, trigger_output=trigger))
     assert (ex.lenient, ex.extractor) == (expected, extractor)
 
 
+def test_a_stated_non_answer_is_abstained_not_failed():
+    """Saying one cannot answer is an abstention (scored wrong, counted apart); saying nothing is a failure."""
+    said = extract(NUMBER_CHAIN, ExtractInput(answer="I am not sure how to solve this."))
+    assert (said.status, said.lenient, said.abstained) == ("abstained", None, True)
+    silent = extract(NUMBER_CHAIN, ExtractInput(answer="Let me think about the eggs first."))
+    assert (silent.status, silent.lenient, silent.abstained) == ("failed", None, False)
+
+
 def test_strict_is_the_trigger_and_lenient_falls_back():
-    ex = extract(NUMBER_CHAIN, ExtractInput(answer="12 + 6 = 18 dollars", trigger_output=" unclear, sorry"))
+    ex = extract(NUMBER_CHAIN, ExtractInput(answer="12 + 6 = 18 dollars", trigger_output=" the amount she spends"))
     assert ex.strict is None and ex.lenient == "18" and ex.extractor == "last-number"
+    # an explicit non-answer in the trigger is final: no fallback may replace it
+    ex = extract(NUMBER_CHAIN, ExtractInput(answer="12 + 6 = 18 dollars", trigger_output=" unclear, sorry"))
+    assert ex.strict is None and ex.lenient is None and ex.abstained and ex.status == "abstained"
     no_pass = extract(NUMBER_CHAIN, ExtractInput(answer="The answer is 18."))
     assert no_pass.tried[0] == "answer-is-number" and no_pass.strict == "18"
 

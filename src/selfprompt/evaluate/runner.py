@@ -102,7 +102,8 @@ class ItemResult(BaseModel):
     extractor: str | None
     correct_strict: bool
     correct: bool
-    extraction_failed: bool
+    extraction_failed: bool  # nothing found and no explicit non-answer
+    abstained: bool = False  # an explicit non-answer ("cannot be determined", a refusal): scored wrong
     format_held: bool | None = None
     problem: str | None = None
     execution: dict[str, Any] | None = None  # HumanEval: sandbox status, return code, output tail
@@ -202,7 +203,7 @@ def score_item(spec: TaskSpec, item: Item, answer: str, trigger_output: str | No
                limits: SandboxLimits | None = None) -> dict[str, Any]:
     """Extract and judge one answer (role already removed). Shared by `eval` and `eval score`."""
     x = ExtractInput(answer=answer, trigger_output=trigger_output, choices=item.choices,
-                     entry_point=item.extra.get("entry_point"))
+                     entry_point=item.extra.get("entry_point"), question=item.question, trigger=spec.trigger)
     ex = extract(spec.extractors, x)
     execution = None
     if spec.answer_type == "code":
@@ -212,8 +213,8 @@ def score_item(spec: TaskSpec, item: Item, answer: str, trigger_output: str | No
         correct = is_correct(spec.answer_type, ex.lenient, item.answer)
         correct_strict = is_correct(spec.answer_type, ex.strict, item.answer)
     return {"extracted_strict": ex.strict, "extracted": ex.lenient, "extractor": ex.extractor,
-            "correct_strict": correct_strict, "correct": correct, "extraction_failed": ex.lenient is None,
-            "execution": execution}
+            "correct_strict": correct_strict, "correct": correct, "extraction_failed": ex.status == "failed",
+            "abstained": ex.abstained, "execution": execution}
 
 
 def _run_code(item: Item, code: str | None, limits: SandboxLimits | None) -> tuple[bool, dict | None]:
@@ -246,6 +247,7 @@ def summarize(results: list[ItemResult], resamples: int, seed: int) -> dict[str,
         "strict": accuracy([r.correct_strict for r in results], **boot),
         "lenient": accuracy([r.correct for r in results], **boot),
         "extraction_failure_rate": sum(r.extraction_failed for r in results) / len(results) if results else None,
+        "abstained_rate": sum(r.abstained for r in results) / len(results) if results else None,
         "format_held_rate": sum(held) / len(held) if held else None,
         "extractors": _count(r.extractor or "none" for r in results),
         # icl-self-prompt: written roles replaced by the fallback; self-prompt: roles that failed the checks
@@ -274,12 +276,12 @@ def _count(values: Iterable[str]) -> dict[str, int]:
 
 
 def markdown_table(results: dict[str, Any]) -> str:
-    lines = ["| task | condition | n | strict acc [95% CI] | lenient acc [95% CI] | extraction failures |",
-             "| --- | --- | ---: | --- | --- | ---: |"]
+    lines = ["| task | condition | n | strict acc [95% CI] | lenient acc [95% CI] | extraction failures | abstained |",
+             "| --- | --- | ---: | --- | --- | ---: | ---: |"]
     for task, entry in results["tasks"].items():
         for cond, s in entry["conditions"].items():
             lines.append(f"| {task} | {cond} | {s['n']} | {_acc(s['strict'])} | {_acc(s['lenient'])} | "
-                         f"{s['extraction_failure_rate']:.1%} |")
+                         f"{s['extraction_failure_rate']:.1%} | {s.get('abstained_rate') or 0:.1%} |")
     comparisons = [(t, c) for t, e in results["tasks"].items() for c in e["comparisons"]]
     if comparisons:
         lines += ["", "| task | a → b | Δ lenient [95% CI] | McNemar p (lenient) | Δ strict [95% CI] | McNemar p (strict) |",
