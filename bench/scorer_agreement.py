@@ -28,6 +28,7 @@ Writes bench/results/scorer_agreement.json (`--out`). Needs lm_eval (pip install
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -258,8 +259,8 @@ KINDS: dict[str, Kind] = {
         "ours", "same number, but the peer compares strings: an equal value written differently "
                 "(18.00, 18.0, a leading +) is scored wrong"),
     "peer-credits-abstention": Kind(
-        "ours", "the model declined to answer after the trigger; the peer takes a number or letter from the "
-                "reasoning and credits it"),
+        "ours", "the model declined to answer; the peer takes a number or letter from the reasoning as its "
+                "answer anyway (credited whenever it happens to be the reference)"),
     "peer-reads-a-non-answer": Kind(
         "ours", "the output gives no answer (an echoed option list, options named in passing, a figure that is "
                 "no answer); the peer reads one from it anyway"),
@@ -270,7 +271,7 @@ KINDS: dict[str, Kind] = {
         "ours", "peer takes a bare letter on the first line; the model's final answer differs"),
     "peer-capture-too-long": Kind(
         "ours", "peer's strict-match captures the rest of the line after 'answer is' (less its last "
-                "character), so 'C. text', '(C) text' or 'C because ...' is no letter and is scored wrong"),
+                "character), so 'C. text', '(C) text', an option's text or 'C because ...' is no letter and scores wrong"),
     "peer-needs-answer-is": Kind(
         "ours", "peer's strict-match reads only after 'answer is', 'The answer: ' or 'The final answer: '; the "
                 "model stated its answer otherwise, so the peer finds none"),
@@ -300,6 +301,9 @@ KINDS: dict[str, Kind] = {
     "ours-takes-operand": Kind(
         "peer", "the model's answer is an expression; ours takes an operand of it, not its value"),
     "ours-misreads": Kind("peer", "ours reads something other than the model's answer (the gold extraction)"),
+    "letter-text-conflict": Kind(
+        "unknown", "the model names one option by its text and labels it with another option's letter; no "
+                   "reading is sure (a precision-first scorer abstains); review by hand"),
     "unclassified": Kind("unknown", "no known kind; review by hand"),
 }
 
@@ -317,32 +321,47 @@ def segments(case: Case, trigger: str | None) -> tuple[int, int]:
     return start, start + len(trigger)
 
 
-def first_answer_in_continuation(task: str, continuation: str, labels: str) -> str | None:
-    """The first number or choice letter the continuation states, an echoed trigger or range skipped; a
-    check of our reading that does not use our extractors."""
+def first_answer_in_continuation(task: str, continuation: str, choices: dict[str, str]) -> str | None:
+    """The first number, or the choice (a letter written as one, or an option's whole text), that the
+    continuation states, an echoed trigger or letter range skipped: a check of our reading that shares
+    nothing with our extractors."""
+    labels = "".join(choices) or "ABCD"
     text = re.sub(r"(?i)therefore,?\s*(?:among\s+\w+\s+through\s+\w+,?\s*)?the\s+answer(?:\s*\([^)]*\))?\s+is", " ",
                   continuation)
     text = re.sub(rf"(?i)\b[{labels}]\s+(?:through|to)\s+[{labels}]\b", " ", text)
     if task == "gsm8k":
-        num = r"-?\$?\d[\d,]*(?:\.\d+)?"
-        # an expression is worth its result: "9 * 60 = 540" states 540
-        m = re.search(rf"({num})(?:\s*[-+*/x×÷]\s*{num})*(?:\s*=\s*({num}))?", text)
+        num, unit = r"-?\$?\d[\d,]*(?:\.\d+)?", r"(?:\s+[a-z]+){0,2}"
+        # an expression is worth its result: "9 * 60 = 540" and "240 minutes * 60 = 14400 minutes" state it
+        m = re.search(rf"({num}){unit}(?:\s*[-+*/x×÷]\s*{num}{unit})*(?:\s*=\s*({num}))?", text)
         return canon_number(m.group(2) or m.group(1)) if m else None
-    m = re.search(rf"(?<![A-Za-z'])([{labels}])(?![A-Za-z'])", text)
-    return m.group(1) if m else None
+    m = re.search(rf"(?<![A-Za-z'])\(?([{labels}])\)?(?=[.,:;)]|[ \t]*(?:\n|$))", text)
+    if m:
+        return m.group(1)
+    first_line = text.strip().split("\n")[0].strip().rstrip(".").lower()
+    named = [lab for lab, t in choices.items() if t.strip().rstrip(".").lower() == first_line]
+    return named[0] if len(named) == 1 else None
+
+
+def letter_text_conflict(text: str, choices: dict[str, str]) -> bool:
+    """An option's text labelled with another option's letter: 'False, False (D)' where D is 'False, True'."""
+    for label, option in choices.items():
+        body = re.escape(option.strip().rstrip("."))
+        for m in re.finditer(rf"\(([A-Z])\)\s*{body}|{body}\.?\s*\(([A-Z])\)", text):
+            if (m.group(1) or m.group(2)) in choices and (m.group(1) or m.group(2)) != label:
+                return True
+    return False
 
 
 def classify(case: Case, spec: Any, f: PeerFilter, ours: dict, peer: dict, text: str) -> tuple[str, str]:
     """(kind of the disagreement, who reads it right by that kind: ours, peer or unknown)."""
     trig_start, cont_start = segments(case, spec.trigger)
-    labels = "".join(case.choices) or "ABCD"
     filtered, p = peer["filtered"], peer["answer"]
     # Where the peer's string sits: flexible filters take the last match, the others the first.
     pos = (text.rfind(filtered) if "group_select" in json.dumps(f.steps) else text.find(filtered)) \
         if filtered and filtered != "[invalid]" else -1
     in_continuation, in_reasoning = pos >= cont_start, 0 <= pos < trig_start
     from_trigger = bool(ours["extractor"] and str(ours["extractor"]).startswith("trigger"))
-    stated = first_answer_in_continuation(case.task, text[cont_start:], labels) if case.trigger_output else None
+    stated = first_answer_in_continuation(case.task, text[cont_start:], case.choices) if case.trigger_output else None
     if case.gold is not NO_GOLD:  # the corpus says whether ours reads it right
         gold = canon_number(case.gold) if case.task == "gsm8k" and case.gold is not None else case.gold
         ours_checked = ours["answer"] == gold
@@ -361,9 +380,13 @@ def classify(case: Case, spec: Any, f: PeerFilter, ours: dict, peer: dict, text:
         if ours["answer"] is None:
             return kind("peer-credits-abstention")
         return kind("ours-reads-past-abstention" if p is None else "both-read-past-abstention")
+    # the model's own words, without the trigger: an option's text with another's letter makes two answers
+    conflict = case.task == "mmlu" and letter_text_conflict(text[:trig_start] + " " + text[cont_start:], case.choices)
     if p == ours["answer"]:  # same reading, different verdict
         return kind("peer-string-match") if case.task == "gsm8k" and ours["correct"] else ("unclassified", "unknown")
     if not ours_checked:
+        if conflict and case.gold is NO_GOLD:
+            return kind("letter-text-conflict")
         if case.gold is NO_GOLD:
             return kind("ours-misreads-trigger") if stated is not None and p == stated else ("unclassified", "unknown")
         if case.task == "gsm8k" and any(canon_number(m.group(1)) == ours["answer"]
@@ -382,6 +405,8 @@ def classify(case: Case, spec: Any, f: PeerFilter, ours: dict, peer: dict, text:
         if pos >= 0 and re.search(r"(?:[-+*/×x÷]|\}\{)\s*\$?$", text[:pos]):
             return kind("peer-takes-operand")
         return kind("peer-last-number-of-continuation" if in_continuation else "peer-last-number-of-reasoning")
+    if conflict and p is not None:
+        return kind("letter-text-conflict")
     if f.name == "get_response":
         return kind("peer-first-line" if p is None else "peer-first-line-letter")
     if f.name == "strict-match":
@@ -463,12 +488,27 @@ def read_corpus(path: Path) -> list[Case]:
 
 
 def generation_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Everything that decides the model's outputs: the cache holds only while all of it is unchanged."""
     from selfprompt.evaluate.runner import TRIGGER_MAX_TOKENS
+    from selfprompt.evaluate.tasks import get_tasks
+    from selfprompt.models import resolve_model
 
-    return {"model": args.model, "backend": args.backend, "condition": "plain", "tasks": list(TASKS),
+    model = resolve_model(args.model)
+    weights = model.gguf_path if args.backend == "llamacpp" else None
+    return {"model": args.model, "model_name": model.name,
+            "model_sha256": _sha256(Path(weights)) if weights else None,
+            "backend": args.backend, "condition": "plain", "tasks": list(TASKS),
             "items_per_task": args.items, "item_selection": "first N of the test split, mirror file order",
             "max_tokens": args.max_tokens, "trigger_max_tokens": TRIGGER_MAX_TOKENS, "temperature": 0.0,
-            "trigger_pass": True, "data_dir": str(data_dir())}
+            "triggers": {s.name: s.trigger for s in get_tasks(list(TASKS))}}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def machine() -> dict[str, Any]:
@@ -492,6 +532,7 @@ def model_outputs(args: argparse.Namespace) -> tuple[list[Case], dict[str, Any]]
         print(f"{cache}: settings differ, generating again")
     from selfprompt.evaluate.runner import EvalConfig, run_eval
     from selfprompt.evaluate.tasks import get_tasks, load_items, select_items
+    from selfprompt.generate.backends import get_backend
     from selfprompt.manifest import git_commit, package_versions
 
     out = Path(args.work) / "eval"
@@ -500,8 +541,6 @@ def model_outputs(args: argparse.Namespace) -> tuple[list[Case], dict[str, Any]]
                         max_tokens=args.max_tokens, batch_size=8)
     load = os.getloadavg()[0]
     started = time.perf_counter()
-    from selfprompt.generate.backends import get_backend
-
     options = {"n_threads": args.threads} if args.threads and args.backend == "llamacpp" else {}
     backend = get_backend(args.backend, model=args.model, batch_size=8, **options)
     try:
@@ -518,6 +557,7 @@ def model_outputs(args: argparse.Namespace) -> tuple[list[Case], dict[str, Any]]
                          "reference": r["reference"], "choices": items[r["id"]].choices, "answer": r["answer"],
                          "trigger_output": r["trigger_output"]})
     meta = {"model_id": results["model"], "backend": results["backend"], "seconds": round(seconds, 1),
+            "data_dir": str(data_dir()),
             "selfprompt_commit": git_commit(), "packages": package_versions(), "machine": machine(),
             "load_average_1min_at_start": load, "threads": args.threads}
     cache.parent.mkdir(parents=True, exist_ok=True)
