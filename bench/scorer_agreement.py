@@ -304,6 +304,9 @@ KINDS: dict[str, Kind] = {
     "letter-text-conflict": Kind(
         "unknown", "the model names one option by its text and labels it with another option's letter; no "
                    "reading is sure (a precision-first scorer abstains); review by hand"),
+    "second-answer-after-trigger": Kind(
+        "unknown", "after its answer to the trigger the model states another answer ('The answer is (C)'); "
+                   "ours keeps the first, the peer takes another; no reading is sure; review by hand"),
     "unclassified": Kind("unknown", "no known kind; review by hand"),
 }
 
@@ -342,11 +345,31 @@ def first_answer_in_continuation(task: str, continuation: str, choices: dict[str
     return named[0] if len(named) == 1 else None
 
 
+def bare_answer(text: str, choices: dict[str, str]) -> str | None:
+    """The option an answer names when its first line is nothing but a letter, '(X)' or an option's text."""
+    line = text.strip().split("\n")[0].strip().rstrip(".").strip()
+    if re.fullmatch(r"\(?[A-Z]\)?", line) and line.strip("()") in choices:
+        return line.strip("()")
+    named = [lab for lab, t in choices.items() if t.strip().rstrip(".").lower() == line.lower()]
+    return named[0] if len(named) == 1 else None
+
+
+def restated_answers(task: str, continuation: str) -> list[str]:
+    """Answers the continuation states again with a cue ('The answer is (C)'), before any invented question."""
+    text = re.split(r"\n\s*(?:Question|Q)\s*:", continuation)[0].rstrip()
+    if task == "gsm8k":
+        hits = [(m, canon_number(m.group(1)))
+                for m in re.finditer(r"(?i)answer\s+is\s*:?\s*\$?(-?\d[\d,]*(?:\.\d+)?)", text)]
+    else:
+        hits = [(m, m.group(1)) for m in re.finditer(r"(?i:answer\s+is)\s*:?\s*\(?([A-Z])\)?(?![A-Za-z])", text)]
+    return [v for m, v in hits if v and m.end() < len(text)]  # one the token limit cut ('is 4' of 400) is none
+
+
 def letter_text_conflict(text: str, choices: dict[str, str]) -> bool:
     """An option's text labelled with another option's letter: 'False, False (D)' where D is 'False, True'."""
     for label, option in choices.items():
         body = re.escape(option.strip().rstrip("."))
-        for m in re.finditer(rf"\(([A-Z])\)\s*{body}|{body}\.?\s*\(([A-Z])\)", text):
+        for m in re.finditer(rf"\(([A-Z])\)\s*{body}(?!\w|\.\d)|(?<![\w.-]){body}\s*\(([A-Z])\)", text):
             if (m.group(1) or m.group(2)) in choices and (m.group(1) or m.group(2)) != label:
                 return True
     return False
@@ -365,8 +388,11 @@ def classify(case: Case, spec: Any, f: PeerFilter, ours: dict, peer: dict, text:
     if case.gold is not NO_GOLD:  # the corpus says whether ours reads it right
         gold = canon_number(case.gold) if case.task == "gsm8k" and case.gold is not None else case.gold
         ours_checked = ours["answer"] == gold
-    else:
-        ours_checked = from_trigger and stated is not None and stated == ours["answer"]
+    elif from_trigger:
+        ours_checked = stated is not None and stated == ours["answer"]
+    else:  # a lenient reading of the answer: checked only when the answer is one bare option
+        ours_checked = stated is None and ours["answer"] is not None and \
+            bare_answer(case.answer, case.choices) == ours["answer"]
     if case.gold is not NO_GOLD:
         abstains = case.extra.get("status") == "abstained"
     else:
@@ -380,13 +406,17 @@ def classify(case: Case, spec: Any, f: PeerFilter, ours: dict, peer: dict, text:
         if ours["answer"] is None:
             return kind("peer-credits-abstention")
         return kind("ours-reads-past-abstention" if p is None else "both-read-past-abstention")
-    # the model's own words, without the trigger: an option's text with another's letter makes two answers
-    conflict = case.task == "mmlu" and letter_text_conflict(text[:trig_start] + " " + text[cont_start:], case.choices)
+    if case.gold is NO_GOLD:  # outputs that state two answers: no reading is sure, a person decides
+        # An option's text with another's letter makes two answers, in the words ours read: the trigger
+        # continuation up to its first blank line (an invented next question often follows), else the answer.
+        read = text[cont_start:].strip().split("\n\n")[0] if from_trigger else case.answer
+        if case.task == "mmlu" and letter_text_conflict(read, case.choices):
+            return kind("letter-text-conflict")
+        if case.trigger_output and any(v != ours["answer"] for v in restated_answers(case.task, text[cont_start:])):
+            return kind("second-answer-after-trigger")
     if p == ours["answer"]:  # same reading, different verdict
         return kind("peer-string-match") if case.task == "gsm8k" and ours["correct"] else ("unclassified", "unknown")
     if not ours_checked:
-        if conflict and case.gold is NO_GOLD:
-            return kind("letter-text-conflict")
         if case.gold is NO_GOLD:
             return kind("ours-misreads-trigger") if stated is not None and p == stated else ("unclassified", "unknown")
         if case.task == "gsm8k" and any(canon_number(m.group(1)) == ours["answer"]
@@ -405,8 +435,6 @@ def classify(case: Case, spec: Any, f: PeerFilter, ours: dict, peer: dict, text:
         if pos >= 0 and re.search(r"(?:[-+*/×x÷]|\}\{)\s*\$?$", text[:pos]):
             return kind("peer-takes-operand")
         return kind("peer-last-number-of-continuation" if in_continuation else "peer-last-number-of-reasoning")
-    if conflict and p is not None:
-        return kind("letter-text-conflict")
     if f.name == "get_response":
         return kind("peer-first-line" if p is None else "peer-first-line-letter")
     if f.name == "strict-match":
@@ -525,11 +553,13 @@ def model_outputs(args: argparse.Namespace) -> tuple[list[Case], dict[str, Any]]
     """The default model's outputs, generated by `selfprompt eval` once and cached in WORK/generations.json."""
     cache = Path(args.work) / "generations.json"
     settings = generation_settings(args)
+    previous: dict[str, Any] = {}
     if cache.exists() and not args.regenerate:
         stored = json.loads(cache.read_text(encoding="utf-8"))
         if stored["settings"] == settings:
-            return [Case(**row) for row in stored["rows"]], {**stored["meta"], "cache": str(cache), "reused": True}
+            return [Case(**row) for row in stored["rows"]], {**stored["meta"], "cache": _shown(cache), "reused": True}
         print(f"{cache}: settings differ, generating again")
+        previous = stored["meta"] if stored["meta"].get("model_id") else {}
     from selfprompt.evaluate.runner import EvalConfig, run_eval
     from selfprompt.evaluate.tasks import get_tasks, load_items, select_items
     from selfprompt.generate.backends import get_backend
@@ -539,6 +569,7 @@ def model_outputs(args: argparse.Namespace) -> tuple[list[Case], dict[str, Any]]
     config = EvalConfig(model=args.model, backend=args.backend, tasks=list(TASKS), conditions=["plain"],
                         data_dir=str(data_dir()), out=str(out), limit=args.items, seed=None,
                         max_tokens=args.max_tokens, batch_size=8)
+    before = _generation_rows(out)
     load = os.getloadavg()[0]
     started = time.perf_counter()
     options = {"n_threads": args.threads} if args.threads and args.backend == "llamacpp" else {}
@@ -547,7 +578,11 @@ def model_outputs(args: argparse.Namespace) -> tuple[list[Case], dict[str, Any]]
         results = run_eval(config, backend=backend)
     finally:
         backend.close()
-    seconds = time.perf_counter() - started
+    generated = {"new_generations": _generation_rows(out) - before, "seconds": round(time.perf_counter() - started, 1),
+                 "selfprompt_commit": git_commit(), "packages": package_versions(), "machine": machine(),
+                 "load_average_1min_at_start": load, "threads": args.threads}
+    if generated["new_generations"] == 0 and previous.get("generated"):
+        generated = previous["generated"]  # all served by the eval's own cache: the facts of the run that made them
     rows = []
     for spec in get_tasks(list(TASKS)):
         items = {i.id: i for i in select_items(load_items(spec, data_dir()), args.items, None)}
@@ -556,14 +591,23 @@ def model_outputs(args: argparse.Namespace) -> tuple[list[Case], dict[str, Any]]
             rows.append({"source": "model", "task": spec.name, "id": r["id"], "question": r["question"],
                          "reference": r["reference"], "choices": items[r["id"]].choices, "answer": r["answer"],
                          "trigger_output": r["trigger_output"]})
-    meta = {"model_id": results["model"], "backend": results["backend"], "seconds": round(seconds, 1),
-            "data_dir": str(data_dir()),
-            "selfprompt_commit": git_commit(), "packages": package_versions(), "machine": machine(),
-            "load_average_1min_at_start": load, "threads": args.threads}
+    meta = {"model_id": results["model"], "backend": results["backend"], "data_dir": str(data_dir()),
+            "generated": generated}
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps({"settings": settings, "meta": meta, "rows": rows}, indent=1) + "\n",
                      encoding="utf-8")
-    return [Case(**row) for row in rows], {**meta, "cache": str(cache), "reused": False}
+    return [Case(**row) for row in rows], {**meta, "cache": _shown(cache), "reused": False}
+
+
+def _shown(path: Path) -> str:
+    """A path as the result shows it: relative to the repository when inside it."""
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def _generation_rows(out: Path) -> int:
+    """Rows in the eval's generation cache: how many a run added tells generated from reused."""
+    return sum(len(p.read_text(encoding="utf-8").splitlines()) for p in (out / "generations").glob("*.jsonl"))
 
 
 def data_dir() -> Path:
@@ -689,7 +733,7 @@ def main() -> None:
         if not corpus.exists():
             raise SystemExit(f"{corpus}: gold corpus not found (pass --corpus PATH, or --no-corpus)")
         cases = read_corpus(corpus)
-        sources["gold"] = {"path": str(corpus), "n_items": len(cases), "tasks": score_source(cases, specs, filters)}
+        sources["gold"] = {"path": _shown(corpus), "n_items": len(cases), "tasks": score_source(cases, specs, filters)}
     if not args.no_model:
         cases, generation = model_outputs(args)
         sources["model"] = {"generation": {**generation_settings(args), **generation}, "n_items": len(cases),
@@ -700,7 +744,7 @@ def main() -> None:
                  "input": "the answering turn, a newline, the trigger and its continuation, as one text",
                  "filters": [f.describe() for f in filters]},
         "ours": {"entry_point": "selfprompt.evaluate.runner.score_item (lenient answer, which `correct` uses)",
-                 "selfprompt": str(Path(selfprompt.__file__).parent), "commit": git_commit(),
+                 "selfprompt": _shown(Path(selfprompt.__file__).parent), "commit": git_commit(),
                  "tasks": {n: {"version": s.version, "trigger": s.trigger, "extractors": s.extractors}
                            for n, s in specs.items()}},
         "statuses": {"peer wrong": "ours reads the output right, the peer does not (the kind says why)",

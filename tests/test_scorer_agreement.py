@@ -154,3 +154,19 @@ def test_read_corpus_takes_gsm8k_and_mmlu_with_the_mirror_reference(bench, data_
     corpus.write_text(json.dumps(record) + "\n" + json.dumps(broken) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"extraction\.jsonl:2: field 'output'"):
         bench.read_corpus(corpus)
+
+
+def test_outputs_with_two_answers_go_to_review(bench, filters, specs):
+    choices = {"A": "True, True", "B": "False, False", "C": "True, False", "D": "False, True"}
+    case = bench.Case(source="model", task="mmlu", id="x", question="q", reference="B", choices=choices,
+                      answer="Both statements are false.", trigger_output=" False, False (D)")
+    f = next(f for f in filters if f.id.endswith("flexible-extract") and f.task == "mmlu")
+    text = bench.transcript(case, specs["mmlu"].trigger)
+    peer = bench.peer_score(f, text, bench.peer_doc("mmlu", "q", "B", choices))
+    assert peer["answer"] == "D"
+    by_text = {"answer": "B", "extractor": "trigger-choice", "abstained": False, "correct": True}
+    verdict = bench.judge(case, specs["mmlu"], f, by_text, peer, text)
+    assert (verdict["kind"], verdict["right"], verdict["status"]) == ("letter-text-conflict", "unknown", "review")
+    # a restated answer counts; one the token limit cut short does not
+    assert bench.restated_answers("gsm8k", " 400.\n\nThe answer is 400.\n\nThe answer is 4") == ["400"]
+    assert bench.restated_answers("mmlu", " (B) 6x.\n\nThe answer is (C) 0.") == ["C"]
