@@ -5,7 +5,8 @@ The same outputs are scored twice: by selfprompt (the task's extractor chain fro
 own filter registry from the filter lists of its shipped task configs (gsm8k, gsm8k_cot, mmlu generative,
 mmlu flan_cot_zeroshot), each judged with the exact_match settings and target template of its config.
 Every disagreement is written out with the output text, both extractions, the reference and which side
-is right, and either marked as our fault (to be fixed) or explained as a kind of case where the peer errs.
+is right, with a status: "ours wrong" (our fault, to be fixed, never kept), "peer wrong" (its kind says
+why), or "review" (an output that states two answers, or of no known kind: a person decides).
 
 Sources:
   gold   the GSM8K and MMLU items of the hand-checked extraction corpus (`--corpus`); the right
@@ -417,7 +418,12 @@ def classify(case: Case, spec: Any, f: PeerFilter, ours: dict, peer: dict, text:
     if p == ours["answer"]:  # same reading, different verdict
         return kind("peer-string-match") if case.task == "gsm8k" and ours["correct"] else ("unclassified", "unknown")
     if not ours_checked:
+        operand = case.task == "gsm8k" and stated is not None and any(
+            canon_number(m.group(1)) == ours["answer"]
+            for m in re.finditer(r"(\d[\d,]*(?:\.\d+)?)(?:\s+[a-z]+){0,2}\s*(?:[-+*/×x÷]|\}\{)", text[cont_start:]))
         if case.gold is NO_GOLD:
+            if operand:  # ours is wrong; the peer only if it too misses the stated result
+                return "ours-takes-operand", "peer" if p == stated else "neither"
             return kind("ours-misreads-trigger") if stated is not None and p == stated else ("unclassified", "unknown")
         if case.task == "gsm8k" and any(canon_number(m.group(1)) == ours["answer"]
                                         for m in re.finditer(r"(\d[\d,]*(?:\.\d+)?)\s*(?:[-+*/×x÷]|\}\{)", text)):
