@@ -23,7 +23,8 @@ so both see the same words.
     .venv/bin/python bench/scorer_agreement.py [--corpus tests/gold/extraction.jsonl] [--items 50]
         [--max-tokens 128] [--work runs/bench/scorer_agreement] [--threads N] [--regenerate] [--no-corpus | --no-model]
 
-Writes bench/results/scorer_agreement.json (`--out`). Needs lm_eval (pip install lm_eval).
+Writes bench/results/scorer_agreement.json (`--out`). Needs lm_eval (the bench extra), written against
+0.4.13, whose TaskManager index gives each task's parsed config.
 """
 
 from __future__ import annotations
@@ -91,7 +92,10 @@ def load_peer_filters() -> list[PeerFilter]:
     from lm_eval.tasks import TaskManager
 
     root = Path(lm_eval.tasks.__file__).parent
-    index = TaskManager(include_path=[root / d for d in PEER_TASK_DIRS], include_defaults=False).task_index
+    manager = TaskManager(include_path=[root / d for d in PEER_TASK_DIRS], include_defaults=False)
+    index = getattr(manager, "task_index", None)
+    if index is None:
+        raise RuntimeError(f"lm_eval {lm_eval.__version__} has no TaskManager.task_index; this check needs 0.4.13")
     filters = []
     for task, lm_task, name in PEER_FILTERS:
         entry = index[lm_task]
