@@ -107,6 +107,55 @@ def test_boxed_letter_is_read_and_no_option_text_is_credited_instead():
         assert result["extracted"] == "B" and result["correct"]
 
 
+STATEMENTS = {"A": "True, True", "B": "False, False", "C": "True, False", "D": "False, True"}
+STATEMENTS_Q = ("Statement 1 | A factor group of a non-Abelian group is non-Abelian. Statement 2 | If K is a normal "
+                "subgroup of H and H is a normal subgroup of G, then K is a normal subgroup of G.\nAnswer Choices: "
+                "(A) True, True (B) False, False (C) True, False (D) False, True")
+DEGREES = {"A": "0", "B": "4", "C": "2", "D": "6"}
+DEGREES_Q = "Find the degree for the given field extension Q(sqrt(2), sqrt(3)) over Q.\nAnswer Choices: " \
+            "(A) 0 (B) 4 (C) 2 (D) 6"
+
+
+@pytest.mark.parametrize("trigger_output", [" (C) False, False.", " (C) True, False.", " C. False, False",
+                                            " C) False, False", " **C** False, False", " **(C) False, False**",
+                                            " Answer: C False, False", " $\\boxed{C}$ False, False",
+                                            " False, False (C).", " False, False, so (C)."])
+def test_an_explicit_letter_beats_another_options_text_word_options(trigger_output):
+    item = item_for("mmlu", STATEMENTS_Q, "C", STATEMENTS)
+    result = score("mmlu", item, "Statement 1 is true. Statement 2 is false.", trigger_output)
+    assert result["extracted_strict"] == "C" and result["correct_strict"] and not result["abstained"]
+
+
+def test_a_letter_before_or_after_a_text_is_read_the_same_for_words_and_numbers():
+    words = item_for("mmlu", STATEMENTS_Q, "D", STATEMENTS)
+    numbers = item_for("mmlu", DEGREES_Q, "D", DEGREES)
+    for item, before, after in ((words, " (D) False, False", " False, False (D)"), (numbers, " (D) 2.", " 2 (D).")):
+        for trigger_output in (before, after):
+            assert score("mmlu", item, "Let me think.", trigger_output)["extracted_strict"] == "D", trigger_output
+
+
+def test_first_pass_letter_beats_another_options_text_after_the_cue():
+    item = item_for("mmlu", STATEMENTS_Q, "C", STATEMENTS)
+    for answer in ("Both are false.\n\nThe answer is (C) False, False.",
+                   "Both are false.\n\nThe answer is False, False (C)."):
+        result = score("mmlu", item, answer, None)
+        assert result["extracted_strict"] == "C" and result["correct_strict"], answer
+
+
+def test_an_options_text_offered_beside_a_letter_is_a_hedge():
+    item = item_for("mmlu", STATEMENTS_Q, "C", STATEMENTS)
+    result = score("mmlu", item, "Statement 1 is true.", " False, False or (C).")
+    assert result["abstained"] and not result["correct"] and result["extracted"] is None
+
+
+def test_two_explicit_answers_keep_the_first_unless_corrected():
+    item = item_for("mmlu", DEGREES_Q, "C", DEGREES)
+    kept = score("mmlu", item, "The degree is 4.", " (B) 4.\n\nThe answer is (C) 0.")
+    assert kept["extracted_strict"] == "B" and not kept["correct"]
+    corrected = score("mmlu", item, "The degree is 4.", " (B) 4. Wait, actually the answer is (C) 2.")
+    assert corrected["extracted"] == "C" and corrected["correct"]
+
+
 def test_strategyqa_unknown_is_abstained_and_wrong():
     item = item_for("strategyqa", "Would a broadcast from Spirit make the news in 2020?", "no")
     result = score("strategyqa", item, "There is no information available to confirm whether a broadcast from "

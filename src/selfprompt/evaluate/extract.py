@@ -16,6 +16,9 @@ The policy is precision first (docs/evaluate.md, "Extraction"):
   It is never credited, and no fallback may replace it: in the trigger it ends extraction; in the
   first pass, after it only an explicitly marked answer (a cue such as "the answer is", a
   `\\boxed{}`) or a self-correction counts, never a bare number or option text from reasoning.
+- **choice letters**: a letter written as a label ("(C)", "C.", "**C**", "Answer: C", a boxed C) is the
+  explicit answer; an option's text, before or after it and whichever option it is, never overrides it
+  ("(C) False, False" is C though "False, False" is B's text). Text counts only where no label is written.
 
 Before any extractor reads a text it is cleaned: LaTeX and markdown wrappers are unwrapped
 (`$\\boxed{\\text{B}}$`, `**B**`), and what the model merely echoes is removed: the trigger
@@ -598,8 +601,13 @@ _REJECT_AFTER = r"(?:(?:\s+(?:is|are|was|seems|would\s+be|can\s+be|could\s+be|mu
                 r"aren't|wasn't)\b)"
 
 
-def _rejected(text: str, start: int, end: int, option: str | None) -> bool:
-    """The option at text[start:end] is one the model rules out ('not C', '(A) bank is wrong')."""
+def _rejected(text: str, start: int, end: int, option: str | None, options: dict[str, str] | None = None) -> bool:
+    """The option at text[start:end] is one the model rules out ('not C', '(A) bank is wrong').
+
+    `options` (label -> cleaned lowercase text, `_option_texts`): an option's text written right after the
+    letter is what the model labels with it, never a verdict on it: "(C) False, False" does not rule out C,
+    whichever option "False, False" is.
+    """
     before = text[max(0, start - 30 - (len(option) if option else 0)):start]
     if _REJECT_BEFORE.search(before):
         return True
@@ -607,9 +615,12 @@ def _rejected(text: str, start: int, end: int, option: str | None) -> bool:
                             rf"(?i:{_words_pattern(_strip_option(_clean(option, 'choice')))})\s*\(?$", before):
         return True  # "not the library (B)"
     after = text[end:end + 120]
-    if option:  # step over the option's own text first: "(B) False, False" does not reject B
-        own = re.match(rf"\)?\s*[.:)]?\s*(?i:{_words_pattern(_strip_option(_clean(option, 'choice')))})", after)
-        after = after[own.end():] if own else after
+    bodies = {_strip_option(_clean(option, "choice")).lower()} if option else set()
+    bodies |= set((options or {}).values())
+    # step over an option's text first (the longest that fits): "(B) False, False" does not reject B
+    own = [m.end() for body in bodies if body
+           and (m := re.match(rf"\)?\s*[.:)]?\s*(?i:{_words_pattern(body)})(?!\w)", after))]
+    after = after[max(own):] if own else after
     return bool(re.match(rf"\)?[\s,:(\-]*{_REJECT_AFTER}", after, re.IGNORECASE))
 
 
@@ -621,9 +632,13 @@ _CUE_WORDS = r"Answer|Option|Choice|Letter|So|Thus|Therefore|Hence|Pick|Choose|S
              r"Probably|Definitely|Clearly|Not|Only|Either|Or|And|Both|Then|Now|Obviously|Hmm|Ok|Okay|Yes|No"
 
 
-def _names_a_thing(text: str, start: int) -> bool:
-    """A letter after 'vitamin', 'type', or a capitalized word ('Stock B', 'Plan A') names a thing, not an option."""
+def _names_a_thing(text: str, start: int, x: ExtractInput | None = None) -> bool:
+    """A letter after 'vitamin', 'type', or a capitalized word ('Stock B', 'Plan A') names a thing, not an option;
+    a letter right after an option's text labels it ('False, False (C)')."""
     before = text[max(0, start - 20):start]
+    if x and any(re.search(rf"(?<!\w){_words_pattern(body)}[\s,:\-—]*$", text[:start].lower())
+                 for body in _option_texts(x).values()):
+        return False
     if re.search(rf"(?i:\b(?:{_NAMING_WORDS}|stock|event|candidate|site|region|species|patient|subject|sample|"
                  r"country|store|brand|product|machine|project|route|plan))\s*$", before):
         return True
@@ -644,15 +659,16 @@ def _letter_hits(text: str, x: ExtractInput) -> list[tuple[int, int, str]]:
     hits = []
     for m in pattern.finditer(text):
         label = next(g for g in m.groups() if g)
-        if _names_a_thing(text, m.start()):
+        if _names_a_thing(text, m.start(), x):
             continue
-        if not _rejected(text, m.start(), m.end(), x.choices.get(label)):
+        if not _rejected(text, m.start(), m.end(), x.choices.get(label), _option_texts(x)):
             hits.append((m.start(), m.end(), label))
     return hits
 
 
-def _option_hits(text: str, x: ExtractInput) -> list[tuple[int, str]]:
-    """(position, label) of option texts written out and not ruled out; a longer option hides those inside it."""
+def _option_hits(text: str, x: ExtractInput, spans_out: list[tuple[int, int]] | None = None) -> list[tuple[int, str]]:
+    """(position, label) of option texts written out and not ruled out; a longer option hides those inside it.
+    `spans_out`, when given, receives the (start, end) of every hit kept."""
     low = text.lower()
     spans = []
     for label, body in _option_texts(x).items():
@@ -660,16 +676,18 @@ def _option_hits(text: str, x: ExtractInput) -> list[tuple[int, str]]:
         for m in re.finditer(rf"(?<!\w){_words_pattern(body)}{plural}(?!\w)", low):
             if not _rejected(low, m.start(), m.end(), None):
                 spans.append((m.start(), m.end(), label))
-    kept = [(s, lab) for s, e, lab in spans
+    kept = [(s, e, lab) for s, e, lab in spans
             if not any(s2 <= s and e <= e2 and (s2, e2) != (s, e) for s2, e2, _ in spans)]
-    return sorted(kept)
+    if spans_out is not None:
+        spans_out.extend((s, e) for s, e, _ in kept)
+    return sorted((s, lab) for s, _, lab in kept)
 
 
 def _ruled_out(text: str, x: ExtractInput) -> set[str]:
     """Labels of the options `text` rules out, by letter or by text."""
     labels = re.escape(_labels(x))
     out = {m.group(1) for m in re.finditer(rf"{_NOT_A_LABEL}\(?([{labels}])\)?{_LABEL_END}", text)
-           if _rejected(text, m.start(), m.end(), x.choices.get(m.group(1)))}
+           if _rejected(text, m.start(), m.end(), x.choices.get(m.group(1)), _option_texts(x))}
     low = text.lower()
     for label, body in _option_texts(x).items():
         if any(_rejected(low, m.start(), m.end(), None)
@@ -689,32 +707,73 @@ def _hedges(text: str, x: ExtractInput) -> list[tuple[int, int]]:
             if m.group(1) != m.group(2) and not _names_a_thing(text, m.start())]
 
 
+def _label_form(text: str, start: int, end: int, x: ExtractInput) -> bool:
+    """The letter at text[start:end] is written as a label: '(C)', 'C.', 'C)', 'C:', a letter ending its line
+    or a box, a letter followed by an option's text ('C False, False', from '**C** False, False'), or a
+    letter after 'Answer:' / 'the answer is' ('Option A is about ...' is not one)."""
+    if text[start] == "(" or re.match(r"\s*(?:[).:}]|$|\n)", text[end:]):
+        return True
+    if any(re.match(rf"\s*(?i:{_words_pattern(body)})(?!\w)", text[end:]) for body in _option_texts(x).values()):
+        return True
+    return bool(re.search(r"(?i:\banswer\s*(?:is|:|=|-)?\s*:?)\s*$", text[:start]))
+
+
+def _text_or_letter(text: str, start: int, end: int, label: str, x: ExtractInput) -> str | None:
+    """Another option's text offered as an alternative to the letter at text[start:end] ('False, False or (C)',
+    '(C) or False, False'): the hedge's words, else None."""
+    for other, body in _option_texts(x).items():
+        if other == label:
+            continue
+        words = _words_pattern(body)
+        before = re.search(rf"(?i:(?<!\w){words})\s*,?\s*(?:\bor\b|/)\s*\(?$", text[:start + 1])
+        after = re.match(rf"\)?\s*,?\s*(?:\bor\b|/)\s*(?i:{words})(?!\w)", text[end:])
+        if before:
+            return text[before.start():end]
+        if after:
+            return text[start:end + after.end()]
+    return None
+
+
 def trigger_choice(text: str, x: ExtractInput) -> Found:
-    """The first option the trigger continuation names, by letter or by its text; two at once abstain."""
-    letters = _letter_hits(text, x)
-    options = _option_hits(text, x)
+    """The option the trigger continuation names; two at once (a hedge, 'A or C') abstain.
+
+    A letter written as a label is the explicit answer and beats any option text, wherever that text stands and
+    whichever option it is ("(C) False, False" and "False, False (C)" are C even when "False, False" is B's
+    text); the first such letter counts. Without one, the first option named, by a bare letter or by its text.
+    """
+    spans: list[tuple[int, int]] = []
+    options = _option_hits(text, x, spans)
+    # a letter inside an option's own text ("Both A and C") is that text, not a label
+    letters = [h for h in _letter_hits(text, x) if not any(s <= h[0] and h[1] <= e for s, e in spans)]
+    labelled = [h for h in letters if _label_form(text, h[0], h[1], x)]
+    if labelled:
+        letters, options = labelled, []
+    if lower := re.match(rf"[\s:\"'*]*\(\s*([{re.escape(_labels(x).lower())}])\s*\)", text):
+        letters, options = [(lower.start(1) - 1, lower.end(), lower.group(1).upper())], []  # "(b)" right away
     first = min([s for s, _, _ in letters[:1]] + [s for s, _ in options[:1]], default=None)
-    if first is None and (lower := re.match(rf"[\s:\"'*]*\(\s*([{re.escape(_labels(x).lower())}])\s*\)", text)):
-        return lower.group(1).upper()  # "(b)" straight after the trigger
     hedge = next(iter(_hedges(text, x)), None)
     if hedge and (first is None or first >= hedge[0] - 1 and first <= hedge[1]):
         return Abstain(text[hedge[0]:hedge[1]])
     if first is None:
         return None
     if letters and letters[0][0] == first:
-        return letters[0][2]
+        start, end, label = letters[0]
+        hedge_words = _text_or_letter(text, start, end, label, x)
+        return Abstain(hedge_words) if hedge_words else label
     return options[0][1]
 
 
 def _choice_cue(x: ExtractInput) -> re.Pattern[str]:
     labels = re.escape(_labels(x))
+    after_text = "|".join(_words_pattern(t) for t in _option_texts(x).values())
     cue = r"(?:\banswer\b|\bcorrect\s+(?:option|choice|letter|one|response)\b|\bright\s+(?:option|choice)\b|" \
           r"\bbest\s+(?:option|choice|answer)\b|\b(?:pick|choose|select|go\s+with|going\s+with|opt\s+for)\b|→|=>|->)"
     return re.compile(
         rf"(?i:{cue}\s*(?:is|would\s+be|will\s+be|should\s+be|must\s+be|=|:|-)?\s*:?\s*"
         r"(?:probably|likely|most\s+likely|definitely|clearly|therefore|thus)?\s*,?\s*"
         r"(?:the\s+)?(?:option|choice|letter)?\s*)"
-        rf"(?:\\boxed\s*\{{)?[\s\"'\[{{]*(?:\(\s*([{labels}{labels.lower()}])\s*\)|([{labels}]){_LABEL_END}"
+        + (rf"(?:(?i:{after_text})\s*[,:\-—]?\s*(?=\())?" if after_text else "")  # "answer is False, False (C)"
+        + rf"(?:\\boxed\s*\{{)?[\s\"'\[{{]*(?:\(\s*([{labels}{labels.lower()}])\s*\)|([{labels}]){_LABEL_END}"
         r"(?!(?<=A)\s+[a-z]))")  # "the answer is A good ..." is an article
 
 
@@ -733,7 +792,8 @@ def answer_is_choice(text: str, x: ExtractInput) -> Found:
     hits += [(m.start(), m.end(), m.group(1)) for m in reverse.finditer(text)]
     for start, end, label in sorted(hits, reverse=True):
         letter_at = start + max(text[start:end].rfind(label), 0)
-        if _names_a_thing(text, letter_at) or _rejected(text, letter_at, end, x.choices.get(label)):
+        if _names_a_thing(text, letter_at, x) or _rejected(text, letter_at, end, x.choices.get(label),
+                                                          _option_texts(x)):
             continue
         hedge = next((h for h in _hedges(text, x) if h[0] <= letter_at < h[1]), None)
         return Abstain(text[hedge[0]:hedge[1]]) if hedge else label
@@ -756,16 +816,17 @@ def paren_choice(text: str, x: ExtractInput) -> Found:
 
 
 def line_choice(text: str, x: ExtractInput) -> Found:
-    """The one option written alone on a line: 'B', '(B)', 'B.', or 'B. library' with the option's own text."""
+    """The one option written alone on a line: 'B', '(B)', 'B.', or 'B. library' with an option's text (the letter
+    labels the line even when the text is another option's: 'C. False, False' is C)."""
     labels = re.escape(_labels(x))
     options = _option_texts(x)
     hits = set()
     for m in re.finditer(rf"(?m)^[ \t]*[-•]?[ \t]*\(?([{labels}])\)?[.):]?[ \t]*(.*?)[ \t.!]*$", text):
         label, rest = m.group(1), m.group(2).strip().lower()
-        if rest and not (label in options and rest.startswith(options[label])
-                         and re.fullmatch(r"[\s.,;:!)]*", rest[len(options[label]):])):
+        if rest and not any(rest.startswith(body) and re.fullmatch(r"[\s.,;:!)]*", rest[len(body):])
+                            for body in options.values()):
             continue
-        if not _rejected(text, m.start(1), m.end(), x.choices.get(label)):
+        if not _rejected(text, m.start(1), m.end(), x.choices.get(label), options):
             hits.add(label)
     return hits.pop() if len(hits) == 1 else None
 
