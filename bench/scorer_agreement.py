@@ -307,14 +307,24 @@ KINDS: dict[str, Kind] = {
         "peer", "the model's answer is an expression; ours takes an operand of it, not its value"),
     "ours-misreads": Kind("peer", "ours reads something other than the model's answer (the gold extraction)"),
     "letter-text-conflict": Kind(
-        "unknown", "the model names one option by its text and labels it with another option's letter; no "
-                   "reading is sure (a precision-first scorer abstains); review by hand"),
+        "unknown", "the model names one option by its text and labels it with another option's letter, and ours "
+                   "did not take the letter; review by hand"),
+    "letter-label-wins": Kind(
+        "ours", "the model labels its answer with an option letter ('(C) False, False') whose text is another "
+                "option's; by the documented rule (docs/evaluate.md: a written option letter is the explicit "
+                "answer, an option's text never overrides it) ours takes the letter; the peer reads none or another"),
     "second-answer-after-trigger": Kind(
-        "unknown", "after its answer to the trigger the model states another answer ('The answer is (C)'); "
-                   "ours keeps the first, the peer takes another; no reading is sure; review by hand"),
+        "unknown", "after its answer to the trigger the model states another answer ('The answer is (C)') and "
+                   "ours did not keep the first; review by hand"),
+    "first-answer-after-trigger": Kind(
+        "ours", "after its answer to the trigger the model states another answer without a correction cue; "
+                "by the documented rule (docs/evaluate.md: the first answer after the trigger counts unless "
+                "corrected) ours keeps the first; the peer reads none or the later one"),
     "unclassified": Kind("unknown", "no known kind; review by hand"),
 }
 
+# An option letter written as a label: "(C)", "C.", "C)", "C:" (the first one is the model's answer).
+_LABEL = re.compile(r"\(([A-J])\)|(?<![A-Za-z])([A-J])[.):](?!\w)")
 _ABSTAIN = re.compile(r"(?i)\b(?:cannot|can ?not|can't|unable|not (?:possible|enough|given|determin\w*|sure|known"
                       r"|provided|specified|clear)|insufficient|unknown|undetermin\w*|no (?:answer|information|way)"
                       r"|none of (?:the|these))\b")
@@ -416,9 +426,13 @@ def classify(case: Case, spec: Any, f: PeerFilter, ours: dict, peer: dict, text:
         # continuation up to its first blank line (an invented next question often follows), else the answer.
         read = text[cont_start:].strip().split("\n\n")[0] if from_trigger else case.answer
         if case.task == "mmlu" and letter_text_conflict(read, case.choices):
-            return kind("letter-text-conflict")
+            label = _LABEL.search(read)
+            return kind("letter-label-wins" if label and (label.group(1) or label.group(2)) == ours["answer"]
+                        else "letter-text-conflict")
         if case.trigger_output and any(v != ours["answer"] for v in restated_answers(case.task, text[cont_start:])):
-            return kind("second-answer-after-trigger")
+            first = _LABEL.search(text[cont_start:])
+            return kind("first-answer-after-trigger" if first and (first.group(1) or first.group(2)) == ours["answer"]
+                        else "second-answer-after-trigger")
     if p == ours["answer"]:  # same reading, different verdict
         return kind("peer-string-match") if case.task == "gsm8k" and ours["correct"] else ("unclassified", "unknown")
     if not ours_checked:
