@@ -93,7 +93,10 @@ def test_rerun_uses_the_cache_and_a_killed_run_resumes(first_run, hf_backend, da
 def test_changing_sampling_does_not_reuse_outputs(first_run, hf_backend, data_dir):
     out, _, _ = first_run
     other = CountingBackend(hf_backend)
-    run_eval(config(out, data_dir, tasks=["gsm8k"], conditions=["plain"], limit=1, max_tokens=8), backend=other)
+    # Other settings in the same folder replace its run (overwrite); the generation cache stays and must not
+    # serve the old sampling's outputs.
+    run_eval(config(out, data_dir, tasks=["gsm8k"], conditions=["plain"], limit=1, max_tokens=8, overwrite=True),
+             backend=other)
     assert other.requests == 2
 
 

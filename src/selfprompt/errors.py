@@ -24,3 +24,7 @@ class ModelNotFoundError(SelfPromptError):
 
 class ConfigError(SelfPromptError):
     """A bad configuration value or an unknown registry name."""
+
+
+class ServiceStopped(SelfPromptError):
+    """A model server refuses every request (bad key, unknown model, exhausted quota); rerunning resumes."""

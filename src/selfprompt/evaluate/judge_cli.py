@@ -33,11 +33,13 @@ console = Console(stderr=True)
 
 def questions_file(name: str, data_dir: str | None) -> Path:
     if name in QUESTION_SETS:
-        from selfprompt.data.mirror import resolve_data_dir
+        from selfprompt.data.mirror import check_files, resolve_data_dir
 
         root = resolve_data_dir(data_dir)
         assert root is not None
-        return root / QUESTION_SETS[name]
+        path = root / QUESTION_SETS[name]
+        check_files(root, [path])  # against MANIFEST.json, before it is read
+        return path
     path = Path(name).expanduser()
     if not path.is_file():
         raise ConfigError(f"question set '{name}' is neither {' nor '.join(QUESTION_SETS)} nor a JSONL file")
@@ -109,13 +111,14 @@ def run_judge(a: str, b: str, out: Path, judge_backend: Any, config: J.JudgeConf
         stats = client.stats.as_dict()
     finally:
         client.close()
-    template = J.STYLES[config.verdict_format].template
-    summary = {"a": str(a_path), "b": str(b_path), "judge": judge_backend.model_id, "template": template,
-               **J.summarize(items, config), "requests": stats}
+    style = J.verdict_style(config.verdict_format)
+    summary = {"a": str(a_path), "b": str(b_path), "judge": judge_backend.model_id, "template": style.template,
+               "prompt": style.prompt_id, **J.summarize(items, config), "requests": stats}
     write_records(out / "judgments.jsonl", items)
     write_json(out / "results.json", summary)
-    write_manifest(out, stage="judge", config={**config.model_dump(), "judge": judge_spec, "template": template},
-                   data_files=[a_path, b_path], seed=config.seed)
+    write_manifest(out, stage="judge", data_files=[a_path, b_path], seed=config.seed,
+                   config={**config.model_dump(), "judge": judge_spec, "template": style.template,
+                           "prompt": style.prompt_id})
     return summary
 
 
@@ -167,7 +170,7 @@ def register(app: typer.Typer) -> None:
         except ValidationError as e:
             first = e.errors()[0]
             raise ConfigError(f"judge option {first['loc'][0]}: {first['msg']}") from None
-        if J.STYLES[config.verdict_format].response_format and judge_backend not in STRUCTURED_OUTPUT_BACKENDS:
+        if J.verdict_style(config.verdict_format).response_format and judge_backend not in STRUCTURED_OUTPUT_BACKENDS:
             raise ConfigError("--verdict-format json needs structured output: use --judge-backend llamacpp or openai")
         J.answers_path(a), J.answers_path(b)  # bad inputs fail before a judge model is loaded
         spec = {"backend": judge_backend, "model": judge_model, "base_url": base_url}

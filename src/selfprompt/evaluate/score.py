@@ -33,7 +33,10 @@ class Prediction(BaseModel):
 
 
 def read_predictions(path: Path, known_tasks: set[str]) -> list[tuple[int, Prediction]]:
+    """(line number, row) pairs. DataError (file, line, field) for a bad row, an unknown task, or a second row
+    for the same (task, condition, id): each item is scored once per condition, never counted twice."""
     rows = []
+    seen: dict[tuple[str, str, str], int] = {}
     for number, obj in iter_json_lines(path):
         try:
             row = Prediction.model_validate(obj)
@@ -41,6 +44,11 @@ def read_predictions(path: Path, known_tasks: set[str]) -> list[tuple[int, Predi
             raise validation_error(path, number, e) from None
         if row.task not in known_tasks:
             raise DataError(str(path), number, "task", f"unknown task '{row.task}'; valid: {', '.join(sorted(known_tasks))}")
+        key = (row.task, row.condition, row.id)
+        if key in seen:
+            raise DataError(str(path), number, "id", f"duplicate prediction for task '{row.task}', condition "
+                            f"'{row.condition}', id '{row.id}' (first on line {seen[key]})")
+        seen[key] = number
         rows.append((number, row))
     return rows
 
@@ -69,6 +77,11 @@ def score_predictions(predictions: str | Path, data_dir: str | Path, out: str | 
             role=parsed.role, raw=row.output, answer=parsed.answer, trigger_output=row.trigger_output,
             format_held=parsed.held, problem=parsed.problem, **result))
     results: dict[str, Any] = {"predictions": str(path), "tasks": {}}
+    # The folder holds this scoring only: per-item files of an earlier scoring into it are removed.
+    written = {out / "items" / f"{task}__{condition}.jsonl" for task, by in scored.items() for condition in by}
+    for stale in sorted((out / "items").glob("*.jsonl")) if (out / "items").is_dir() else []:
+        if stale not in written:
+            stale.unlink()
     for task, by_condition in scored.items():
         for condition, rs in by_condition.items():
             write_records(out / "items" / f"{task}__{condition}.jsonl", rs)

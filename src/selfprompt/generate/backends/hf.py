@@ -47,9 +47,14 @@ class HFBackend(Backend):
         self.tokenizer.padding_side = "left"  # decoder-only batching: pad on the left so new tokens line up
         self.model = load_causal_lm(self.resolved, dtype=torch_dtype, device=self.device).eval()
         self.batch_size = batch_size
+        self.resolved.content_hash  # the id of what was just loaded, hashed now (remembered after the first time)
 
     @property
     def model_id(self) -> str:
+        return self.resolved.model_id
+
+    @property
+    def model_name(self) -> str:
         return self.resolved.name
 
     def _generate_kwargs(self, sampling: Sampling) -> dict[str, Any]:
