@@ -66,10 +66,12 @@ def eval_command(
                         limit=limit, seed=None if first else seed, max_tokens=max_tokens,
                         trigger_max_tokens=trigger_max_tokens, temperature=temperature, batch_size=batch_size,
                         no_trigger=no_trigger, overwrite=overwrite)
-    from selfprompt.generate.backends import get_backend
+    from selfprompt.evaluate.runner import check_output, run_scope
     from selfprompt.evaluate.tasks import get_tasks
+    from selfprompt.generate.backends import get_backend
 
     get_tasks(config.tasks, config.task_files)  # fail on a bad task name before loading a model
+    check_output(out, run_scope(config), overwrite)  # and on a folder that holds another run
     console = Console(stderr=True)
     engine = get_backend(backend, **options)
     try:

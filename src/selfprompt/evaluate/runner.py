@@ -344,33 +344,41 @@ def run_scope(config: EvalConfig) -> dict[str, Any]:
     return {name: getattr(config, name) for name in SCOPE_FIELDS}
 
 
-def claim_output(out: Path, scope: dict[str, Any], overwrite: bool) -> None:
-    """Make `out` this run's folder, holding nothing of an earlier run but the content-keyed generation cache.
+def check_output(out: Path, scope: dict[str, Any], overwrite: bool) -> None:
+    """Refuse an `out` that holds another run: another scope in its settings.json, or eval files without one.
 
-    Same scope (settings.json): the run resumes. Another scope, or eval files without a settings.json:
-    ConfigError naming what differs, unless `overwrite`. Either way the derived files (results, items,
-    manifest) are removed before anything is generated, so a run that stops half way leaves no earlier
-    run's results beside its own; they are written again from the cache at the end.
+    Raises ConfigError (or DataError for an unreadable settings.json) unless `overwrite`; changes nothing.
     """
     path = out / SETTINGS_FILE
+    if overwrite:
+        return
     if path.exists():
         try:
             previous = json.loads(path.read_text(encoding="utf-8-sig"))
         except json.JSONDecodeError as e:
-            if not overwrite:
-                raise DataError(str(path), e.lineno, None, f"invalid JSON ({e.msg}); use --overwrite or another --out")
-            previous = None
-        if previous != scope and not overwrite:
+            raise DataError(str(path), e.lineno, None, f"invalid JSON ({e.msg}); use --overwrite or another --out")
+        if previous != scope:
             changed = _differences(previous if isinstance(previous, dict) else {}, scope)
             raise ConfigError(f"{out} holds a run with other settings ({'; '.join(changed)}); one folder holds one "
                               "run: use another --out, or --overwrite to replace it (the same settings resume it)")
-    elif any((out / name).exists() for name in RUN_FILES) and not overwrite:
+    elif any((out / name).exists() for name in RUN_FILES):
         raise ConfigError(f"{out} already holds eval results of unknown settings (no {SETTINGS_FILE}); "
                           "use another --out, or --overwrite to replace them")
+
+
+def claim_output(out: Path, scope: dict[str, Any], overwrite: bool) -> None:
+    """Make `out` this run's folder, holding nothing of an earlier run but the content-keyed generation cache.
+
+    Same scope (settings.json): the run resumes. Another scope, or eval files without a settings.json:
+    refused by check_output unless `overwrite`. Either way the derived files (results, items, manifest)
+    are removed before anything is generated, so a run that stops half way leaves no earlier run's
+    results beside its own; they are written again from the cache at the end.
+    """
+    check_output(out, scope, overwrite)
     for name in RESULT_FILES:
         (out / name).unlink(missing_ok=True)
     shutil.rmtree(out / "items", ignore_errors=True)
-    write_json(path, scope)
+    write_json(out / SETTINGS_FILE, scope)
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
