@@ -81,7 +81,8 @@ def load_eval(report: Report, label: str, folder: Path) -> None:
     results = _read_json(folder / "results.json")
     if "tasks" not in results:
         raise DataError(str(folder / "results.json"), None, "tasks", "missing: not an eval results file")
-    conditions = sorted({c for entry in results["tasks"].values() for c in entry.get("conditions", {})})
+    # In the eval's own order (its --conditions), never re-sorted: order carries no meaning of "baseline".
+    conditions = list(dict.fromkeys(c for entry in results["tasks"].values() for c in entry.get("conditions", {})))
     for condition in conditions:
         name = label if len(conditions) == 1 else f"{label}/{condition}"
         system = System(name, label, condition, {}, {})
