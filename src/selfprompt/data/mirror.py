@@ -5,7 +5,8 @@ that says how to set it. Nothing is copied into the repository; stages read the 
 
 Every mirror file a stage reads is first checked against its sha256 in MANIFEST.json
 (`check_files`): a changed or damaged file stops the stage with an error naming the file and both
-hashes, and a file the manifest does not list is refused. Hashes are remembered by path, size and
+hashes, and a file the manifest does not list is refused. (A data folder without a MANIFEST.json,
+such as the rows of a user's own task file, is not a mirror and is read unchecked.) Hashes are remembered by path, size and
 times (`selfprompt.hashindex`), so a file is read for the check only once until it changes.
 """
 
@@ -110,9 +111,13 @@ def check_files(data_dir: str | Path, paths: Iterable[str | Path]) -> None:
     """Check mirror files against MANIFEST.json before they are read.
 
     Raises DataError naming the file: changed or damaged (with the file's sha256 and the manifest's),
-    or not listed in the manifest. Paths outside the mirror folder are not the mirror's and are skipped.
+    or not listed in the manifest. Paths outside the folder are not the mirror's and are skipped; a
+    folder without a MANIFEST.json is a user's own data folder (a task file's rows), not a mirror,
+    and has nothing to be checked against.
     """
     root = Path(os.path.abspath(data_dir))
+    if not (root / MANIFEST_FILE).is_file():
+        return
     hashes: dict[str, str] | None = None
     for path in paths:
         try:

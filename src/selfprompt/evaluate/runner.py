@@ -2,7 +2,7 @@
 
 Layout of `--out DIR`:
 
-    settings.json                           what defines the run (written first; see below)
+    settings.json                           the run's scope: tasks, conditions, limit, seed (see below)
     generations/<task>__<condition>.jsonl   append-only generation cache (one row per item; resumable)
     items/<task>__<condition>.jsonl         scored per-item records (rewritten from the cache each run)
     results.json, results.md                accuracy with CIs, extraction failures, paired comparisons
@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from selfprompt.errors import ConfigError, DataError
 from selfprompt.evaluate.extract import ExtractInput, extract, is_correct
 from selfprompt.evaluate.roles import manual_role, roles_version
 from selfprompt.evaluate.sandbox import SandboxLimits, check_humaneval
@@ -41,7 +42,6 @@ from selfprompt.evaluate.stats import accuracy, paired_comparison
 from selfprompt.evaluate.tasks import Item, TaskSpec, get_tasks, load_items, select_items, task_files
 from selfprompt.format import DEFAULT_FORMAT, get_format
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
-from selfprompt.errors import ConfigError, DataError
 from selfprompt.generate.conditions import (
     MAX_ROLE_CHARS, SELF_PROMPT_ROLE_ALLOWANCE, ConditionOutput, answer_questions, check_condition,
     default_role_sampling, icl_prompt,
