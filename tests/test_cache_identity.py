@@ -204,3 +204,29 @@ def test_judge_prompts_are_data_and_their_hash_is_the_cache_namespace(tmp_path, 
     assert all(after[f].namespace != before[f].namespace and after[f].template == before[f].template for f in before)
     request = judge.judge_request("q", "x", "y", Sampling(), after["tags"])
     assert request.messages[0].content.startswith("You are a strict reviewer")
+
+
+def test_answers_resumed_from_a_partial_file_are_never_another_models(two_models, tmp_path):
+    from selfprompt.evaluate.judge_cli import PARTIAL_SUFFIX, generate_answers
+    from selfprompt.generate.backends.base import Sampling
+    from selfprompt.records import Example
+
+    questions = [Example(id="1", question="Name a colour."), Example(id="2", question="Name a fruit.")]
+    out = tmp_path / "answers.jsonl"
+    partial = out.with_name(out.name + PARTIAL_SUFFIX)
+    sampling = Sampling(max_tokens=3)
+    ids = {}
+    for model in two_models:
+        backend = get_backend("hf", model=str(model))
+        try:
+            ids[model] = backend.model_id
+            # A run of the other model was killed before its last write: its answers are in the partial file.
+            if out.exists():
+                shutil.copy(out, partial)
+            assert generate_answers(backend, questions, "plain", sampling, out) == 2
+            assert {r["model"] for r in lines(out)} == {backend.model_id}
+            shutil.copy(out, partial)  # the same model resumed: nothing to redo
+            assert generate_answers(backend, questions, "plain", sampling, out) == 0
+        finally:
+            backend.close()
+    assert len(set(ids.values())) == 2

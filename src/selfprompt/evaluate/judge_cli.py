@@ -9,6 +9,7 @@ rows carry `question` (or `turns`, first one taken) and `id` (or `question_id`).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -65,24 +66,37 @@ def load_questions(name: str, data_dir: str | None = None, limit: int | None = N
     return examples
 
 
+def answer_key(backend: Any, question: Example, condition: str, sampling: Any) -> str:
+    """sha256 of every input of one answer: model (by content), question, condition and its prompts, sampling."""
+    from selfprompt.generate.conditions import icl_prompt
+    from selfprompt.manifest import sha256_text
+
+    parts = {"backend": backend.name, "model": backend.model_id, "question": question.question,
+             "condition": condition, "sampling": sampling.model_dump(),
+             "prompt": icl_prompt().id if condition == "icl-self-prompt" else None}
+    return sha256_text(json.dumps(parts, sort_keys=True))
+
+
 def generate_answers(backend: Any, questions: list[Example], condition: str, sampling: Any, out_file: Path,
                      chunk: int = 8) -> int:
-    """Answer questions in chunks appended durably to a partial file; a rerun skips answered ids."""
+    """Answer questions in chunks appended durably to a partial file; a rerun skips answers whose key (every
+    input of the answer, see answer_key) it already holds, so a resumed run never mixes in another model's."""
     from selfprompt.generate.conditions import answer_questions
 
     partial = out_file.with_name(out_file.name + PARTIAL_SUFFIX)
-    done = {obj["id"] for _, obj in iter_json_lines(partial)} if partial.exists() else set()
-    todo = [q for q in questions if q.id not in done]
-    with JsonlAppender(partial) as out:
+    keys = {q.id: answer_key(backend, q, condition, sampling) for q in questions}
+    with JsonlAppender(partial) as out:  # opening first cuts a torn tail left by a kill
+        done = {obj.get("key") for _, obj in iter_json_lines(partial)}
+        todo = [q for q in questions if keys[q.id] not in done]
         for start in range(0, len(todo), chunk):
             batch = todo[start : start + chunk]
             outputs = answer_questions(backend, [q.question for q in batch], condition, sampling)
             for q, o in zip(batch, outputs):
                 out.append({"id": q.id, "question": q.question, "answer": o.answer, "role": o.role, "raw": o.raw,
                             "condition": condition, "format_held": o.format_held, "problem": o.problem,
-                            "finish_reason": o.finish_reason})
-    rows = {obj["id"]: obj for _, obj in iter_json_lines(partial)}
-    write_records(out_file, [rows[q.id] for q in questions])  # question order, whatever order chunks finished
+                            "finish_reason": o.finish_reason, "model": backend.model_id, "key": keys[q.id]})
+    rows = {obj["key"]: obj for _, obj in iter_json_lines(partial) if obj.get("key")}
+    write_records(out_file, [rows[keys[q.id]] for q in questions])  # question order, whatever order chunks finished
     partial.unlink()
     return len(todo)
 

@@ -11,11 +11,11 @@ Stages that send many requests (the annotate teacher, the pairwise judge) go thr
 * **Retries** with exponential backoff and full jitter on 429, 5xx, timeouts, connection errors and
   malformed bodies, honouring `Retry-After` / `retry-after-ms`. Client errors (400, 401, 404 ...) are
   not retried: repeating them cannot help.
-* **Stopping**: a failure that no later request can escape either (a bad key 401/403, an unknown
-  model 404, an exhausted quota: HTTP 429 with error code `insufficient_quota`, or 402) stops the
-  client at once: no request is sent after it, and every call still waiting fails with the same
-  error (`fatal`, `stops_all`). A quota 429 is not a rate limit and is never retried. Responses
-  already received are in the cache, so rerunning once the cause is fixed loses nothing.
+* **Stopping**: an exhausted quota (HTTP 429 with error code `insufficient_quota` and its kin, or
+  402) is not a rate limit: no later request can succeed until a person acts. It is never retried,
+  and it stops the client at once: no request is sent after it, and every call still waiting fails
+  with the same error (`fatal`, `stops_all`, `quota`). Responses already received are in the
+  cache, so rerunning once the quota is back loses nothing.
 
 The OpenAI backend is built with `max_retries=0` and lets `openai` exceptions through unchanged, so
 the retry policy lives here, once, for every backend. API keys never reach this module.
@@ -52,7 +52,7 @@ class ReliableResult:
     attempts: int  # requests sent for this call (0 when served from cache)
     error: str | None  # last error text when response is None
     fatal: bool = False  # the error is one no retry can fix (400, 401, 403, 404 ...): a configuration problem
-    stops_all: bool = False  # no other request can succeed either (bad key, unknown model, quota): the client stopped
+    stops_all: bool = False  # no other request can succeed either (exhausted quota): the client stopped
     quota: bool = False  # the account's quota or credit is exhausted (HTTP 429 insufficient_quota, 402)
 
 
@@ -95,7 +95,6 @@ class Failure:
 # cannot be served at all until a person acts; a 429 carrying one is not a rate limit.
 QUOTA_ERROR_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active",
                                "quota_exceeded"})
-STOPPING_STATUSES = (401, 403, 404)  # bad or unauthorized key, unknown model or endpoint: true of every request
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -127,8 +126,7 @@ def classify(exc: BaseException) -> Failure:
                                stops_all=True, quota=True)
             # 408 request timeout, 409 conflict (server busy), 429 rate limit, 5xx server side.
             retryable = status in (408, 409, 429) or status >= 500
-            return Failure(retryable, f"HTTP {status}: {_short(exc.message)}", retry_after_seconds(exc.response),
-                           stops_all=status in STOPPING_STATUSES)
+            return Failure(retryable, f"HTTP {status}: {_short(exc.message)}", retry_after_seconds(exc.response))
         if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
             return Failure(True, text)
         if isinstance(exc, openai.APIResponseValidationError):

@@ -96,19 +96,19 @@ class OpenAIBackend(Backend):
         started = time.perf_counter()
         try:
             completion = self.client.chat.completions.create(**request_kwargs(self.model, request))
-        except Exception as exc:  # noqa: BLE001 - only refusals of every request are turned into a message
+        except Exception as exc:  # noqa: BLE001 - only refusals no retry can fix are turned into a message
             self._raise_if_stopping(exc)
             raise
         return to_response(completion, time.perf_counter() - started)
 
     def _raise_if_stopping(self, exc: BaseException) -> None:
-        """Direct callers (eval, ask, answers) get a plain message, not a traceback, for a failure that every
-        request would meet (bad key, unknown model, exhausted quota). The async path used by the reliable
-        layer keeps the original exception, which that layer classifies itself."""
+        """Direct callers (eval, ask, answers) get a plain message, not a traceback, for a failure no retry can
+        fix (bad key, unknown model, exhausted quota). The async path used by the reliable layer keeps the
+        original exception, which that layer classifies itself."""
         from selfprompt.generate.reliable import classify
 
         failure = classify(exc)
-        if failure.stops_all:
+        if not failure.retryable:
             where = self.base_url or "the OpenAI API"
             raise ServiceStopped(f"{where} refused the request for model '{self.model}': {failure.message}") from exc
 
