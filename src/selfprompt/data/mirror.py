@@ -6,8 +6,9 @@ that says how to set it. Nothing is copied into the repository; stages read the 
 Every mirror file a stage reads is first checked against its sha256 in MANIFEST.json
 (`check_files`): a changed or damaged file stops the stage with an error naming the file and both
 hashes, and a file the manifest does not list is refused. (A data folder without a MANIFEST.json,
-such as the rows of a user's own task file, is not a mirror and is read unchecked.) Hashes are remembered by path, size and
-times (`selfprompt.hashindex`), so a file is read for the check only once until it changes.
+such as the rows of a user's own task file, is not a mirror and is read unchecked.) Hashes are
+remembered by path, size and times (`selfprompt.hashindex`), so a file is read for the check only
+once until it changes.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def manifest_hashes(data_dir: str | Path) -> dict[str, str]:
     hashes = {}
     for i, entry in enumerate(read_manifest(root)):
         for k, spec in enumerate(entry["files"]):
-            if not (isinstance(spec, dict) and isinstance(spec.get("path"), str) and isinstance(spec.get("sha256"), str)):
+            if not (isinstance(spec, dict) and all(isinstance(spec.get(k), str) for k in ("path", "sha256"))):
                 raise DataError(str(root / MANIFEST_FILE), None, f"[{i}].files[{k}]",
                                 "each file needs 'path' and 'sha256'")
             hashes[spec["path"]] = spec["sha256"].lower()
