@@ -4,6 +4,7 @@ Runs its own asyncio loop in a thread, so both in-process clients and subprocess
 Each POST to .../chat/completions consumes the next entry of `faults` (none left: forward):
 
     "429"        429 with Retry-After: <retry_after> and an OpenAI-style error body
+    "quota"      429 with OpenAI's body for an exhausted quota (error code insufficient_quota), no Retry-After
     "500"        500 with an error body
     "401"        401 (not retryable)
     "timeout"    accept, say nothing for `hang_seconds`, then close
@@ -102,6 +103,11 @@ class FaultProxy:
             await asyncio.sleep(self.hang_seconds)
             writer.transport.abort()
             return False
+        if fault == "quota":
+            error = {"error": {"message": "You exceeded your current quota, please check your plan and billing "
+                               "details.", "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}}
+            await _respond(writer, 429, json.dumps(error).encode())
+            return True
         if fault in ("429", "500", "401"):
             extra = {"Retry-After": f"{self.retry_after:g}"} if fault == "429" else {}
             error = {"error": {"message": f"injected {fault}", "type": "injected", "code": fault}}

@@ -203,3 +203,30 @@ def test_retry_errors_redoes_failed_rows_and_only_their_requests(llama_server, d
     rows = assert_one_row_per_input_in_order(out, [r.id for r in first])
     assert rows[1].annotation.status != "error"
     assert rows[0] == first[0] and rows[2].role_prompt == first[2].role_prompt
+
+
+def test_exhausted_quota_stops_the_run_with_a_clear_message_and_resumes_once_it_is_back(llama_server, data_dir,
+                                                                                           tmp_path):
+    limit = 4
+    out = tmp_path / "lima_role.jsonl"
+    ids = [e.id for e in load_examples("lima", data_dir=data_dir, limit=limit)]
+    with FaultProxy(llama_server) as proxy:
+        proxy.faults.extend(["forward"] * 2 + ["quota"] * 50)  # two replies, then no quota until reset
+        cfg = config(out, proxy.base_url, data_dir, limit=limit, concurrency=2, max_attempts=1, max_retries=6)
+        with pytest.raises(TeacherRejected, match="out of quota.*insufficient_quota.*rerun the same command"):
+            run_annotate(cfg, show_progress=False)
+        # No retries, no backoff: each request in flight met the quota once, and nothing was sent after it.
+        assert proxy.applied.count("quota") <= cfg.concurrency and proxy.applied[:2] == ["forward"] * 2
+        stopped_at = proxy.chat_requests
+        done = read_records(out, RoleExample)
+        assert [r.id for r in done] == ids[: len(done)] and len(done) <= 2
+        assert all(r.annotation.status != "error" for r in done)  # no row was written off as an error
+
+        proxy.faults.clear()  # the quota is back
+        summary = run_annotate(cfg, show_progress=False)
+        rows = assert_one_row_per_input_in_order(out, ids)
+        assert rows[: len(done)] == done  # nothing written before was lost or redone
+        assert all(r.annotation.status != "error" for r in rows)
+        assert summary["this_run"]["rows_resumed_from_output"] == len(done)
+        # Replies received before the stop come from the cache: only the rows never answered are sent.
+        assert proxy.chat_requests - stopped_at == limit - 2

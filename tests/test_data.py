@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import codecs
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
+from selfprompt import hashindex
 from selfprompt.data import data_dir as resolve_data_dir
-from selfprompt.data import load_examples, mirror_path, verify_mirror
+from selfprompt.data import lima_id, load_examples, mirror_path, verify_mirror
 from selfprompt.errors import ConfigError, DataError
 
 
@@ -140,3 +145,164 @@ def test_lima_without_local_file_explains_the_gated_hub(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode != 0 and last.startswith("selfprompt.errors.DataError: hf://datasets/GAIR/lima")
     assert "gated" in last and "HF_TOKEN" in last and "SELFPROMPT_DATA_DIR" in last
+
+
+# --- the mirror is checked against MANIFEST.json ----------------------------------------------------
+
+class CountingHash:
+    """The real sha256_file, counting the files it reads."""
+
+    def __init__(self, real):
+        self.real, self.calls = real, []
+
+    def __call__(self, path, *args, **kwargs):
+        self.calls.append(Path(path))
+        return self.real(path, *args, **kwargs)
+
+
+def mirror_copy(data_dir: Path, folder: Path, *files: str) -> Path:
+    for rel in files:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(data_dir / rel, folder / rel)
+    shutil.copy2(data_dir / "MANIFEST.json", folder / "MANIFEST.json")
+    return folder
+
+
+def manifest_sha(data_dir: Path, rel: str) -> str:
+    entries = json.loads((data_dir / "MANIFEST.json").read_text())
+    return next(f["sha256"] for e in entries for f in e["files"] if f["path"] == rel)
+
+
+def test_a_tampered_mirror_file_stops_every_reader_naming_the_file_and_both_sha256s(data_dir, tmp_path, monkeypatch):
+    from selfprompt.evaluate.judge_cli import load_questions
+    from selfprompt.evaluate.tasks import get_tasks, load_items
+
+    monkeypatch.setenv("SELFPROMPT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SELFPROMPT_DATA_DIR", raising=False)
+    readers = {  # every way a stage reads a mirror file
+        "gsm8k/test.jsonl": lambda root: load_items(get_tasks(["gsm8k"])[0], root),
+        "lima/train.jsonl": lambda root: load_examples("lima", data_dir=root),
+        "vicuna_bench/question.jsonl": lambda root: load_questions("vicuna_bench", str(root)),
+    }
+    copy = mirror_copy(data_dir, tmp_path / "mirror", *readers)
+    for rel, read in readers.items():
+        path = copy / rel
+        assert len(read(copy)) > 0
+        original, times = path.read_bytes(), path.stat()
+        tampered = bytearray(original)
+        tampered[len(tampered) // 2] ^= 1
+        path.write_bytes(bytes(tampered))
+        os.utime(path, ns=(times.st_atime_ns, times.st_mtime_ns))  # same size, same mtime: still caught
+        with pytest.raises(DataError) as err:
+            read(copy)
+        assert err.value.path == str(path)
+        assert hashlib.sha256(tampered).hexdigest() in str(err.value)
+        assert manifest_sha(data_dir, rel) in str(err.value)
+        path.write_bytes(original)
+        assert len(read(copy)) > 0  # restored: accepted again
+    with pytest.raises(DataError, match="gsm8k/test.jsonl: sha256 .* does not match"):
+        (copy / "gsm8k" / "test.jsonl").write_bytes(b"{}\n")
+        verify_mirror(copy, names=["gsm8k"])
+
+
+def test_a_mirror_file_missing_from_the_manifest_is_refused(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("SELFPROMPT_CACHE", str(tmp_path / "cache"))
+    copy = mirror_copy(data_dir, tmp_path / "mirror", "gsm8k/test.jsonl")
+    shutil.copy2(copy / "gsm8k" / "test.jsonl", copy / "gsm8k" / "extra.jsonl")
+    with pytest.raises(DataError, match="not listed in .*MANIFEST.json") as err:
+        mirror_path("gsm8k/extra.jsonl", copy)
+    assert err.value.path == str(copy / "gsm8k" / "extra.jsonl")
+    assert mirror_path("gsm8k/test.jsonl", copy) == copy / "gsm8k" / "test.jsonl"
+
+
+def test_a_second_check_of_an_unchanged_mirror_reads_no_file_again(data_dir, tmp_path, monkeypatch):
+    from selfprompt.evaluate.tasks import get_tasks, load_items, task_files
+
+    monkeypatch.setenv("SELFPROMPT_CACHE", str(tmp_path / "cache"))
+    counting = CountingHash(hashindex.sha256_file)
+    monkeypatch.setattr(hashindex, "sha256_file", counting)
+    specs = get_tasks(["gsm8k", "date_understanding", "commonsenseqa"])
+    files = {p for s in specs for p in task_files(s, data_dir)}
+    assert set(counting.calls) == files and len(counting.calls) == len(files)  # each file read once
+    counting.calls.clear()
+    for spec in specs:  # a second run: the check costs lookups only
+        assert load_items(spec, data_dir)
+    load_examples("lima", data_dir=data_dir)
+    counting.calls.clear()
+    load_examples("lima", data_dir=data_dir)
+    verify_mirror(data_dir, names=["gsm8k", "lima"])
+    for spec in specs:
+        task_files(spec, data_dir)
+    assert counting.calls == []
+    # A copy with new times is read again, once.
+    copy = mirror_copy(data_dir, tmp_path / "mirror", "gsm8k/test.jsonl")
+    os.utime(copy / "gsm8k" / "test.jsonl", ns=(1, 1))
+    task_files(specs[0], copy)
+    task_files(specs[0], copy)
+    assert counting.calls == [copy / "gsm8k" / "test.jsonl"]
+
+
+def test_lima_ids_are_the_same_in_every_code_path(data_dir):
+    from selfprompt.train.template_roles import lima_template_roles
+
+    by_name = load_examples("lima", data_dir=data_dir, limit=60)
+    by_path = load_examples(str(data_dir / "lima" / "train.jsonl"), limit=60)
+    templated = lima_template_roles(data_dir / "lima" / "train.jsonl")[:60]
+    assert [e.id for e in by_name] == [e.id for e in by_path] == [r.id for r in templated]
+    assert by_name[42].id == templated[42].id == lima_id(42) == "lima-00042"
+    assert [(r.question, r.answer) for r in templated] == [(e.question, e.answer) for e in by_name]
+
+
+# --- a UTF-8 byte order mark is accepted by every reader ---------------------------------------------
+
+BOM = codecs.BOM_UTF8
+
+
+def test_every_reader_accepts_a_utf8_bom(tmp_path, monkeypatch):
+    from selfprompt.evaluate.judge import load_answers
+    from selfprompt.evaluate.tasks import load_items, load_task_file
+    from selfprompt.jsonl import read_records
+    from selfprompt.records import Example
+    from selfprompt.report.build import load_run
+
+    monkeypatch.setenv("SELFPROMPT_CACHE", str(tmp_path / "cache"))
+    alpaca = tmp_path / "alpaca.jsonl"
+    alpaca.write_bytes(BOM + b'{"instruction": "Name a colour.", "output": "Red."}\n')
+    assert [(e.question, e.answer) for e in load_examples(str(alpaca))] == [("Name a colour.", "Red.")]
+    lima = tmp_path / "lima.jsonl"
+    lima.write_bytes(BOM + b'{"conversations": ["q", "a"]}\n{"conversations": ["q2", "a2"]}\n')
+    assert [e.id for e in load_examples(str(lima))] == ["lima-00000", "lima-00001"]
+    records = tmp_path / "records.jsonl"
+    records.write_bytes(BOM + json.dumps({"id": "x", "question": "q"}).encode() + b"\n")
+    assert read_records(records, Example)[0].id == "x"
+    answers = tmp_path / "answers.jsonl"
+    answers.write_bytes(BOM + b'{"id": 1, "question": "q", "answer": "a"}\n')
+    assert list(load_answers(answers)) == ["1"]
+
+    # A mirror whose MANIFEST.json and data files carry a BOM (CSV: the first column keeps its name).
+    mirror = tmp_path / "mirror"
+    (mirror / "sums").mkdir(parents=True)
+    csv_bytes = BOM + b"question,answer\nWhat is 2 + 3?,5\nWhat is 4 + 4?,8\n"
+    json_bytes = BOM + json.dumps([{"question": "What is 1 + 1?", "answer": "2"}]).encode()
+    (mirror / "sums" / "test.csv").write_bytes(csv_bytes)
+    (mirror / "sums" / "test.json").write_bytes(json_bytes)
+    manifest = [{"name": "sums", "files": [
+        {"path": "sums/test.csv", "sha256": hashlib.sha256(csv_bytes).hexdigest()},
+        {"path": "sums/test.json", "sha256": hashlib.sha256(json_bytes).hexdigest()}]}]
+    (mirror / "MANIFEST.json").write_bytes(BOM + json.dumps(manifest).encode())
+    for name, file, fmt in (("sums_csv", "sums/test.csv", "csv"), ("sums_json", "sums/test.json", "json-list")):
+        task = tmp_path / f"{name}.yaml"
+        task.write_text(yaml.safe_dump({
+            "name": name, "version": "1", "files": [file], "file_format": fmt,
+            "row": {"question": "{question}", "answer": "answer"}, "answer_type": "number",
+            "extractors": ["answer-is-number", "last-number"], "role_family": "math"}))
+        items = load_items(load_task_file(task), mirror)
+        assert [(i.question, i.answer) for i in items][:1] == [(("What is 2 + 3?", "5") if fmt == "csv"
+                                                                 else ("What is 1 + 1?", "2"))]
+
+    # The report reads the eval's JSON files.
+    run = tmp_path / "eval"
+    (run / "items").mkdir(parents=True)
+    (run / "results.json").write_bytes(BOM + json.dumps({"tasks": {"sums_csv": {"conditions": {"plain": {
+        "n": 0, "lenient": {}, "strict": {}}}}}}).encode())
+    assert [s.name for s in load_run(run).systems] == ["eval"]

@@ -3,6 +3,7 @@ and `selfprompt eval score` on outputs from elsewhere."""
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from selfprompt.cli import app
+from selfprompt.errors import ConfigError
 from selfprompt.evaluate.runner import EvalConfig, run_eval
 from selfprompt.evaluate.roles import manual_role
 from selfprompt.generate.backends.base import Backend
@@ -97,7 +99,10 @@ def test_rerun_uses_the_cache_and_a_killed_run_resumes(first_run, hf_backend, da
 def test_changing_sampling_does_not_reuse_outputs(first_run, hf_backend, data_dir):
     out, _, _ = first_run
     other = CountingBackend(hf_backend)
-    run_eval(config(out, data_dir, tasks=["gsm8k"], conditions=["plain"], limit=1, max_tokens=8), backend=other)
+    # Other settings in the same folder replace its run (overwrite); the generation cache stays and must not
+    # serve the old sampling's outputs.
+    run_eval(config(out, data_dir, tasks=["gsm8k"], conditions=["plain"], limit=1, max_tokens=8, overwrite=True),
+             backend=other)
     assert other.requests == 2
 
 
@@ -109,6 +114,10 @@ def test_score_predictions_from_elsewhere(tmp_path, data_dir):
         {"task": "gsm8k", "id": "gsm8k-0", "output": "I think 20.", "condition": "theirs"},
         {"task": "gsm8k", "id": "gsm8k-1", "output": "It takes 3 bolts.", "condition": "theirs"},
         {"task": "mmlu", "id": "mmlu-0", "output": "The answer is (B).", "condition": "ours"},
+        # plain has no role: an opener that looks like one, even tagged, is part of the answer
+        {"task": "gsm8k", "id": "gsm8k-0", "output": "<role>You are a baker. You need 16 - 3 - 4 = 9 eggs.\n\n"
+         "9 * 2 = $18.", "condition": "plain"},
+        {"task": "gsm8k", "id": "gsm8k-1", "output": "It takes 3 bolts.", "condition": "plain"},
         {"task": "humaneval", "id": "HumanEval/2", "output": "```python\ndef truncate_number(number: float) -> float:\n"
          "    return number % 1.0\n```", "condition": "ours"},
     ]
@@ -120,11 +129,15 @@ def test_score_predictions_from_elsewhere(tmp_path, data_dir):
     res = json.loads((out / "results.json").read_text())["tasks"]
     assert res["gsm8k"]["conditions"]["ours"]["lenient"]["correct"] == 2  # role's "20" ignored
     assert res["gsm8k"]["conditions"]["theirs"]["lenient"]["correct"] == 1
-    assert res["gsm8k"]["comparisons"][0]["lenient"]["difference"] == -0.5
+    pair = next(c for c in res["gsm8k"]["comparisons"] if {c["a"], c["b"]} == {"ours", "theirs"})
+    assert pair["lenient"]["difference"] == (-0.5 if pair["a"] == "ours" else 0.5)
     ours = lines(out / "items" / "gsm8k__ours.jsonl")
     assert ours[0]["role"].startswith("From now on") and ours[1]["extractor"] == "trigger-number"
     assert res["humaneval"]["conditions"]["ours"]["lenient"]["correct"] == 1
     assert lines(out / "items" / "humaneval__ours.jsonl")[0]["execution"]["status"] == "passed"
+    plain = lines(out / "items" / "gsm8k__plain.jsonl")[0]
+    assert plain["role"] is None and plain["format_held"] is None and plain["answer"].startswith("<role>You are")
+    assert plain["correct"]
     assert (out / "manifest.json").exists() and "| gsm8k | ours |" in (out / "results.md").read_text()
 
 
@@ -148,3 +161,88 @@ def test_cli_eval_runs_and_rejects_unknown_tasks(tmp_path, data_dir):
     assert ok.exit_code == 0, ok.output
     assert "| coin_flip | plain | 1 |" in ok.output
     assert len(lines(tmp_path / "cli" / "items" / "coin_flip__plain.jsonl")) == 1
+
+
+def test_score_refuses_a_duplicate_prediction_by_file_line_field(tmp_path, data_dir):
+    """The issue's example: one right, one wrong, and the right one again must not score 2/3."""
+    right = {"task": "gsm8k", "id": "gsm8k-0", "output": "She makes 9 * 2 = $18 every day. The answer is 18."}
+    wrong = {"task": "gsm8k", "id": "gsm8k-1", "output": "The answer is 5."}
+    preds = tmp_path / "dup.jsonl"
+    preds.write_text("".join(json.dumps(r) + "\n" for r in (right, wrong, right)))
+    result = CliRunner().invoke(app, ["eval", "score", "--predictions", str(preds), "--data-dir", str(data_dir)])
+    assert result.exit_code != 0 and not (tmp_path / "dup.jsonl.scores" / "results.json").exists()
+    err = result.exception
+    assert (err.path, err.line, err.field) == (str(preds), 3, "id")
+    assert "duplicate" in str(err) and "first on line 1" in str(err)
+
+    # The same id under another condition is another system's prediction, not a duplicate.
+    other = {**right, "condition": "other"}
+    preds.write_text("".join(json.dumps(r) + "\n" for r in (right, wrong, other)))
+    result = CliRunner().invoke(app, ["eval", "score", "--predictions", str(preds), "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    res = json.loads((tmp_path / "dup.jsonl.scores" / "results.json").read_text())["tasks"]["gsm8k"]["conditions"]
+    assert (res["external"]["n"], res["external"]["lenient"]["correct"]) == (2, 1)
+    assert (res["other"]["n"], res["other"]["lenient"]["correct"]) == (1, 1)
+
+
+def test_score_reads_a_predictions_file_with_a_bom_and_keeps_no_earlier_scoring(tmp_path, data_dir):
+    rows = [{"task": "gsm8k", "id": "gsm8k-0", "output": "The answer is 18."},
+            {"task": "mmlu", "id": "mmlu-0", "output": "The answer is (B).", "condition": "x"}]
+    preds = tmp_path / "bom.jsonl"
+    preds.write_bytes(codecs.BOM_UTF8 + "".join(json.dumps(r) + "\n" for r in rows).encode())
+    out = tmp_path / "scores"
+    result = CliRunner().invoke(app, ["eval", "score", "--predictions", str(preds), "--data-dir", str(data_dir),
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    res = json.loads((out / "results.json").read_text())["tasks"]
+    assert res["gsm8k"]["conditions"]["external"]["lenient"]["correct"] == 1
+    assert sorted(p.name for p in (out / "items").iterdir()) == ["gsm8k__external.jsonl", "mmlu__x.jsonl"]
+    preds.write_bytes(codecs.BOM_UTF8 + (json.dumps(rows[0]) + "\n").encode())  # score other predictions there
+    assert CliRunner().invoke(app, ["eval", "score", "--predictions", str(preds), "--data-dir", str(data_dir),
+                                    "--out", str(out)]).exit_code == 0
+    assert [p.name for p in (out / "items").iterdir()] == ["gsm8k__external.jsonl"]
+
+
+def test_an_eval_folder_holds_one_run(hf_backend, data_dir, tmp_path):
+    """Same scope: resumed. Fewer tasks: refused, nothing touched. --overwrite: replaced, no stale files."""
+    out = tmp_path / "one"
+    two_tasks = config(out, data_dir, tasks=["gsm8k", "coin_flip"], conditions=["plain"], limit=1, max_tokens=8)
+    backend = CountingBackend(hf_backend)
+    first = run_eval(two_tasks, backend=backend)
+    assert backend.requests == 2 * 2 and set(first["tasks"]) == {"gsm8k", "coin_flip"}
+    items_before = {p.name: p.read_text() for p in (out / "items").iterdir()}
+
+    again = CountingBackend(hf_backend)
+    assert run_eval(two_tasks, backend=again)["tasks"] == first["tasks"] and again.requests == 0
+
+    fewer = two_tasks.model_copy(update={"tasks": ["gsm8k"]})
+    with pytest.raises(ConfigError, match="other settings.*tasks.*coin_flip.*--overwrite") as err:
+        run_eval(fewer, backend=again)
+    assert str(out) in str(err.value)
+    assert {p.name: p.read_text() for p in (out / "items").iterdir()} == items_before  # refused: nothing touched
+    assert set(json.loads((out / "results.json").read_text())["tasks"]) == {"gsm8k", "coin_flip"}
+
+    result = CliRunner().invoke(app, ["eval", "--tasks", "gsm8k", "--conditions", "plain", "--limit", "1",
+                                      "--seed", "3", "--max-tokens", "8", "--trigger-max-tokens", "6",
+                                      "--data-dir", str(data_dir), "--out", str(out)])
+    assert result.exit_code != 0 and "--overwrite" in str(result.exception)
+
+    replaced = run_eval(fewer.model_copy(update={"overwrite": True}), backend=again)
+    assert again.requests == 0  # the generation cache is kept: gsm8k's generation is reused
+    assert set(replaced["tasks"]) == {"gsm8k"}
+    assert [p.name for p in (out / "items").iterdir()] == ["gsm8k__plain.jsonl"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["tasks"] == ["gsm8k"]
+    assert json.loads((out / "settings.json").read_text())["tasks"] == ["gsm8k"]
+
+
+def test_a_folder_of_unknown_settings_is_not_mixed_into(hf_backend, data_dir, tmp_path):
+    out = tmp_path / "old"
+    (out / "items").mkdir(parents=True)
+    (out / "items" / "mmlu__plain.jsonl").write_text("{}\n")
+    (out / "results.json").write_text('{"tasks": {"mmlu": {}}}\n')
+    cfg = config(out, data_dir, tasks=["coin_flip"], conditions=["plain"], limit=1, max_tokens=8)
+    with pytest.raises(ConfigError, match="unknown settings"):
+        run_eval(cfg, backend=hf_backend)
+    run_eval(cfg.model_copy(update={"overwrite": True}), backend=hf_backend)
+    assert [p.name for p in (out / "items").iterdir()] == ["coin_flip__plain.jsonl"]

@@ -92,6 +92,40 @@ def test_a_changed_setting_changes_only_what_depends_on_it(data_dir, tmp_path):
     assert changed == set(base) - {"eval-baseline", "answers-baseline"}
 
 
+def test_prompt_files_and_local_model_content_are_part_of_the_stage_keys(data_dir, tmp_path, monkeypatch):
+    """A done stage is skipped by its key, so an edited prompt or a changed model must change the key."""
+    from selfprompt.prompts import PROMPT_DIR_ENV, prompt_path
+
+    model = tmp_path / "some" / "model"  # a local model folder: only its content is read for the key
+    model.mkdir(parents=True)
+    (model / "config.json").write_text('{"model_type": "llama"}')
+    (model / "model.safetensors").write_bytes(b"weights v1")
+    spec = tiny_spec(tmp_path)
+    spec["eval"]["systems"]["baseline"] = {"model": str(model), "conditions": ["plain", "icl-self-prompt"]}
+    base = keys_for(spec, data_dir)
+
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    for name in ("icl-self-prompt", "judge-pairwise"):
+        shutil.copy(prompt_path(name), prompts / f"{name}.yaml")
+    monkeypatch.setenv(PROMPT_DIR_ENV, str(prompts))
+    assert keys_for(spec, data_dir) == base, "the same prompt texts from another folder: the same keys"
+
+    icl = prompts / "icl-self-prompt.yaml"
+    icl.write_text(icl.read_text().replace("Do not answer the question.", "Never answer the question."))
+    after_icl = keys_for(spec, data_dir)
+    assert {k for k, v in after_icl.items() if v != base[k]} == {"eval-baseline", "report"}
+
+    judge = prompts / "judge-pairwise.yaml"
+    judge.write_text(judge.read_text().replace("careful, impartial", "strict"))
+    after_judge = keys_for(spec, data_dir)
+    assert {k for k, v in after_judge.items() if v != after_icl[k]} == {"judge", "report"}
+
+    (model / "model.safetensors").write_bytes(b"weights v2")  # retrained in place: same path, new content
+    after_model = keys_for(spec, data_dir)
+    assert {k for k, v in after_model.items() if v != after_judge[k]} == {"eval-baseline", "report"}
+
+
 @pytest.mark.parametrize("name", ["demo", "paper-mistral-7b", "paper-llama2-7b"])
 def test_shipped_experiments_plan_every_stage(name, data_dir):
     exp = load_experiment(REPO / "experiments" / f"{name}.yaml")

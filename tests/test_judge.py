@@ -264,3 +264,30 @@ def test_json_verdicts_are_refused_for_a_judge_without_structured_output(tmp_pat
     proc = subprocess.run([exe, "judge", "--a", str(a), "--b", str(a), "--out", str(tmp_path / "j"),
                            "--judge-backend", "hf", "--verdict-format", "json"], capture_output=True, text=True)
     assert proc.returncode != 0 and "structured output" in proc.stderr and not (tmp_path / "j").exists()
+
+
+@pytest.mark.llamacpp
+def test_exhausted_quota_stops_the_judge_and_a_rerun_resumes(llama_server, tmp_path):
+    from faultproxy import FaultProxy
+
+    ids = ("q-prefer-a", "q-first-slot")
+    a = write_answers(tmp_path / "a.jsonl", {k: ANSWERS_A[k] for k in ids})
+    b = write_answers(tmp_path / "b.jsonl", {k: ANSWERS_B[k] for k in ids})
+    out = tmp_path / "judge"
+    with FaultProxy(llama_server) as proxy:
+        args = ["judge", "--a", str(a), "--b", str(b), "--out", str(out), "--judge-backend", "openai",
+                "--base-url", proxy.base_url, "--max-tokens", "8", "--max-verdict-attempts", "1", "--concurrency", "1"]
+        proxy.faults.extend(["forward", "forward"] + ["quota"] * 20)  # two replies, then the quota is gone
+        exe = str(Path(sys.executable).parent / "selfprompt")
+        stopped = subprocess.run([exe, *args], capture_output=True, text=True, timeout=600)
+        assert stopped.returncode == 2 and "Traceback" not in stopped.stderr
+        message = " ".join(stopped.stderr.split())
+        assert "insufficient_quota" in message and "quota is exhausted" in message and "rerun" in message
+        assert proxy.applied == ["forward", "forward", "quota"], "no retry and nothing sent after the quota error"
+        assert not (out / "results.json").exists()
+
+        proxy.faults.clear()  # quota back: the two replies received are cached, the two others are asked
+        run_cli(*args)
+        assert proxy.chat_requests == 3 + 2
+    results = json.loads((out / "results.json").read_text())
+    assert results["n_pairs"] == 2 and results["requests"]["cache_hits"] == 2

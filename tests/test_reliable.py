@@ -122,3 +122,52 @@ def test_in_process_backend_works_through_the_same_client(hf_backend, tmp_path):
     again = client.generate_many(requests)
     assert [r.response for r in again] == [r.response for r in first] and all(r.cached for r in again)
     assert client.stats.requests_sent == 2 and client.stats.cache_hits == 2
+
+
+@pytest.mark.llamacpp
+def test_exhausted_quota_stops_at_once_and_a_later_client_resumes(proxy, backend, tmp_path):
+    """HTTP 429 `insufficient_quota` is not a rate limit: no retry, no further request, a clear error."""
+    proxy.faults.extend(["forward"] + ["quota"] * 20)  # the quota runs out after one request, and stays out
+    client = client_for(backend, tmp_path, concurrency=1, max_retries=6)
+    results = client.generate_many([tiny_request(f"Say {w}.") for w in ("one", "two", "three", "four")])
+    assert results[0].response is not None and not results[0].cached
+    assert proxy.applied == ["forward", "quota"]  # the first quota reply stopped the run: nothing else was sent
+    for r in results[1:]:
+        assert r.response is None and r.fatal and r.stops_all and r.quota
+        assert "insufficient_quota" in r.error and "quota is exhausted" in r.error and "rerun" in r.error
+    assert results[1].attempts == 1 and results[2].attempts == results[3].attempts == 0
+    assert client.stats.retries == 0 and client.stats.errors == 3
+    client.close()
+
+    proxy.faults.clear()  # quota is back: a new run sends only what is missing
+    again = client_for(backend, tmp_path, concurrency=1)
+    resumed = again.generate_many([tiny_request(f"Say {w}.") for w in ("one", "two", "three", "four")])
+    assert resumed[0].cached and resumed[0].response == results[0].response
+    assert all(r.response is not None and not r.cached for r in resumed[1:])
+    assert again.stats.requests_sent == 3 and proxy.chat_requests == 2 + 3
+
+
+def test_quota_errors_stop_and_rate_limits_are_retried():
+    import httpx
+    import openai
+
+    from selfprompt.generate.reliable import classify
+
+    def status_error(status: int, body: dict) -> openai.APIStatusError:
+        request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
+        response = httpx.Response(status, json={"error": body}, request=request)
+        cls = {401: openai.AuthenticationError, 429: openai.RateLimitError}.get(status, openai.APIStatusError)
+        return cls(body.get("message", "x"), response=response, body=body)
+
+    quota = classify(status_error(429, {"message": "You exceeded your current quota", "type": "insufficient_quota",
+                                        "code": "insufficient_quota"}))
+    assert not quota.retryable and quota.stops_all and quota.quota and "insufficient_quota" in quota.message
+    billing = classify(status_error(429, {"message": "Billing hard limit", "code": "billing_hard_limit_reached"}))
+    assert billing.quota and billing.stops_all and not billing.retryable
+    assert classify(status_error(402, {"message": "Payment required"})).quota
+    rate = classify(status_error(429, {"message": "Rate limit reached", "code": "rate_limit_exceeded"}))
+    assert rate.retryable and not rate.stops_all and not rate.quota
+    key = classify(status_error(401, {"message": "Incorrect API key", "code": "invalid_api_key"}))
+    assert not key.retryable and not key.quota
+    bad_request = classify(status_error(400, {"message": "context length exceeded"}))
+    assert not bad_request.retryable and not bad_request.stops_all  # one request's problem: the others go on

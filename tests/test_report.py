@@ -142,3 +142,78 @@ def test_console_check_catches_errors(tmp_path):
                           "--virtual-time-budget=2000", "--dump-dom", page.as_uri()], capture_output=True, text=True,
                          timeout=120)
     assert any(":CONSOLE" in line and "notDefined" in line for line in dom.stderr.splitlines())
+
+
+# --- the baseline is declared, never guessed --------------------------------------------------------
+
+def write_eval_conditions(folder: Path, accuracies: dict[str, float]) -> None:
+    """One eval folder with several conditions, as `selfprompt eval --conditions a,b` writes it."""
+    results = {"model": "m", "backend": "hf", "tasks": {}}
+    rng = random.Random(7)
+    per_condition = {}
+    for condition, accuracy in accuracies.items():
+        items = [ItemResult(task="gsm8k", condition=condition, id=f"gsm8k-{k}", question=f"Q{k}", reference="1",
+                            role=None, raw="1", answer="1", trigger_output=None, extracted_strict="1", extracted="1",
+                            extractor="regex", correct_strict=ok, correct=ok, extraction_failed=False)
+                 for k, ok in enumerate(rng.random() < accuracy for _ in range(40))]
+        write_records(folder / "items" / f"gsm8k__{condition}.jsonl", items)
+        per_condition[condition] = items
+    results["tasks"]["gsm8k"] = {"version": "1", "metric": "accuracy", "n_items": 40,
+                                 "conditions": {c: summarize(r, 200, 0) for c, r in per_condition.items()},
+                                 "comparisons": compare(per_condition, 200, 0)}
+    write_json(folder / "results.json", results)
+
+
+def test_the_report_never_picks_a_baseline_alphabetically(tmp_path):
+    from selfprompt.errors import ConfigError
+    from selfprompt.report.build import delta_rows
+
+    run = tmp_path / "eval"
+    write_eval_conditions(run, {"plain": 0.3, "icl-self-prompt": 0.6})
+    with pytest.raises(ConfigError, match="no baseline declared") as err:
+        load_run(run)
+    assert all(name in str(err.value) for name in ("eval/plain", "eval/icl-self-prompt", "--baseline"))
+
+    for name in ("plain", "eval/plain"):  # a condition or a system name
+        report = load_run(run, baseline=name)
+        assert report.baseline == "eval/plain"
+        [row] = delta_rows(report)
+        plain, icl = (report.system(f"eval/{c}").summary["gsm8k"]["lenient"]["accuracy"]
+                      for c in ("plain", "icl-self-prompt"))
+        assert (row["system"], row["baseline"]) == ("eval/icl-self-prompt", "eval/plain")
+        assert row["lenient"]["difference"] == pytest.approx(icl - plain) and icl > plain
+    assert load_run(run, baseline="icl-self-prompt").baseline == "eval/icl-self-prompt"
+    with pytest.raises(ConfigError, match="'manual-role' is not one of the systems: eval/plain, eval/icl-self-prompt"):
+        load_run(run, baseline="manual-role")
+
+    exe = str(Path(sys.executable).parent / "selfprompt")
+    refused = subprocess.run([exe, "report", str(run)], capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "eval/plain" in refused.stderr and "Traceback" not in refused.stderr
+    ok = subprocess.run([exe, "report", str(run), "--baseline", "plain"], capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "## Difference to the baseline (eval/plain)" in (run / "report" / "report.md").read_text()
+
+
+def test_the_experiment_declares_the_baseline_and_it_must_name_one_system(tmp_path):
+    from selfprompt.errors import ConfigError, DataError
+    from selfprompt.experiment.spec import load_experiment
+
+    write_eval_conditions(tmp_path / "eval-a", {"plain": 0.3, "icl-self-prompt": 0.6})
+    write_eval_conditions(tmp_path / "eval-b", {"self-prompt": 0.5})
+    index = {"title": "t", "evals": {"a": "eval-a", "b": "eval-b"}, "judges": {}}
+    write_json(tmp_path / "experiment.json", {**index, "baseline": "b"})
+    assert load_run(tmp_path).baseline == "b"
+    assert load_run(tmp_path, baseline="a/plain").baseline == "a/plain", "--baseline overrides the experiment"
+    write_json(tmp_path / "experiment.json", {**index, "baseline": "a"})
+    with pytest.raises(ConfigError, match="matches 2 systems: a/plain, a/icl-self-prompt"):
+        load_run(tmp_path)
+    write_json(tmp_path / "experiment.json", {**index, "baseline": None})
+    with pytest.raises(ConfigError, match="no baseline declared and 3 candidates"):
+        load_run(tmp_path)
+
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text("name: x\nbaseline: base\neval:\n  tasks: [gsm8k]\n  systems:\n"
+                          "    tuned: {model: default, conditions: [plain]}\n"
+                          "    untuned: {model: default, conditions: [plain]}\n")
+    with pytest.raises(DataError, match="baseline 'base' is not a label under eval.systems"):
+        load_experiment(experiment)

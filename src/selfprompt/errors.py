@@ -24,3 +24,7 @@ class ModelNotFoundError(SelfPromptError):
 
 class ConfigError(SelfPromptError):
     """A bad configuration value or an unknown registry name."""
+
+
+class ServiceStopped(SelfPromptError):
+    """A model server refused work no retry can fix (exhausted quota, bad key); rerunning once fixed resumes."""

@@ -7,6 +7,7 @@ a resumed run never duplicates or half-writes a row.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 from pathlib import Path
@@ -20,12 +21,21 @@ R = TypeVar("R", bound=BaseModel)
 
 
 def iter_json_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line_number, object) for each non-blank line; bad JSON raises DataError."""
+    """Yield (line_number, object) for each non-blank line; bad JSON raises DataError.
+
+    A UTF-8 byte order mark at the start of the file (as Windows tools write) is skipped.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(str(path), None, None, "file not found")
-    with path.open("r", encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
+    with path.open("rb") as f:  # bytes: a line that is not UTF-8 is reported by its number
+        for number, raw in enumerate(f, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(str(path), number, None, f"not UTF-8 text (byte {e.start + 1} of the line)") from None
             if not line.strip():
                 continue
             try:

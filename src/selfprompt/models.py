@@ -8,20 +8,28 @@
 
 GGUF files are converted once into a cached HF folder keyed by the file's sha256, with the GGUF
 quantizer state cleared: the dequantized float model can then be trained and saved like any other.
+
+A model is identified by its content, not by its name: `ResolvedModel.model_id` is the display
+name plus a hash of the files that decide what it generates (weights, adapter, config, tokenizer,
+chat template), e.g. `model@3f9c0a1b2c3d4e5f`. Two different models in `runs/a/model` and
+`runs/b/model` therefore never share a cache entry. Hashes are remembered by path, size and times
+(`selfprompt.hashindex`), so only the first look at a model reads its weights.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
 import shutil
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from selfprompt.errors import ModelNotFoundError
-from selfprompt.manifest import sha256_file
+from selfprompt.hashindex import cache_dir, file_sha256, files_sha256
 
 DEFAULT_MODEL = "default"
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -30,12 +38,21 @@ DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 ModelKind = Literal["default", "hf-folder", "gguf", "adapter", "hub"]
 
+# Files of a model folder that decide what the model generates (besides the weights below).
+MODEL_CONFIG_FILES = (
+    "config.json", "generation_config.json", "adapter_config.json", "selfprompt_base.json",
+    "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "added_tokens.json",
+    "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json",
+)
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".index.json")
+HASH_CHARS = 16  # of the content hash in a model id: 64 bits, no collision among one user's models
+
 
 @dataclass(frozen=True)
 class ResolvedModel:
     spec: str  # what the user wrote
     kind: ModelKind
-    name: str  # short display name, recorded in manifests and caches
+    name: str  # short display name (the folder or file name); `model_id` adds the content hash
     hf_path: str | None = None  # folder (or hub id) that transformers loads; None until converted
     gguf_path: str | None = None  # file that llama.cpp loads, when there is one
     adapter_path: str | None = None  # LoRA adapter folder, loaded over `base`
@@ -51,6 +68,24 @@ class ResolvedModel:
         assert self.gguf_path is not None
         return str(gguf_to_hf_folder(Path(self.gguf_path)))
 
+    @cached_property
+    def content_hash(self) -> str:
+        """sha256 over the model's content: the GGUF file, or the folder's weights and config files;
+        for an adapter, the adapter folder and its base model's hash."""
+        if self.kind == "adapter":
+            assert self.adapter_path is not None and self.base is not None
+            adapter = files_sha256(model_files(Path(self.adapter_path)))
+            return hashlib.sha256(f"{adapter}+{self.base.content_hash}".encode()).hexdigest()
+        if self.hf_path:
+            return files_sha256(model_files(Path(self.hf_path)))
+        assert self.gguf_path is not None
+        return file_sha256(self.gguf_path)
+
+    @property
+    def model_id(self) -> str:
+        """The id recorded in manifests and cache keys: display name @ content hash."""
+        return f"{self.name}@{self.content_hash[:HASH_CHARS]}"
+
     def require_gguf(self) -> str:
         if not self.gguf_path:
             raise ModelNotFoundError(
@@ -60,9 +95,13 @@ class ResolvedModel:
         return self.gguf_path
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("SELFPROMPT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "selfprompt")
-    return Path(root)
+def model_files(folder: Path) -> dict[str, Path]:
+    """The files of a model folder that decide its outputs: weights, config, tokenizer, chat template."""
+    files = {p.name: p for p in folder.iterdir()
+             if p.is_file() and (p.name in MODEL_CONFIG_FILES or p.name.endswith(WEIGHT_SUFFIXES))}
+    if not files:
+        raise ModelNotFoundError(f"folder '{folder}' holds no model files (weights, config.json, adapter_config.json)")
+    return files
 
 
 def default_gguf_path() -> Path:
@@ -97,7 +136,7 @@ def resolve_model(spec: str, base: str | None = None) -> ResolvedModel:
 
 def _resolve_folder(spec: str, path: Path, base: str | None) -> ResolvedModel:
     if (path / "adapter_config.json").exists():
-        config = json.loads((path / "adapter_config.json").read_text())
+        config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8-sig"))
         base_spec = base or _adapter_base_spec(path, config)
         return ResolvedModel(
             spec=spec, kind="adapter", name=path.name, adapter_path=str(path), base=resolve_model(base_spec)
@@ -118,7 +157,7 @@ def _adapter_base_spec(path: Path, config: dict[str, Any]) -> str:
     # survives cache moves; peft's own field is the folder transformers loaded, used otherwise.
     marker = path / ADAPTER_BASE_FILE
     if marker.exists():
-        return json.loads(marker.read_text())["base_model"]
+        return json.loads(marker.read_text(encoding="utf-8-sig"))["base_model"]
     base = config.get("base_model_name_or_path")
     if not base:
         raise ModelNotFoundError(f"{path / 'adapter_config.json'}: field 'base_model_name_or_path' is empty; pass --base")
@@ -144,7 +183,8 @@ def _resolve_hub(repo_id: str) -> ResolvedModel:
 
 def gguf_to_hf_folder(gguf: Path) -> Path:
     """Dequantize a GGUF file into a cached, trainable HF folder (keyed by the file's sha256)."""
-    target = cache_dir() / "models" / f"{gguf.stem}-{sha256_file(gguf)[:16]}"
+    digest = file_sha256(gguf)
+    target = cache_dir() / "models" / f"{gguf.stem}-{digest[:16]}"
     if (target / "config.json").exists():
         return target
     import torch
@@ -161,7 +201,7 @@ def gguf_to_hf_folder(gguf: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    (tmp / "selfprompt_source.json").write_text(json.dumps({"gguf": str(gguf), "sha256": sha256_file(gguf)}))
+    (tmp / "selfprompt_source.json").write_text(json.dumps({"gguf": str(gguf), "sha256": digest}))
     try:
         os.replace(tmp, target)  # atomic: a concurrent converter either wins or finds it done
     except OSError:

@@ -24,7 +24,7 @@ class Message(Record):
 class Example(Record):
     """One instruction/answer pair from any source (LIMA, Alpaca, Dolly, a benchmark...)."""
 
-    id: str = Field(description="Stable id, unique within its source file, e.g. 'lima-0042'.")
+    id: str = Field(description="Stable id, unique within its source file, e.g. 'lima-00042'.")
     question: str = Field(description="The user's instruction, as the model will see it.")
     answer: str = Field(default="", description="Reference answer; empty when the source has none.")
     source: str = Field(default="unknown", description="Where the row came from, e.g. 'lima'.")

@@ -120,6 +120,8 @@ async def annotate_example(client: ReliableClient, template: AnnotationTemplate,
         result = await client.generate(ChatRequest(messages=messages, sampling=sampling, response_format=response_format))
         attempts += max(result.attempts, 1)  # a cached reply counts as the one request that made it
         if result.response is None:
+            if result.quota:
+                raise TeacherRejected(f"the teacher's account is out of quota, so the run stopped ({result.error})")
             if result.fatal:
                 raise TeacherRejected(f"the teacher rejected a request ({result.error}); check --teacher, "
                                       f"--base-url and the key in ${cfg.api_key_env}")

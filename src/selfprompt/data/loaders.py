@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from selfprompt.data.mirror import resolve_data_dir
+from selfprompt.data.mirror import check_files, resolve_data_dir
 from selfprompt.errors import ConfigError, DataError
 from selfprompt.jsonl import iter_json_lines
 from selfprompt.records import Example, Message
@@ -36,6 +36,12 @@ def load_examples(source: str, *, data_dir: str | Path | None = None, field_map:
     path = Path(source).expanduser()
     if not path.is_file():
         raise DataError(str(path), None, None, "file not found (give 'lima' or a path to a JSONL file)")
+    try:
+        root = resolve_data_dir(data_dir, required=False)
+    except ConfigError:  # a file given by path needs no mirror
+        root = None
+    if root is not None:
+        check_files(root, [path])  # a file inside the data mirror is checked like any mirror file; others are not
     rows = _take(iter_json_lines(path), limit)
     first = rows[0][1] if rows else {}
     if field_map is None and "conversations" in first:
@@ -58,6 +64,7 @@ def _load_lima(data_dir: str | Path | None, limit: int | None) -> list[Example]:
     root = resolve_data_dir(data_dir, required=False)
     if root is not None and (root / LIMA_MIRROR_FILE).is_file():
         path = root / LIMA_MIRROR_FILE
+        check_files(root, [path])
         return [lima_example(path, line, obj, i) for i, (line, obj) in enumerate(_take(iter_json_lines(path), limit))]
     rows = _lima_from_hub(missing=root / LIMA_MIRROR_FILE if root is not None else None)
     label = f"hf://datasets/{LIMA_HUB_ID}"
@@ -85,6 +92,12 @@ def _lima_from_hub(missing: Path | None) -> Iterable[dict[str, Any]]:
         ) from None
 
 
+def lima_id(index: int) -> str:
+    """The id of the LIMA row at 0-based `index` of its file: 'lima-00042'. Every code path that names a
+    LIMA row uses this (five digits: LIMA has 1030 rows, and ids sort in file order)."""
+    return f"lima-{index:05d}"
+
+
 def lima_example(path: str | Path, line: int, obj: dict[str, Any], index: int) -> Example:
     """One GAIR/lima row: {"conversations": [user, assistant, user, ...], "source": ...}."""
     conv = obj.get("conversations")
@@ -102,7 +115,7 @@ def lima_example(path: str | Path, line: int, obj: dict[str, Any], index: int) -
     turns = None
     if len(conv) > 2:  # multi-turn dialogue: keep it whole; question/answer are its first exchange
         turns = [Message(role="user" if k % 2 == 0 else "assistant", content=t) for k, t in enumerate(conv)]
-    return Example(id=f"lima-{index:05d}", question=conv[0], answer=conv[1] if len(conv) > 1 else "",
+    return Example(id=lima_id(index), question=conv[0], answer=conv[1] if len(conv) > 1 else "",
                    source="lima", turns=turns)  # LIMA's own per-row origin (stackexchange, ...) is not kept
 
 

@@ -36,7 +36,8 @@ def eval_command(
     backend: str = typer.Option("hf", help="hf, llamacpp or openai."),
     base_url: Optional[str] = typer.Option(None, help="openai backend: server URL (else OPENAI_BASE_URL)."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="openai backend: environment variable holding the key."),
-    out: Path = typer.Option(Path("runs/eval"), help="Output folder; rerunning with the same folder resumes."),
+    out: Path = typer.Option(Path("runs/eval"), help="Output folder, one run per folder: rerunning with the same "
+                             "tasks, conditions, limit and seed resumes; others are refused unless --overwrite."),
     data_dir: Optional[str] = typer.Option(None, help="Data mirror (default $SELFPROMPT_DATA_DIR or ../shared/data)."),
     task_file: list[Path] = typer.Option([], help="Extra task YAML file (repeatable)."),
     limit: Optional[int] = typer.Option(None, help="Items per task (a seeded random subset)."),
@@ -47,6 +48,8 @@ def eval_command(
     temperature: float = typer.Option(0.0, help="0 = greedy."),
     batch_size: int = typer.Option(8, help="Items per generate call and per cache append."),
     no_trigger: bool = typer.Option(False, help="Skip the second-pass trigger; regex extractors only."),
+    overwrite: bool = typer.Option(False, help="Replace a run with other tasks, conditions, limit or seed in --out "
+                                   "(the content-keyed generation cache is kept)."),
 ) -> None:
     """Run benchmarks: selfprompt eval --model default --tasks gsm8k,mmlu --conditions plain,icl-self-prompt --limit 20"""
     if ctx.invoked_subcommand is not None:
@@ -62,11 +65,13 @@ def eval_command(
                         data_dir=_data_dir(data_dir), out=str(out), task_files=[str(p) for p in task_file],
                         limit=limit, seed=None if first else seed, max_tokens=max_tokens,
                         trigger_max_tokens=trigger_max_tokens, temperature=temperature, batch_size=batch_size,
-                        no_trigger=no_trigger)
-    from selfprompt.generate.backends import get_backend
+                        no_trigger=no_trigger, overwrite=overwrite)
+    from selfprompt.evaluate.runner import check_output, run_scope
     from selfprompt.evaluate.tasks import get_tasks
+    from selfprompt.generate.backends import get_backend
 
     get_tasks(config.tasks, config.task_files)  # fail on a bad task name before loading a model
+    check_output(out, run_scope(config), overwrite)  # and on a folder that holds another run
     console = Console(stderr=True)
     engine = get_backend(backend, **options)
     try:

@@ -26,40 +26,18 @@ from typing import Any, Callable, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from selfprompt.errors import ConfigError, DataError
+from selfprompt.errors import ConfigError, DataError, ServiceStopped
 from selfprompt.evaluate.stats import bootstrap_ci
 from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
 from selfprompt.jsonl import iter_json_lines, validation_error
+from selfprompt.prompts import load_prompt, text_field
 from selfprompt.records import Message
 
 ANSWERS_FILE = "answers.jsonl"
 
-SYSTEM_PROMPT = (
-    "You are a careful, impartial reviewer comparing two answers to the same user question. Judge which "
-    "answer serves the user better: correctness first, then helpfulness, relevance, depth and clarity. "
-    "Ignore the order in which the answers appear, ignore their length unless it hurts the answer, and do "
-    "not favour a style or a name."
-)
-ANSWERS_BLOCK = (
-    "[Question]\n{question}\n\n"
-    "[Answer A]\n{answer_a}\n[End of Answer A]\n\n"
-    "[Answer B]\n{answer_b}\n[End of Answer B]\n\n"
-)
-USER_TEMPLATE = ANSWERS_BLOCK + (
-    "Compare the two answers in a few sentences. Then write your verdict alone on the last line, exactly "
-    "one of: [[A]] if answer A is better, [[B]] if answer B is better, [[C]] if they are equally good."
-)
-FEEDBACK = (
-    "Your reply did not end with a valid verdict line. Reply again: a short comparison, then a last line "
-    "containing only [[A]], [[B]] or [[C]]."
-)
-USER_TEMPLATE_JSON = ANSWERS_BLOCK + (
-    "Compare the two answers in a few sentences, then give your verdict: \"A\" if answer A is better, \"B\" if "
-    "answer B is better, \"tie\" if they are equally good. Reply with a JSON object only: "
-    '{{"comparison": "...", "verdict": "A" | "B" | "tie"}}'
-)
-FEEDBACK_JSON = 'Your reply was not a valid JSON verdict. Reply again with only {"comparison": "...", "verdict": "A" | "B" | "tie"}.'
+# The prompt texts are data: selfprompt/prompts/judge-pairwise.yaml, read when used (see verdict_style).
+JUDGE_PROMPT_FILE = "judge-pairwise"
 RESPONSE_FORMAT_JSON = {
     "type": "json_schema",
     "json_schema": {
@@ -185,22 +163,47 @@ def parse_json_verdict(text: str) -> ParsedVerdict:
 class VerdictStyle:
     """Everything that differs between verdict formats: prompt, feedback, constraint, parser."""
 
-    template: str  # part of the cache namespace: changing a prompt text must bump it
-    user: str
+    template: str  # style name and version, e.g. pairwise-v1
+    prompt_id: str  # the prompt file's name-vVERSION@sha256[:16]
+    system: str
+    user: str  # format string: {question}, {answer_a}, {answer_b}
     feedback: str
     response_format: dict | None
     parse: Callable[[str], ParsedVerdict]
 
+    @property
+    def namespace(self) -> str:
+        """The judge's cache namespace: an edited prompt file is asked anew, never served old verdicts."""
+        return f"{self.template}:{self.prompt_id}"
 
-STYLES: dict[str, VerdictStyle] = {
-    "tags": VerdictStyle("pairwise-v1", USER_TEMPLATE, FEEDBACK, None, parse_verdict),
-    "json": VerdictStyle("pairwise-json-v1", USER_TEMPLATE_JSON, FEEDBACK_JSON, RESPONSE_FORMAT_JSON, parse_json_verdict),
+
+_PARSERS: dict[str, tuple[dict | None, Callable[[str], ParsedVerdict]]] = {
+    "tags": (None, parse_verdict),
+    "json": (RESPONSE_FORMAT_JSON, parse_json_verdict),
 }
+
+
+def verdict_style(verdict_format: str) -> VerdictStyle:
+    """The style of one verdict format, with the texts of the judge prompt file as it is now."""
+    prompt = load_prompt(JUDGE_PROMPT_FILE)
+    response_format, parse = _PARSERS[verdict_format]
+    name = text_field(prompt, "styles", verdict_format, "template")
+    return VerdictStyle(
+        template=name, prompt_id=prompt.id, system=text_field(prompt, "system"),
+        user=text_field(prompt, "answers_block") + text_field(prompt, "styles", verdict_format, "instruction"),
+        feedback=text_field(prompt, "styles", verdict_format, "feedback"), response_format=response_format, parse=parse)
+
+
+# The texts as read at import time, for callers that show or compare them; judging reads the file when it runs.
+STYLES: dict[str, VerdictStyle] = {f: verdict_style(f) for f in _PARSERS}
+SYSTEM_PROMPT = STYLES["tags"].system
+USER_TEMPLATE, FEEDBACK = STYLES["tags"].user, STYLES["tags"].feedback
+USER_TEMPLATE_JSON, FEEDBACK_JSON = STYLES["json"].user, STYLES["json"].feedback
 
 
 def judge_request(question: str, first: str, second: str, sampling: Sampling, style: VerdictStyle) -> ChatRequest:
     messages = [
-        Message(role="system", content=SYSTEM_PROMPT),
+        Message(role="system", content=style.system),
         Message(role="user", content=style.user.format(question=question, answer_a=first, answer_b=second)),
     ]
     return ChatRequest(messages=messages, sampling=sampling, response_format=style.response_format)
@@ -253,7 +256,7 @@ class JudgeConfig(BaseModel):
 
 def judge_orders(client: Any, requests: Sequence[ChatRequest], config: JudgeConfig) -> list[OrderResult]:
     """Judge every request; unparsable replies are re-asked in rounds (batched for concurrency)."""
-    style = STYLES[config.verdict_format]
+    style = verdict_style(config.verdict_format)
     results = [OrderResult() for _ in requests]
     current = list(requests)
     pending = list(range(len(requests)))
@@ -262,6 +265,9 @@ def judge_orders(client: Any, requests: Sequence[ChatRequest], config: JudgeConf
         still = []
         for i, reply in zip(pending, replies):
             result = results[i]
+            if reply.response is None and reply.stops_all:  # no quota: stop at once, keep what is cached
+                raise ServiceStopped(f"the judge refused the run's requests, so it stopped ({reply.error}); replies "
+                                     "received so far are cached: rerun the same command to resume")
             if reply.response is None:  # transport failure after the client's own retries
                 result.error = f"request failed: {reply.error}"
                 continue
@@ -300,7 +306,7 @@ def judge_pairs(client: Any, a: dict[str, AnswerRow], b: dict[str, AnswerRow], c
     if config.limit:
         ids = ids[: config.limit]
     sampling = Sampling(max_tokens=config.max_tokens, temperature=config.temperature, seed=config.seed)
-    style = STYLES[config.verdict_format]
+    style = verdict_style(config.verdict_format)
     requests = []
     for i in ids:
         text_a, text_b = judged_text(a[i], config.keep_roles), judged_text(b[i], config.keep_roles)
@@ -350,7 +356,7 @@ def make_client(judge: Backend, cache_path: Path, config: JudgeConfig) -> Any:
     from selfprompt.generate.reliable import ReliableClient
 
     return ReliableClient(judge, cache_path=cache_path, concurrency=config.concurrency,
-                          cache_namespace=STYLES[config.verdict_format].template)
+                          cache_namespace=verdict_style(config.verdict_format).namespace)
 
 
 def check_overlap(a: dict[str, AnswerRow], b: dict[str, AnswerRow], a_path: Path, b_path: Path) -> None:

@@ -9,6 +9,7 @@ rows carry `question` (or `turns`, first one taken) and `id` (or `question_id`).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,13 @@ console = Console(stderr=True)
 
 def questions_file(name: str, data_dir: str | None) -> Path:
     if name in QUESTION_SETS:
-        from selfprompt.data.mirror import resolve_data_dir
+        from selfprompt.data.mirror import check_files, resolve_data_dir
 
         root = resolve_data_dir(data_dir)
         assert root is not None
-        return root / QUESTION_SETS[name]
+        path = root / QUESTION_SETS[name]
+        check_files(root, [path])  # against MANIFEST.json, before it is read
+        return path
     path = Path(name).expanduser()
     if not path.is_file():
         raise ConfigError(f"question set '{name}' is neither {' nor '.join(QUESTION_SETS)} nor a JSONL file")
@@ -63,24 +66,37 @@ def load_questions(name: str, data_dir: str | None = None, limit: int | None = N
     return examples
 
 
+def answer_key(backend: Any, question: Example, condition: str, sampling: Any) -> str:
+    """sha256 of every input of one answer: model (by content), question, condition and its prompts, sampling."""
+    from selfprompt.generate.conditions import icl_prompt
+    from selfprompt.manifest import sha256_text
+
+    parts = {"backend": backend.name, "model": backend.model_id, "question": question.question,
+             "condition": condition, "sampling": sampling.model_dump(),
+             "prompt": icl_prompt().id if condition == "icl-self-prompt" else None}
+    return sha256_text(json.dumps(parts, sort_keys=True))
+
+
 def generate_answers(backend: Any, questions: list[Example], condition: str, sampling: Any, out_file: Path,
                      chunk: int = 8) -> int:
-    """Answer questions in chunks appended durably to a partial file; a rerun skips answered ids."""
+    """Answer questions in chunks appended durably to a partial file; a rerun skips answers whose key (every
+    input of the answer, see answer_key) it already holds, so a resumed run never mixes in another model's."""
     from selfprompt.generate.conditions import answer_questions
 
     partial = out_file.with_name(out_file.name + PARTIAL_SUFFIX)
-    done = {obj["id"] for _, obj in iter_json_lines(partial)} if partial.exists() else set()
-    todo = [q for q in questions if q.id not in done]
-    with JsonlAppender(partial) as out:
+    keys = {q.id: answer_key(backend, q, condition, sampling) for q in questions}
+    with JsonlAppender(partial) as out:  # opening first cuts a torn tail left by a kill
+        done = {obj.get("key") for _, obj in iter_json_lines(partial)}
+        todo = [q for q in questions if keys[q.id] not in done]
         for start in range(0, len(todo), chunk):
             batch = todo[start : start + chunk]
             outputs = answer_questions(backend, [q.question for q in batch], condition, sampling)
             for q, o in zip(batch, outputs):
                 out.append({"id": q.id, "question": q.question, "answer": o.answer, "role": o.role, "raw": o.raw,
                             "condition": condition, "format_held": o.format_held, "problem": o.problem,
-                            "finish_reason": o.finish_reason})
-    rows = {obj["id"]: obj for _, obj in iter_json_lines(partial)}
-    write_records(out_file, [rows[q.id] for q in questions])  # question order, whatever order chunks finished
+                            "finish_reason": o.finish_reason, "model": backend.model_id, "key": keys[q.id]})
+    rows = {obj["key"]: obj for _, obj in iter_json_lines(partial) if obj.get("key")}
+    write_records(out_file, [rows[keys[q.id]] for q in questions])  # question order, whatever order chunks finished
     partial.unlink()
     return len(todo)
 
@@ -109,13 +125,14 @@ def run_judge(a: str, b: str, out: Path, judge_backend: Any, config: J.JudgeConf
         stats = client.stats.as_dict()
     finally:
         client.close()
-    template = J.STYLES[config.verdict_format].template
-    summary = {"a": str(a_path), "b": str(b_path), "judge": judge_backend.model_id, "template": template,
-               **J.summarize(items, config), "requests": stats}
+    style = J.verdict_style(config.verdict_format)
+    summary = {"a": str(a_path), "b": str(b_path), "judge": judge_backend.model_id, "template": style.template,
+               "prompt": style.prompt_id, **J.summarize(items, config), "requests": stats}
     write_records(out / "judgments.jsonl", items)
     write_json(out / "results.json", summary)
-    write_manifest(out, stage="judge", config={**config.model_dump(), "judge": judge_spec, "template": template},
-                   data_files=[a_path, b_path], seed=config.seed)
+    write_manifest(out, stage="judge", data_files=[a_path, b_path], seed=config.seed,
+                   config={**config.model_dump(), "judge": judge_spec, "template": style.template,
+                           "prompt": style.prompt_id})
     return summary
 
 
@@ -167,7 +184,7 @@ def register(app: typer.Typer) -> None:
         except ValidationError as e:
             first = e.errors()[0]
             raise ConfigError(f"judge option {first['loc'][0]}: {first['msg']}") from None
-        if J.STYLES[config.verdict_format].response_format and judge_backend not in STRUCTURED_OUTPUT_BACKENDS:
+        if J.verdict_style(config.verdict_format).response_format and judge_backend not in STRUCTURED_OUTPUT_BACKENDS:
             raise ConfigError("--verdict-format json needs structured output: use --judge-backend llamacpp or openai")
         J.answers_path(a), J.answers_path(b)  # bad inputs fail before a judge model is loaded
         spec = {"backend": judge_backend, "model": judge_model, "base_url": base_url}

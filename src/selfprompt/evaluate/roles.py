@@ -1,9 +1,14 @@
-"""Manual roles (condition `manual-role`), one per task family, declared in roles.yaml."""
+"""Manual roles (condition `manual-role`), one per task family, declared in roles.yaml.
+
+The texts are read when used; the eval cache key holds a hash of the role a generation used
+(evaluate.runner.condition_prompts), so an edited role regenerates exactly its generations.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import yaml
 
@@ -11,9 +16,17 @@ from selfprompt.errors import ConfigError
 from selfprompt.generate.conditions import ManualRole
 
 
-@lru_cache(maxsize=1)
+ROLES_FILE = Path(str(resources.files("selfprompt.evaluate") / "roles.yaml"))
+
+
 def _roles_file() -> dict:
-    return yaml.safe_load((resources.files("selfprompt.evaluate") / "roles.yaml").read_text(encoding="utf-8"))
+    st = ROLES_FILE.stat()
+    return _read(st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _read(size: int, mtime_ns: int) -> dict:  # size and mtime: an edited file is read again
+    return yaml.safe_load(ROLES_FILE.read_text(encoding="utf-8"))
 
 
 def roles_version() -> str:

@@ -2,15 +2,25 @@
 
 Layout of `--out DIR`:
 
+    settings.json                           the run's scope: tasks, conditions, limit, seed (see below)
     generations/<task>__<condition>.jsonl   append-only generation cache (one row per item; resumable)
     items/<task>__<condition>.jsonl         scored per-item records (rewritten from the cache each run)
     results.json, results.md                accuracy with CIs, extraction failures, paired comparisons
     manifest.json                           config, versions, data hashes, seed
 
-A generation row is keyed by sha256 of (backend, model, condition, task name+version, item id and
-question, sampling, trigger, format, manual-role version). A rerun (or a run resumed after a kill)
-reads the cache, skips every key it holds and generates only the rest; a torn last line left by
-a kill is cut when the file is reopened.
+A generation row is keyed by sha256 of every input that changes it: backend, model id (content
+hash of the weights, see selfprompt.models), condition, task name+version, item id and question,
+sampling, trigger, format, and the prompt texts the condition uses (the icl-self-prompt prompt
+file's sha256, the manual role's text). A rerun (or a run resumed after a kill) reads the cache,
+skips every key it holds and generates only the rest; a torn last line left by a kill is cut when
+the file is reopened.
+
+A folder holds one run. Its scope (settings.json: tasks, conditions, limit, seed) says which
+results it writes; a rerun with the same scope resumes, one with another scope is refused, or with
+`overwrite` replaces the run. Other inputs (another model, sampling, an edited prompt) are in the
+generation keys: a rerun with them generates anew and rewrites every result. Results, items and
+manifest are removed when a run starts and written from the cache at its end, so nothing of an
+earlier run stays beside a new one; the generation cache is kept, since its keys tell runs apart.
 """
 
 from __future__ import annotations
@@ -18,11 +28,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from selfprompt.errors import ConfigError, DataError
 from selfprompt.evaluate.extract import ExtractInput, extract, is_correct
 from selfprompt.evaluate.roles import manual_role, roles_version
 from selfprompt.evaluate.sandbox import SandboxLimits, check_humaneval
@@ -30,9 +42,12 @@ from selfprompt.evaluate.stats import accuracy, paired_comparison
 from selfprompt.evaluate.tasks import Item, TaskSpec, get_tasks, load_items, select_items, task_files
 from selfprompt.format import DEFAULT_FORMAT, get_format
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
-from selfprompt.generate.conditions import SELF_PROMPT_ROLE_ALLOWANCE, ConditionOutput, answer_questions, check_condition
+from selfprompt.generate.conditions import (
+    MAX_ROLE_CHARS, SELF_PROMPT_ROLE_ALLOWANCE, ConditionOutput, answer_questions, check_condition,
+    default_role_sampling, icl_prompt, role_checks_id,
+)
 from selfprompt.jsonl import JsonlAppender, iter_json_lines, write_json, write_records
-from selfprompt.manifest import write_manifest
+from selfprompt.manifest import sha256_text, write_manifest
 from selfprompt.records import Usage
 
 TRIGGER_MAX_TOKENS = 32  # the answer after a trigger is a few tokens (Kojima et al. used 32)
@@ -61,6 +76,9 @@ class EvalConfig(BaseModel):
     no_trigger: bool = Field(default=False, description="Skip the second-pass trigger (regex extractors only).")
     sandbox_timeout_s: float = Field(default=10.0, description="Wall time per HumanEval program.")
     bootstrap_resamples: int = Field(default=2000, ge=100, description="Resamples for confidence intervals.")
+    overwrite: bool = Field(default=False, description="Replace a run with another scope (tasks, conditions, "
+                            "limit, seed) already in `out` instead of refusing; the content-keyed generation cache "
+                            "is kept.")
 
 
 class Generation(BaseModel):
@@ -123,15 +141,30 @@ def trigger_sampling(config: EvalConfig) -> Sampling:
     return Sampling(max_tokens=config.trigger_max_tokens, temperature=0.0, seed=0)
 
 
-def cache_key(backend: Backend, spec: TaskSpec, item: Item, condition: str, config: EvalConfig) -> str:
+def condition_prompts(condition: str, spec: TaskSpec, config: EvalConfig) -> dict[str, Any] | None:
+    """The prompt texts and settings a condition adds to a generation (None for conditions without any)."""
+    if condition == "manual-role":
+        role = manual_role(spec.role_family)
+        return {"roles_version": roles_version(), "role": sha256_text(role.role_prompt + "\0" + role.acceptance)}
+    if condition == "icl-self-prompt":
+        return {"prompt": icl_prompt().id, "max_role_chars": MAX_ROLE_CHARS, "role_checks": role_checks_id(),
+                "role_sampling": default_role_sampling(sampling_for(config)).model_dump()}
+    if condition == "self-prompt":
+        return {"role_allowance": SELF_PROMPT_ROLE_ALLOWANCE}
+    return None
+
+
+def cache_key(backend: Backend, spec: TaskSpec, item: Item, condition: str, config: EvalConfig,
+              prompts: dict[str, Any] | None = None) -> str:
+    """sha256 of every input of one generation; `prompts` is condition_prompts(...) (computed if not given)."""
     trigger = None if config.no_trigger else spec.trigger
     parts = {
         "backend": backend.name, "model": backend.model_id, "condition": condition, "task": spec.name,
         "task_version": spec.version, "item": item.id, "question": item.question,
         "sampling": sampling_for(config).model_dump(), "trigger": trigger,
         "trigger_sampling": trigger_sampling(config).model_dump() if trigger else None,
-        "format": config.format, "roles_version": roles_version() if condition == "manual-role" else None,
-        "role_allowance": SELF_PROMPT_ROLE_ALLOWANCE if condition == "self-prompt" else None,
+        "format": config.format,
+        "prompts": condition_prompts(condition, spec, config) if prompts is None else prompts,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
@@ -175,7 +208,8 @@ def run_generations(backend: Backend, spec: TaskSpec, items: list[Item], conditi
     path = generations_path(Path(config.out), spec.name, condition)
     with JsonlAppender(path) as appender:  # opening first cuts a torn tail left by a kill
         cached = {g.key: g for g in _read_generations(path)}
-        keys = [cache_key(backend, spec, i, condition, config) for i in items]
+        prompts = condition_prompts(condition, spec, config)
+        keys = [cache_key(backend, spec, i, condition, config, prompts) for i in items]
         todo = list({k: (i, k) for i, k in zip(items, keys) if k not in cached}.values())
         for batch in _batches(todo, config.batch_size):
             for g in generate_batch(backend, spec, [i for i, _ in batch], condition, [k for _, k in batch], config):
@@ -300,6 +334,67 @@ def _diff(d: dict) -> str:
     return f"{d['difference']:+.1%} [{d['ci_low']:+.1%}, {d['ci_high']:+.1%}]"
 
 
+# --- one run per folder -------------------------------------------------------------------------------
+
+SETTINGS_FILE = "settings.json"
+RESULT_FILES = ("results.json", "results.md", "manifest.json")  # rewritten at the end of every run
+RUN_FILES = (*RESULT_FILES, "items", "generations")  # what marks a folder as an eval folder
+SCOPE_FIELDS = ("tasks", "conditions", "limit", "seed")
+
+
+def run_scope(config: EvalConfig) -> dict[str, Any]:
+    """Which results a run writes: its tasks and conditions, and which items (limit and seed pick them).
+
+    Everything else that changes an output (the model, by content; sampling; prompts; format; trigger) is
+    in each generation's cache key instead: a rerun with other values generates what they change and
+    rewrites every result, so the folder still holds one run.
+    """
+    return {name: getattr(config, name) for name in SCOPE_FIELDS}
+
+
+def check_output(out: Path, scope: dict[str, Any], overwrite: bool) -> None:
+    """Refuse an `out` that holds another run: another scope in its settings.json, or eval files without one.
+
+    Raises ConfigError (or DataError for an unreadable settings.json) unless `overwrite`; changes nothing.
+    """
+    path = out / SETTINGS_FILE
+    if overwrite:
+        return
+    if path.exists():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8-sig"))
+        except json.JSONDecodeError as e:
+            raise DataError(str(path), e.lineno, None, f"invalid JSON ({e.msg}); use --overwrite or another --out")
+        if previous != scope:
+            changed = _differences(previous if isinstance(previous, dict) else {}, scope)
+            raise ConfigError(f"{out} holds a run with other settings ({'; '.join(changed)}); one folder holds one "
+                              "run: use another --out, or --overwrite to replace it (the same settings resume it)")
+    elif any((out / name).exists() for name in RUN_FILES):
+        raise ConfigError(f"{out} already holds eval results of unknown settings (no {SETTINGS_FILE}); "
+                          "use another --out, or --overwrite to replace them")
+
+
+def claim_output(out: Path, scope: dict[str, Any], overwrite: bool) -> None:
+    """Make `out` this run's folder, holding nothing of an earlier run but the content-keyed generation cache.
+
+    Same scope (settings.json): the run resumes. Another scope, or eval files without a settings.json:
+    refused by check_output unless `overwrite`. Either way the derived files (results, items, manifest)
+    are removed before anything is generated, so a run that stops half way leaves no earlier run's
+    results beside its own; they are written again from the cache at the end.
+    """
+    check_output(out, scope, overwrite)
+    for name in RESULT_FILES:
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "items", ignore_errors=True)
+    write_json(out / SETTINGS_FILE, scope)
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """'name: old -> new' for each setting that differs."""
+    return [f"{k}: {json.dumps(old.get(k))} -> {json.dumps(new.get(k))}"
+            for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
+
+
 # --- the run ----------------------------------------------------------------------------------------
 
 def run_eval(config: EvalConfig, backend: Backend | None = None,
@@ -311,6 +406,7 @@ def run_eval(config: EvalConfig, backend: Backend | None = None,
     get_format(config.format)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    claim_output(out, run_scope(config), config.overwrite)
     own_backend = backend is None
     if backend is None:
         from selfprompt.generate.backends import get_backend

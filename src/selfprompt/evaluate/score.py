@@ -1,8 +1,10 @@
 """`selfprompt eval score`: score predictions from any source with the same extractors.
 
 Input: JSONL rows `{"task": ..., "id": ..., "output": ..., "trigger_output": ... (optional),
-"condition": ... (optional label, default "external")}`. `output` is the model's whole text; the
-role is parsed out with the self-prompt format first, exactly as in `selfprompt eval`. Rows with
+"condition": ... (optional label, default "external")}`. `output` is the model's whole text; under the
+self-prompt conditions the role is parsed out with the self-prompt format first, exactly as in
+`selfprompt eval`; under the other known conditions the whole text is the answer; under a label of
+another tool only a tagged role is taken out. Rows with
 different `condition` labels are compared pairwise on the items they share.
 """
 
@@ -33,7 +35,10 @@ class Prediction(BaseModel):
 
 
 def read_predictions(path: Path, known_tasks: set[str]) -> list[tuple[int, Prediction]]:
+    """(line number, row) pairs. DataError (file, line, field) for a bad row, an unknown task, or a second row
+    for the same (task, condition, id): each item is scored once per condition, never counted twice."""
     rows = []
+    seen: dict[tuple[str, str, str], int] = {}
     for number, obj in iter_json_lines(path):
         try:
             row = Prediction.model_validate(obj)
@@ -41,6 +46,11 @@ def read_predictions(path: Path, known_tasks: set[str]) -> list[tuple[int, Predi
             raise validation_error(path, number, e) from None
         if row.task not in known_tasks:
             raise DataError(str(path), number, "task", f"unknown task '{row.task}'; valid: {', '.join(sorted(known_tasks))}")
+        key = (row.task, row.condition, row.id)
+        if key in seen:
+            raise DataError(str(path), number, "id", f"duplicate prediction for task '{row.task}', condition "
+                            f"'{row.condition}', id '{row.id}' (first on line {seen[key]})")
+        seen[key] = number
         rows.append((number, row))
     return rows
 
@@ -50,6 +60,7 @@ def score_predictions(predictions: str | Path, data_dir: str | Path, out: str | 
                       sandbox_timeout_s: float = 10.0, resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
     path, out = Path(predictions), Path(out)
     from selfprompt.evaluate.tasks import registry
+    from selfprompt.generate.conditions import read_answer
 
     known = registry(list(task_file_paths))
     rows = read_predictions(path, set(known))
@@ -62,13 +73,19 @@ def score_predictions(predictions: str | Path, data_dir: str | Path, out: str | 
         item = items[row.task].get(row.id)
         if item is None:
             raise DataError(str(path), number, "id", f"no item '{row.id}' in task '{row.task}'")
-        parsed = fmt.parse(row.output)
-        result = score_item(specs[row.task], item, parsed.answer, row.trigger_output, limits)
+        # Only self-prompt outputs carry a role; any other condition's whole output is its answer.
+        role, answer, held, problem = read_answer(row.condition, row.output, fmt)
+        result = score_item(specs[row.task], item, answer, row.trigger_output, limits)
         scored.setdefault(row.task, {}).setdefault(row.condition, []).append(ItemResult(
             task=row.task, condition=row.condition, id=row.id, question=item.question, reference=item.answer,
-            role=parsed.role, raw=row.output, answer=parsed.answer, trigger_output=row.trigger_output,
-            format_held=parsed.held, problem=parsed.problem, **result))
+            role=role, raw=row.output, answer=answer, trigger_output=row.trigger_output,
+            format_held=held, problem=problem, **result))
     results: dict[str, Any] = {"predictions": str(path), "tasks": {}}
+    # The folder holds this scoring only: per-item files of an earlier scoring into it are removed.
+    written = {out / "items" / f"{task}__{condition}.jsonl" for task, by in scored.items() for condition in by}
+    for stale in sorted((out / "items").glob("*.jsonl")) if (out / "items").is_dir() else []:
+        if stale not in written:
+            stale.unlink()
     for task, by_condition in scored.items():
         for condition, rs in by_condition.items():
             write_records(out / "items" / f"{task}__{condition}.jsonl", rs)

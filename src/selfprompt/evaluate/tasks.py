@@ -171,6 +171,9 @@ def task_files(spec: TaskSpec, data_dir: str | Path) -> list[Path]:
             raise DataError(str(data_dir / pattern), None, None,
                             f"task '{spec.name}' data not found in the mirror{hub}; pass --data-dir")
         paths.extend(matched)
+    from selfprompt.data.mirror import check_files
+
+    check_files(data_dir, paths)  # against MANIFEST.json, before anything is read
     return paths
 
 
@@ -178,13 +181,13 @@ def _read_rows(path: Path, fmt: FileFormat) -> list[tuple[int, dict[str, Any]]]:
     """(line or entry number, row) pairs; the number is what an error message points at."""
     try:
         if fmt == "csv":
-            with path.open(newline="", encoding="utf-8") as f:
+            with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: a BOM is not part of the header
                 return [(n + 2, row) for n, row in enumerate(csv.DictReader(f))]  # +2: 1-based, header
         if fmt == "jsonl":
             from selfprompt.jsonl import iter_json_lines
 
             return list(iter_json_lines(path))
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as e:
         raise DataError(str(path), e.lineno, None, f"invalid JSON ({e.msg})") from None
     rows = data if fmt == "json-list" else data.get("examples") if isinstance(data, dict) else None

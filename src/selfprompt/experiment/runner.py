@@ -3,7 +3,8 @@
 The experiment is planned into stages (annotate, train per mode, eval per system, answers per
 system, judge, report). Each stage is a `selfprompt` command run in a subprocess; stages talk only
 through files. A stage's output folder is named by a key: the sha256 of its command template,
-the keys of the stages it reads, and the sha256 of its input files. So:
+the keys of the stages it reads, the sha256 of its input files (data, task declarations, prompt
+files) and the content of the local models it runs (see models.py). So:
 
 * a rerun skips every stage whose folder holds a `done.json` with its key (written last);
 * a changed setting changes the key of that stage and of everything downstream, and nothing else;
@@ -29,8 +30,9 @@ from typing import Any, Callable
 
 from selfprompt.errors import ConfigError, SelfPromptError
 from selfprompt.experiment.spec import Experiment
+from selfprompt.hashindex import file_sha256
 from selfprompt.jsonl import write_json
-from selfprompt.manifest import sha256_file, write_manifest
+from selfprompt.manifest import write_manifest
 
 DONE_FILE = "done.json"
 LOG_FILE = "stage.log"
@@ -44,7 +46,8 @@ class Stage:
     name: str  # e.g. "annotate", "train-self-prompt", "eval-baseline"
     args: list[str]  # selfprompt arguments; {out}, {root}, {data_dir}, {stage:NAME} filled in at run time
     deps: list[str] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)  # inputs whose content is part of the key
+    files: list[Path] = field(default_factory=list)  # inputs whose content is part of the key (data, prompt files)
+    models: list[str] = field(default_factory=list)  # model specs whose content (see models.py) is part of the key
     paths: dict[str, str] = field(default_factory=dict)  # placeholder -> absolute path (not in the key: the
     # content of the file is, so moving a checkout does not rerun anything)
     key: str = ""
@@ -63,6 +66,36 @@ def _model_ref(model: str, deps: list[str]) -> str:
         deps.append(f"train-{model.split(':', 1)[1]}")
         return "{stage:" + deps[-1] + "}/model"
     return model
+
+
+def _prompt_files(conditions: list[str]) -> list[Path]:
+    """The prompt files the conditions read: an edited prompt reruns the stages that use it."""
+    from selfprompt.evaluate.roles import ROLES_FILE
+    from selfprompt.generate.conditions import ICL_PROMPT_FILE
+    from selfprompt.prompts import prompt_path
+
+    files = [prompt_path(ICL_PROMPT_FILE)] if "icl-self-prompt" in conditions else []
+    return files + ([ROLES_FILE] if "manual-role" in conditions else [])
+
+
+def _task_files(tasks: list[str]) -> list[Path]:
+    from selfprompt.evaluate.tasks import registry
+
+    known = registry()
+    return [Path(known[t].source_path) for t in tasks if t in known and known[t].source_path]
+
+
+def _model_content(spec: str) -> str:
+    """A local model's content id (name@hash); other specs (hub ids, server model names) stand for themselves."""
+    from selfprompt.errors import ModelNotFoundError
+    from selfprompt.models import DEFAULT_MODEL, resolve_model
+
+    if spec != DEFAULT_MODEL and not Path(spec).expanduser().exists():
+        return spec
+    try:
+        return resolve_model(spec).model_id
+    except ModelNotFoundError:
+        return spec  # the stage itself reports it
 
 
 def _yaml_value(value: Any) -> str:
@@ -89,7 +122,8 @@ def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
         if data_dir:
             args += ["--data-dir", "{data_dir}"]
         paths = {"{data_file}": str(files[-1])} if a.data != "lima" else {}
-        stages.append(Stage("annotate", args, files=files, paths=paths))
+        stages.append(Stage("annotate", args, files=files, paths=paths,
+                            models=[a.teacher] if a.backend != "openai" else []))
     if exp.train:
         recipe = _path(exp.train.recipe, base_dir)
         for mode in exp.train.modes:
@@ -109,7 +143,9 @@ def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
                     "--max-tokens", str(e.max_tokens), *_optional("--limit", e.limit), *e.extra_args]
             if data_dir:
                 args += ["--data-dir", "{data_dir}"]
-            stages.append(Stage(f"eval-{label}", args, deps=deps))
+            stages.append(Stage(f"eval-{label}", args, deps=deps,
+                                files=_task_files(e.tasks) + _prompt_files(system.conditions),
+                                models=[] if deps or e.backend == "openai" else [system.model]))
     if exp.answers:
         s = exp.answers
         files = [] if s.questions in ("vicuna_bench", "mt_bench") else [_path(s.questions, base_dir)]
@@ -122,8 +158,9 @@ def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
                     "--seed", str(exp.seed), *_optional("--limit", s.limit)]
             if data_dir:
                 args += ["--data-dir", "{data_dir}"]
-            stages.append(Stage(f"answers-{label}", args, deps=deps, files=files,
-                                paths={"{questions}": str(files[0])} if files else {}))
+            stages.append(Stage(f"answers-{label}", args, deps=deps, files=files + _prompt_files([system.condition]),
+                                paths={"{questions}": str(files[0])} if files else {},
+                                models=[] if deps or s.backend == "openai" else [system.model]))
     if exp.judge:
         j = exp.judge
         for side in (j.a, j.b):
@@ -133,7 +170,11 @@ def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
                 "--judge", j.judge, "--judge-backend", j.backend, "--max-tokens", str(j.max_tokens),
                 "--verdict-format", j.verdict_format, "--seed", str(exp.seed), *_optional("--base-url", j.base_url),
                 *_optional("--api-key-env", j.api_key_env), *j.extra_args]
-        stages.append(Stage("judge", args, deps=[f"answers-{j.a}", f"answers-{j.b}"]))
+        from selfprompt.evaluate.judge import JUDGE_PROMPT_FILE
+        from selfprompt.prompts import prompt_path
+
+        stages.append(Stage("judge", args, deps=[f"answers-{j.a}", f"answers-{j.b}"],
+                            files=[prompt_path(JUDGE_PROMPT_FILE)], models=[j.judge] if j.backend != "openai" else []))
     if exp.report:
         deps = [s.name for s in stages if s.name.startswith(("eval-", "judge"))]
         stages.append(Stage("report", ["report", "{root}", "--out", "{out}"], deps=deps))
@@ -162,7 +203,8 @@ def assign_keys(stages: list[Stage]) -> None:
     keys: dict[str, str] = {}
     for stage in stages:
         payload = {"schema": KEY_SCHEMA, "name": stage.name, "args": stage.args,
-                   "deps": {d: keys[d] for d in stage.deps}, "files": {p.name: sha256_file(p) for p in stage.files}}
+                   "deps": {d: keys[d] for d in stage.deps}, "files": {p.name: file_sha256(p) for p in stage.files},
+                   "models": [_model_content(m) for m in stage.models]}
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         stage.key = keys[stage.name] = hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -221,7 +263,7 @@ def write_index(exp: Experiment, stages: list[Stage], root: Path) -> None:
     """experiment.json: which folder holds what, for `selfprompt report` and for people."""
     folders = {s.name: s.folder_name for s in stages}
     index = {
-        "name": exp.name, "title": exp.title or f"Self-prompt tuning: {exp.name}", "baseline": exp.baseline,
+        "name": exp.name, "title": exp.title or f"Self-prompt tuning: {exp.name}", "baseline": exp.baseline_label(),
         "evals": {s.name.removeprefix("eval-"): folders[s.name] for s in stages if s.name.startswith("eval-")},
         "judges": ({f"{exp.judge.a} vs {exp.judge.b}": folders["judge"]} if exp.judge else {}),
         "stages": {s.name: {"folder": folders[s.name], "key": s.key, "deps": s.deps} for s in stages},

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from selfprompt.errors import ConfigError, DataError
 from selfprompt.evaluate.judge import VerdictFormat
@@ -84,13 +84,26 @@ class Experiment(Section):
     out: str | None = Field(default=None, description="Output root (default runs/NAME, relative to the current folder).")
     data_dir: str | None = Field(default=None, description="Data mirror (default $SELFPROMPT_DATA_DIR).")
     seed: int = Field(default=0, description="Seed passed to every stage that samples or subsets.")
-    baseline: str = Field(default="baseline", description="Eval label every other system is compared with in the report.")
+    baseline: str = Field(default="baseline", description="Eval label every other system is compared with in the "
+                          "report (its system must be one: give the label of an eval system with one condition).")
     annotate: AnnotateSection | None = Field(default=None, description="Omit to skip (then train needs no annotate).")
     train: TrainSection | None = None
     eval: EvalSection | None = None
     answers: AnswersSection | None = None
     judge: JudgeSection | None = None
     report: bool = Field(default=True, description="Write the report at the end.")
+
+    @model_validator(mode="after")
+    def _baseline_is_an_eval_label(self) -> "Experiment":
+        # The report compares every system with the baseline; with several systems it must be one of them.
+        if self.eval and len(self.eval.systems) > 1 and self.baseline not in self.eval.systems:
+            raise ValueError(f"baseline '{self.baseline}' is not a label under eval.systems "
+                             f"({', '.join(self.eval.systems)})")
+        return self
+
+    def baseline_label(self) -> str | None:
+        """The eval label the report compares with, or None when the experiment evaluates no such label."""
+        return self.baseline if self.eval and self.baseline in self.eval.systems else None
 
 
 def load_experiment(path: str | Path, overrides: list[str] = ()) -> Experiment:

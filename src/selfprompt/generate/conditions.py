@@ -22,9 +22,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from selfprompt.errors import ConfigError
+from selfprompt.errors import ConfigError, DataError
 from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
+from selfprompt.prompts import load_prompt, text_field
 from selfprompt.records import Message, Usage
 from selfprompt.rolecheck import ROLE_CHECKS_VERSION, Checks, role_problem
 
@@ -59,34 +60,45 @@ class ConditionOutput:
 
 
 # --- icl-self-prompt, step 1: the model writes its own role prompt --------------------------------
-ROLE_OPENER = "From now on, you are"
-ROLE_INSTRUCTION = (
-    "Write a short role-play prompt that turns an AI assistant into the ideal expert for answering the "
-    "question below. Write it in the second person, starting with \"From now on, you are\". "
-    "Do not answer the question.\n\nQuestion: {question}"
-)
-# In-context examples we wrote: (question, role prompt). Short, second person, one paragraph.
-ICL_ROLE_EXAMPLES: tuple[tuple[str, str], ...] = (
-    (
-        "How many times does a clock's minute hand pass the hour hand in a day?",
-        "From now on, you are an excellent math teacher who solves counting and time problems step by step, "
-        "checking every calculation before giving the final number.",
-    ),
-    (
-        "What are the first signs of a tomato plant that needs more water?",
-        "From now on, you are an experienced gardener and plant scientist who diagnoses plant health from "
-        "visible symptoms and explains the causes in plain words.",
-    ),
-    (
-        "Write a Python function that removes duplicates from a list but keeps the order.",
-        "From now on, you are a senior Python developer who writes clean, correct and idiomatic code and "
-        "briefly explains how it works.",
-    ),
-)
-ICL_ACCEPTANCE = "Understood. I will answer as that expert, accurately and clearly. Please ask your question."
-# Used when the written role is empty or fails the checks: neutral, it claims no expertise the question
-# does not ask for and gives no answer, so the answering step still runs inside the immersion.
-FALLBACK_ROLE = "From now on, you are an expert in the subject of the question, and you answer accurately and clearly."
+# The texts are data, selfprompt/prompts/icl-self-prompt.yaml, read when used: its sha256 is part of the
+# cache key of every icl-self-prompt generation (IclPrompt.id), so an edit regenerates exactly those.
+ICL_PROMPT_FILE = "icl-self-prompt"
+
+
+@dataclass(frozen=True)
+class IclPrompt:
+    id: str  # name-vVERSION@sha256[:16] of the file
+    opener: str  # prefilled start of the role the model writes
+    instruction: str  # user turn of step 1; {question} is filled in
+    examples: tuple[tuple[str, str], ...]  # in-context (question, role prompt) pairs
+    acceptance: str  # fixed assistant turn that accepts the role in step 2
+    fallback_role: str  # used when the model writes no usable role
+
+
+def icl_prompt() -> IclPrompt:
+    """The icl-self-prompt texts from their prompt file (re-read when the file changes)."""
+    p = load_prompt(ICL_PROMPT_FILE)
+    examples = p.data.get("examples")
+    if not isinstance(examples, list) or not examples:
+        raise DataError(p.path, None, "examples", "expected a non-empty list of {question, role}")
+    pairs = []
+    for k, e in enumerate(examples):
+        if not (isinstance(e, dict) and isinstance(e.get("question"), str) and isinstance(e.get("role"), str)):
+            raise DataError(p.path, None, f"examples[{k}]", "expected {question: text, role: text}")
+        pairs.append((e["question"], e["role"]))
+    return IclPrompt(id=p.id, opener=text_field(p, "opener"), instruction=text_field(p, "instruction"),
+                     examples=tuple(pairs), acceptance=text_field(p, "acceptance"),
+                     fallback_role=text_field(p, "fallback_role"))
+
+
+# The texts as read at import time, for callers that show or compare them; the functions above and below
+# read the file when they run.
+_AT_IMPORT = icl_prompt()
+ROLE_OPENER = _AT_IMPORT.opener
+ROLE_INSTRUCTION = _AT_IMPORT.instruction
+ICL_ROLE_EXAMPLES = _AT_IMPORT.examples
+ICL_ACCEPTANCE = _AT_IMPORT.acceptance
+FALLBACK_ROLE = _AT_IMPORT.fallback_role
 MAX_ROLE_CHARS = 400  # a role is a sentence or two; longer text means the model drifted into answering
 # The checks annotation applies to a teacher's role (selfprompt.rolecheck), with a lower word minimum:
 # the model is asked for a short role ("From now on, you are a chemist who ..."), a teacher for a paragraph.
@@ -99,18 +111,19 @@ SELF_PROMPT_ROLE_ALLOWANCE = 160
 
 
 def role_messages(question: str) -> list[Message]:
+    prompt = icl_prompt()
     messages: list[Message] = []
-    for example_question, example_role in ICL_ROLE_EXAMPLES:
-        messages.append(Message(role="user", content=ROLE_INSTRUCTION.format(question=example_question)))
+    for example_question, example_role in prompt.examples:
+        messages.append(Message(role="user", content=prompt.instruction.format(question=example_question)))
         messages.append(Message(role="assistant", content=example_role))
-    messages.append(Message(role="user", content=ROLE_INSTRUCTION.format(question=question)))
+    messages.append(Message(role="user", content=prompt.instruction.format(question=question)))
     return messages
 
 
 def role_request(question: str, role_sampling: Sampling) -> ChatRequest:
     # Prefilling the opener keeps a 135M model on task; servers that ignore prefill still see the
     # pattern three times in the examples.
-    return ChatRequest(messages=role_messages(question), sampling=role_sampling, assistant_prefix=ROLE_OPENER)
+    return ChatRequest(messages=role_messages(question), sampling=role_sampling, assistant_prefix=icl_prompt().opener)
 
 
 def default_role_sampling(sampling: Sampling) -> Sampling:
@@ -118,8 +131,9 @@ def default_role_sampling(sampling: Sampling) -> Sampling:
                                        "stop": ["\n\n"]})
 
 
-def clean_role(text: str, prefix: str = ROLE_OPENER) -> str:
+def clean_role(text: str, prefix: str | None = None) -> str:
     """The written role: prefill joined back, first paragraph only, cut at a sentence end within bounds."""
+    prefix = icl_prompt().opener if prefix is None else prefix
     text = text.strip()
     echoed = text.lower().find(prefix.lower())
     if 0 <= echoed <= 40:  # a server that ignores prefill writes the opener itself, maybe after "Sure! "
@@ -154,7 +168,7 @@ def choose_role(written: str, question: str) -> tuple[str, str | None, str]:
     role = clean_role(written)
     verdict = check_role(role, question) if role else "no role written"
     if verdict != "ok":
-        return FALLBACK_ROLE, "role-fallback", verdict
+        return icl_prompt().fallback_role, "role-fallback", verdict
     return role, None, verdict
 
 
@@ -177,7 +191,7 @@ def answer_request(question: str, condition: str, sampling: Sampling, *, role: s
     elif condition == "icl-self-prompt":
         if role is None:
             raise ConfigError("icl-self-prompt needs the role written in step 1")
-        messages = immersion_messages(role, ICL_ACCEPTANCE, question)
+        messages = immersion_messages(role, icl_prompt().acceptance, question)
     else:
         messages = [Message(role="user", content=question)]
     prefix = fmt.role_prefix("") if condition == "self-prompt-no-role" else ""

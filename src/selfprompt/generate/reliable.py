@@ -11,6 +11,11 @@ Stages that send many requests (the annotate teacher, the pairwise judge) go thr
 * **Retries** with exponential backoff and full jitter on 429, 5xx, timeouts, connection errors and
   malformed bodies, honouring `Retry-After` / `retry-after-ms`. Client errors (400, 401, 404 ...) are
   not retried: repeating them cannot help.
+* **Stopping**: an exhausted quota (HTTP 429 with error code `insufficient_quota` and its kin, or
+  402) is not a rate limit: no later request can succeed until a person acts. It is never retried,
+  and it stops the client at once: no request is sent after it, and every call still waiting fails
+  with the same error (`fatal`, `stops_all`, `quota`). Responses already received are in the
+  cache, so rerunning once the quota is back loses nothing.
 
 The OpenAI backend is built with `max_retries=0` and lets `openai` exceptions through unchanged, so
 the retry policy lives here, once, for every backend. API keys never reach this module.
@@ -47,6 +52,8 @@ class ReliableResult:
     attempts: int  # requests sent for this call (0 when served from cache)
     error: str | None  # last error text when response is None
     fatal: bool = False  # the error is one no retry can fix (400, 401, 403, 404 ...): a configuration problem
+    stops_all: bool = False  # no other request can succeed either (exhausted quota): the client stopped
+    quota: bool = False  # the account's quota or credit is exhausted (HTTP 429 insufficient_quota, 402)
 
 
 @dataclass
@@ -80,10 +87,29 @@ class Failure:
     retryable: bool
     message: str
     retry_after: float | None = None  # seconds the server asked us to wait
+    stops_all: bool = False  # every later request would fail the same way: stop sending
+    quota: bool = False  # quota or credit exhausted
+
+
+# Error codes (OpenAI's `error.code` / `error.type`, which compatible servers copy) that mean the account
+# cannot be served at all until a person acts; a 429 carrying one is not a rate limit.
+QUOTA_ERROR_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active",
+                               "quota_exceeded"})
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The provider's error code of an API error (`insufficient_quota`, ...), if it sent one."""
+    candidates = [getattr(exc, "code", None), getattr(exc, "type", None)]
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):  # some servers wrap the error object once more than the client unwraps
+        inner = body["error"] if isinstance(body.get("error"), dict) else body
+        candidates += [inner.get("code"), inner.get("type")]
+    texts = [c for c in candidates if isinstance(c, str) and c]
+    return next((c for c in texts if c in QUOTA_ERROR_CODES), texts[0] if texts else None)
 
 
 def classify(exc: BaseException) -> Failure:
-    """Decide whether an exception from a backend is worth another attempt."""
+    """Decide whether an exception from a backend is worth another attempt, and whether to stop sending."""
     text = f"{type(exc).__name__}: {exc}"
     try:
         import openai
@@ -92,6 +118,12 @@ def classify(exc: BaseException) -> Failure:
     if openai is not None:
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
+            code = error_code(exc)
+            if code in QUOTA_ERROR_CODES or status == 402:
+                return Failure(False, f"HTTP {status} {code or 'payment required'}: the quota is exhausted "
+                               f"({_short(exc.message)}); waiting cannot fix it: add credit or wait for the quota "
+                               "to reset, then rerun the same command (finished work is kept and not asked again)",
+                               stops_all=True, quota=True)
             # 408 request timeout, 409 conflict (server busy), 429 rate limit, 5xx server side.
             retryable = status in (408, 409, 429) or status >= 500
             return Failure(retryable, f"HTTP {status}: {_short(exc.message)}", retry_after_seconds(exc.response))
@@ -285,6 +317,7 @@ class ReliableClient:
         self.backoff_base = backoff_base  # first retry waits up to this many seconds, doubling each time
         self.backoff_max = backoff_max  # cap on one wait, Retry-After included
         self.stats = ReliableStats()
+        self.stopped: Failure | None = None  # set by a failure no request can escape; nothing is sent after it
         # asyncio primitives bind to the loop that first uses them; (re)made per loop in _limits().
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -311,7 +344,7 @@ class ReliableClient:
             self.stats.cache_hits += 1
             return ReliableResult(hit, cached=True, attempts=0, error=None)
         async with self._semaphore:
-            result = await self._send_with_retries(request)
+            result = self._stopped_result(0) or await self._send_with_retries(request)
         if result.response is not None and self.cache is not None:
             self.cache.put(key, result.response)
         elif result.response is None:
@@ -325,6 +358,8 @@ class ReliableClient:
             if attempt:
                 self.stats.retries += 1
             await self._wait_for_rate_limits(estimate)
+            if stopped := self._stopped_result(attempt):  # another call hit a stopping failure meanwhile
+                return stopped
             self.stats.requests_sent += 1
             try:
                 response = await self._send_once(request)
@@ -333,9 +368,12 @@ class ReliableClient:
             except Exception as exc:  # noqa: BLE001 - classify() decides; nothing escapes as a crash
                 failure = classify(exc)
                 error = failure.message
+                if failure.stops_all and self.stopped is None:
+                    self.stopped = failure
                 if not failure.retryable or attempt == self.max_retries:
                     return ReliableResult(None, cached=False, attempts=attempt + 1, error=error,
-                                          fatal=not failure.retryable)
+                                          fatal=not failure.retryable, stops_all=failure.stops_all,
+                                          quota=failure.quota)
                 await asyncio.sleep(backoff_seconds(attempt, failure.retry_after, base=self.backoff_base,
                                                     maximum=self.backoff_max))
                 continue
@@ -344,6 +382,12 @@ class ReliableClient:
                 self._tpm.adjust(response.usage.total_tokens - estimate)
             return ReliableResult(response, cached=False, attempts=attempt + 1, error=None)
         return ReliableResult(None, cached=False, attempts=self.max_retries + 1, error=error)
+
+    def _stopped_result(self, attempts: int) -> ReliableResult | None:
+        if self.stopped is None:
+            return None
+        return ReliableResult(None, cached=False, attempts=attempts, error=self.stopped.message, fatal=True,
+                              stops_all=True, quota=self.stopped.quota)
 
     async def _wait_for_rate_limits(self, estimated_tokens: int) -> None:
         if self._rpm is not None:

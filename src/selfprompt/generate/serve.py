@@ -146,7 +146,7 @@ def create_app(backend: Backend, *, model_name: str | None = None, fmt: SelfProm
     from fastapi.responses import StreamingResponse
     from starlette.concurrency import run_in_threadpool
 
-    name = model_name or backend.model_id
+    name = model_name or backend.model_name
     app = FastAPI(title="selfprompt serve")
     # In-process models handle one request at a time; one lock covers generate and stream alike.
     busy = threading.Lock()

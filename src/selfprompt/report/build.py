@@ -9,6 +9,7 @@ Inputs are the files other stages write, read as they are:
 A *system* is one (eval label, condition) pair, e.g. "self-prompt" (the tuned model under the
 self-prompt condition) or "baseline" (the LIMA-tuned model, plain). Deltas compare every system
 with the baseline system item by item (paired bootstrap CI and McNemar, from evaluate.stats).
+The baseline is declared, by `--baseline` or by the experiment; it is never guessed.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class Report:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise DataError(str(path), None, None, "file not found") from None
     except json.JSONDecodeError as e:
@@ -80,7 +81,8 @@ def load_eval(report: Report, label: str, folder: Path) -> None:
     results = _read_json(folder / "results.json")
     if "tasks" not in results:
         raise DataError(str(folder / "results.json"), None, "tasks", "missing: not an eval results file")
-    conditions = sorted({c for entry in results["tasks"].values() for c in entry.get("conditions", {})})
+    # In the eval's own order (its --conditions), never re-sorted: order carries no meaning of "baseline".
+    conditions = list(dict.fromkeys(c for entry in results["tasks"].values() for c in entry.get("conditions", {})))
     for condition in conditions:
         name = label if len(conditions) == 1 else f"{label}/{condition}"
         system = System(name, label, condition, {}, {})
@@ -130,12 +132,35 @@ def load_run(run: Path, evals: dict[str, Path] | None = None, judges: dict[str, 
         load_judge(report, label, folder)
     if index and (run / "manifest.json").exists():
         report.manifests["experiment"] = _manifest(run)
-    names = [s.name for s in report.systems]
-    wanted = baseline or index.get("baseline")
-    if wanted and wanted not in names:
-        raise ConfigError(f"baseline '{wanted}' is not one of the systems: {', '.join(names)}")
-    report.baseline = wanted or (names[0] if names else None)
+    report.baseline = choose_baseline(report.systems, baseline, index.get("baseline"), run / EXPERIMENT_INDEX)
     return report
+
+
+def choose_baseline(systems: list[System], given: str | None, declared: str | None, index_path: Path) -> str | None:
+    """The system every other one is compared with: the one the user (`--baseline`) or the experiment
+    (`baseline:` in its file, recorded in experiment.json) names, never a guess.
+
+    A name may be a system ('base/plain'), an eval label with one system ('base') or a condition that one
+    system has ('plain'). With a single system there is nothing to compare and no baseline is needed.
+    Raises ConfigError when the name matches no system or several, or when none is named and there are
+    several candidates; the message lists them.
+    """
+    names = [s.name for s in systems]
+    wanted = given or declared
+    if not wanted:
+        if len(systems) <= 1:
+            return names[0] if names else None
+        raise ConfigError(f"no baseline declared and {len(names)} candidates: {', '.join(names)}; pass --baseline "
+                          f"NAME, or declare `baseline:` in the experiment file")
+    source = "--baseline" if given else f"the experiment's baseline ({index_path})"
+    for matches in ([s for s in systems if s.name == wanted], [s for s in systems if s.eval_label == wanted],
+                    [s for s in systems if s.condition == wanted]):
+        if len(matches) == 1:
+            return matches[0].name
+        if len(matches) > 1:
+            raise ConfigError(f"{source} '{wanted}' matches {len(matches)} systems: "
+                              f"{', '.join(s.name for s in matches)}; name one of them")
+    raise ConfigError(f"{source} '{wanted}' is not one of the systems: {', '.join(names)}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import re
 import sys
 from pathlib import Path
 
-from selfprompt.jsonl import iter_json_lines, write_records
+from selfprompt.data.loaders import load_examples
+from selfprompt.jsonl import write_records
 from selfprompt.records import Annotation, RoleExample
 
 TEACHER = "template:topic-word"
@@ -42,15 +43,12 @@ def role_prompt_for(question: str) -> str:
 
 
 def lima_template_roles(lima_path: str | Path) -> list[RoleExample]:
-    rows = []
-    for index, (line, obj) in enumerate(iter_json_lines(lima_path)):
-        question, answer = obj["conversations"][0], obj["conversations"][1]
-        rows.append(RoleExample(
-            id=f"lima-{index:04d}", question=question, answer=answer, source="lima",
-            role_prompt=role_prompt_for(question),
-            annotation=Annotation(teacher=TEACHER, template="topic-word", template_version="1", status="ok"),
-        ))
-    return rows
+    """One row per LIMA row of a GAIR/lima-format file, read (and its ids made) as every other stage does."""
+    return [
+        RoleExample(**example.model_dump(), role_prompt=role_prompt_for(example.question),
+                    annotation=Annotation(teacher=TEACHER, template="topic-word", template_version="1", status="ok"))
+        for example in load_examples(str(lima_path))
+    ]
 
 
 if __name__ == "__main__":

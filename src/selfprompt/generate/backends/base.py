@@ -72,7 +72,13 @@ class Backend(ABC):
     @property
     @abstractmethod
     def model_id(self) -> str:
-        """The model's id as recorded in manifests and cache keys."""
+        """The model's id as recorded in manifests and cache keys. In-process backends identify a model by
+        its content (`name@hash`, see selfprompt.models); a server's model by the name it is served under."""
+
+    @property
+    def model_name(self) -> str:
+        """A short name to show and to serve the model under (default: the id)."""
+        return self.model_id
 
     @abstractmethod
     def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:

@@ -60,9 +60,14 @@ class HFBackend(Backend):
             "threads": Decision("threads", "torch default", torch.get_num_threads(),
                                 f"torch intra-op threads on {cpu_facts().cores} usable cores").as_dict(),
         }
+        self.resolved.content_hash  # the id of what was just loaded, hashed now (remembered after the first time)
 
     @property
     def model_id(self) -> str:
+        return self.resolved.model_id
+
+    @property
+    def model_name(self) -> str:
         return self.resolved.name
 
     def _generate_kwargs(self, sampling: Sampling) -> dict[str, Any]:

@@ -75,6 +75,7 @@ class LlamaCppBackend(Backend):
         self.bos_token = self._token_text(self.llm.token_bos())
         self.eos_token = self._token_text(self.llm.token_eos())
         self._grammars: dict[str, Any] = {}
+        self.resolved.content_hash  # the id of what was just loaded, hashed now (remembered after the first time)
 
     def _token_text(self, token_id: int) -> str:
         if token_id < 0:
@@ -83,6 +84,10 @@ class LlamaCppBackend(Backend):
 
     @property
     def model_id(self) -> str:
+        return self.resolved.model_id
+
+    @property
+    def model_name(self) -> str:
         return self.resolved.name
 
     def render(self, request: ChatRequest) -> str:

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator, Sequence
 from urllib.parse import urlparse
 
-from selfprompt.errors import ConfigError
+from selfprompt.errors import ConfigError, ServiceStopped
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse
 from selfprompt.records import Usage
 
@@ -94,8 +94,23 @@ class OpenAIBackend(Backend):
 
     def _complete(self, request: ChatRequest) -> ChatResponse:
         started = time.perf_counter()
-        completion = self.client.chat.completions.create(**request_kwargs(self.model, request))
+        try:
+            completion = self.client.chat.completions.create(**request_kwargs(self.model, request))
+        except Exception as exc:  # noqa: BLE001 - only refusals no retry can fix are turned into a message
+            self._raise_if_stopping(exc)
+            raise
         return to_response(completion, time.perf_counter() - started)
+
+    def _raise_if_stopping(self, exc: BaseException) -> None:
+        """Direct callers (eval, ask, answers) get a plain message, not a traceback, for a failure no retry can
+        fix (bad key, unknown model, exhausted quota). The async path used by the reliable layer keeps the
+        original exception, which that layer classifies itself."""
+        from selfprompt.generate.reliable import classify
+
+        failure = classify(exc)
+        if not failure.retryable:
+            where = self.base_url or "the OpenAI API"
+            raise ServiceStopped(f"{where} refused the request for model '{self.model}': {failure.message}") from exc
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
         if len(requests) <= 1:
