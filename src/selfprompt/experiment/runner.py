@@ -122,6 +122,10 @@ def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
         if data_dir:
             args += ["--data-dir", "{data_dir}"]
         paths = {"{data_file}": str(files[-1])} if a.data != "lima" else {}
+        if "--template" not in a.extra_args:  # the teacher's prompt: an edited template reruns annotate
+            from selfprompt.annotate.template import DEFAULT_TEMPLATE, TEMPLATE_DIR
+
+            files = files + [TEMPLATE_DIR / f"{DEFAULT_TEMPLATE}.yaml"]
         stages.append(Stage("annotate", args, files=files, paths=paths,
                             models=[a.teacher] if a.backend != "openai" else []))
     if exp.train:
