@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from selfprompt.generate.backends.base import Backend
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -98,3 +100,37 @@ def llama_server(default_model, tmp_path_factory):
     base_url = f"http://127.0.0.1:{port}/v1"
     with background_server(cmd, f"{base_url}/models", log):
         yield base_url
+
+
+class CountingBackend(Backend):
+    """A real backend, counting the requests that reach it (to prove a cache is used).
+
+    close() closes the wrapped backend only with close_inner=True (a shared fixture's backend stays open)."""
+
+    def __init__(self, inner: Backend, close_inner: bool = False):
+        super().__init__()
+        self.inner, self.requests, self.name, self.close_inner = inner, 0, inner.name, close_inner
+        self.decisions = inner.decisions
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    def generate(self, requests):
+        self.requests += len(requests)
+        return self.inner.generate(requests)
+
+    def close(self) -> None:
+        if self.close_inner:
+            self.inner.close()
+
+
+class CountingHash:
+    """The real sha256_file, counting the files it reads."""
+
+    def __init__(self, real):
+        self.real, self.calls = real, []
+
+    def __call__(self, path, *args, **kwargs):
+        self.calls.append(Path(path))
+        return self.real(path, *args, **kwargs)

@@ -13,44 +13,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CountingBackend, CountingHash
 
 from selfprompt import hashindex
 from selfprompt.evaluate.runner import EvalConfig, cache_key, run_eval
 from selfprompt.evaluate.tasks import get_tasks
 from selfprompt.generate.backends import get_backend
-from selfprompt.generate.backends.base import Backend
 from selfprompt.models import load_tokenizer, resolve_model
 from selfprompt.prompts import PROMPT_DIR_ENV, prompt_path
-
-
-class CountingBackend(Backend):
-    """A real backend, counting the requests that reach it."""
-
-    def __init__(self, inner: Backend):
-        super().__init__()
-        self.inner, self.requests, self.name = inner, 0, inner.name
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    def generate(self, requests):
-        self.requests += len(requests)
-        return self.inner.generate(requests)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class CountingHash:
-    """The real sha256_file, counting the files it reads."""
-
-    def __init__(self, real):
-        self.real, self.calls = real, []
-
-    def __call__(self, path, *args, **kwargs):
-        self.calls.append(Path(path))
-        return self.real(path, *args, **kwargs)
 
 
 def lines(path: Path) -> list[dict]:
@@ -116,7 +86,7 @@ def test_two_models_from_same_named_folders_evaluated_into_one_out_get_two_sets_
     out = tmp_path / "eval"
     runs = {}
     for model in (a, b, a):
-        backend = CountingBackend(get_backend("hf", model=str(model)))
+        backend = CountingBackend(get_backend("hf", model=str(model)), close_inner=True)
         try:
             results = run_eval(eval_config(model, out, data_dir), backend=backend)
         finally:
@@ -144,7 +114,7 @@ def test_editing_the_icl_examples_file_regenerates_exactly_the_icl_generations(t
     model = two_models[0]
     out = tmp_path / "eval"
     config = eval_config(model, out, data_dir, conditions=["plain", "icl-self-prompt"])
-    backend = CountingBackend(get_backend("hf", model=str(model)))
+    backend = CountingBackend(get_backend("hf", model=str(model)), close_inner=True)
     try:
         run_eval(config, backend=backend)
         assert backend.requests == 2 * 2 + 2 * 3  # plain: answer, trigger; icl: role, answer, trigger

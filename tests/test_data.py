@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CountingHash
 
 from selfprompt import hashindex
 from selfprompt.data import data_dir as resolve_data_dir
@@ -149,15 +150,6 @@ def test_lima_without_local_file_explains_the_gated_hub(tmp_path):
 
 # --- the mirror is checked against MANIFEST.json ----------------------------------------------------
 
-class CountingHash:
-    """The real sha256_file, counting the files it reads."""
-
-    def __init__(self, real):
-        self.real, self.calls = real, []
-
-    def __call__(self, path, *args, **kwargs):
-        self.calls.append(Path(path))
-        return self.real(path, *args, **kwargs)
 
 
 def mirror_copy(data_dir: Path, folder: Path, *files: str) -> Path:

@@ -8,30 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import CountingBackend
 from typer.testing import CliRunner
 
 from selfprompt.cli import app
 from selfprompt.errors import ConfigError
-from selfprompt.evaluate.runner import EvalConfig, run_eval
 from selfprompt.evaluate.roles import manual_role
-from selfprompt.generate.backends.base import Backend
-
-
-class CountingBackend(Backend):
-    """The real backend, counting the requests that reach it (to prove the cache is used)."""
-
-    def __init__(self, inner: Backend):
-        super().__init__()
-        self.inner, self.requests, self.name = inner, 0, inner.name
-        self.decisions = inner.decisions
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    def generate(self, requests):
-        self.requests += len(requests)
-        return self.inner.generate(requests)
+from selfprompt.evaluate.runner import EvalConfig, run_eval
 
 
 def config(out: Path, data_dir: Path, **kw) -> EvalConfig:
