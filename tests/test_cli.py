@@ -30,6 +30,18 @@ def test_usage_errors_exit_2_with_a_short_usage_line(args, says):
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) <= 6, proc.stderr
 
 
+@pytest.mark.parametrize("args, says", [
+    (["eval", "--limit", "-3", "--tasks", "gsm8k", "--out", "{tmp}/x"], "invalid value for 'limit'"),
+    (["eval", "--temperature", "-1", "--tasks", "gsm8k", "--out", "{tmp}/x"], "temperature"),
+    (["eval", "score", "--predictions", "{tmp}"], "Is a directory"),
+])
+def test_bad_values_and_unreadable_paths_are_one_line_errors_not_bugs(args, says, tmp_path):
+    proc = run(*[a.format(tmp=tmp_path) for a in args])
+    assert proc.returncode == 2, proc.stderr
+    assert says in proc.stderr and "Traceback" not in proc.stderr and "bug" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 3, proc.stderr
+
+
 def test_version_and_bare_command():
     from selfprompt import __version__
 

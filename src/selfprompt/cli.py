@@ -7,6 +7,7 @@ import sys
 import traceback
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from typer._click import exceptions as click_exceptions  # typer vendors click; its exceptions are not re-exported
 
@@ -50,6 +51,14 @@ for _module in STAGE_CLIS:
             raise
 
 
+def raise_bug(err: Console) -> None:
+    """Inside an except block: the traceback, a line saying it is a bug, exit status 1."""
+    traceback.print_exc()
+    err.print("[bold red]This is a bug in selfprompt[/], not a problem with your input: please report it with the "
+              "command line and the traceback above.", highlight=False)
+    sys.exit(1)
+
+
 def run_cli(command: typer.Typer) -> None:
     """Run a typer app with the usual manners, and exit with the usual status.
 
@@ -57,7 +66,7 @@ def run_cli(command: typer.Typer) -> None:
     line and a hint) or a user-fixable SelfPromptError (one line); 130 interrupted (Ctrl-C/SIGINT),
     with a line saying how to resume, so that `selfprompt eval ... && selfprompt report ...` stops.
     """
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # one error, one line, whatever the terminal width
     try:
         result = command(standalone_mode=False)
     except SelfPromptError as e:
@@ -66,15 +75,23 @@ def run_cli(command: typer.Typer) -> None:
     except click_exceptions.ClickException as e:  # usage errors: unknown option, missing argument, bad value
         e.show()
         sys.exit(e.exit_code)
-    except (KeyboardInterrupt, click_exceptions.Abort, typer.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         result = 130
+    except OSError as e:
+        if e.filename is None:
+            raise_bug(err)
+        # A path the user gave that cannot be read or written: say which, not a traceback.
+        err.print(f"[bold red]error:[/] {e.filename}: {e.strerror or e}", highlight=False)
+        sys.exit(2)
+    except ValidationError as e:  # a config built from options: one line naming the option, as a usage error
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "value"
+        err.print(f"[bold red]error:[/] invalid value for '{where}': {first['msg']}", highlight=False)
+        sys.exit(2)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except Exception:
-        traceback.print_exc()
-        err.print("[bold red]This is a bug in selfprompt[/], not a problem with your input: please report it with the "
-                  "command line and the traceback above.", highlight=False)
-        sys.exit(1)
+        raise_bug(err)
     # standalone_mode=False returns an exit code instead of exiting: typer.Exit inside a command, and 130
     # for a KeyboardInterrupt (typer turns it into Exit(130)).
     if result == 130:
