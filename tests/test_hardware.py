@@ -54,6 +54,9 @@ def test_gpu_auto_and_explicit_choices():
     assert resolve_precision("fp32", SAPPHIRE_RAPIDS, None).resolved == "fp32"
     with pytest.raises(ValueError, match="needs a GPU"):
         resolve_precision("fp16", SAPPHIRE_RAPIDS, None)
+    for bad in ("AUTO", "fp64", ""):
+        with pytest.raises(ValueError, match="unknown precision"):
+            resolve_precision(bad, SAPPHIRE_RAPIDS, None)
 
 
 def test_this_machine_reports_consistent_facts():

@@ -154,8 +154,11 @@ def resolve_precision(requested: str, cpu: CpuFacts, gpu: GpuFacts | None) -> De
     auto: on a GPU, bf16 where it has it, else fp16; on a CPU, bf16 autocast only where bf16 is
     native (see CpuFacts.native_bf16), else fp32 (bf16 there is emulated, ~50x slower).
     An explicit choice is kept; the reason then says so, with a warning where it will be slow.
-    Raises ValueError for fp16 without a GPU (CPU autocast has no fp16 training path).
+    Raises ValueError for an unknown value, and for fp16 without a GPU (CPU autocast has no fp16
+    training path).
     """
+    if requested not in ("auto", "bf16", "fp16", "fp32"):
+        raise ValueError(f"unknown precision '{requested}'; valid: auto, bf16, fp16, fp32")
     where = f"GPU {gpu.name} (bf16 {'yes' if gpu.bf16 else 'no'})" if gpu else f"CPU {cpu.describe()}"
     if requested == "fp16" and gpu is None:
         raise ValueError("precision 'fp16' needs a GPU; use bf16 or fp32 on CPU")
