@@ -88,7 +88,7 @@ def run_ours(n: int, max_tokens: int, batch_size: int, trigger: bool) -> dict:
     summary = results["tasks"]["gsm8k"]["conditions"]["plain"]
     return {"items": n, **_timing(n, started, loaded, done, load_avg), "trigger_pass": trigger,
             "accuracy_strict": summary["strict"]["accuracy"], "accuracy_lenient": summary["lenient"]["accuracy"],
-            "extraction_failure_rate": summary["extraction_failure_rate"]}
+            "extraction_failure_rate": summary["extraction_failure_rate"], "abstained_rate": summary["abstained_rate"]}
 
 
 def run_lm_eval(n: int, max_tokens: int, batch_size: int) -> dict:
@@ -143,7 +143,9 @@ def main() -> None:
         "note": "items_per_s: end to end (model load, generation, scoring); eval_items_per_s: model already loaded. "
                 "On a shared machine the figures swing with its load (see load_average_1min_at_start). Accuracies "
                 "differ in extraction: lm-eval's flexible-extract takes the last number; ours reports strict "
-                "(first extractor) and lenient (chain).",
+                "(the trigger answer only), lenient (a fallback only fills a missing answer) and the abstained "
+                "rate (explicit non-answers, scored wrong); see bench/results/scorer_agreement.json for every "
+                "item where the two readings differ.",
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
