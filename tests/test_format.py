@@ -193,3 +193,44 @@ def test_outputs_of_conditions_without_a_role_are_never_parsed_as_roles():
     # a condition named by another tool: a tagged role is read, an untagged opening is just the answer
     assert read_answer("baseline", looks_like_a_role)[:2] == (None, looks_like_a_role.strip())
     assert read_answer("their-self-prompt", tagged)[:3] == ("You are X.", "The answer is 18.", True)
+
+
+# --- malformed shapes found by a hostile tester (each read through the self-prompt condition) ---------------
+@pytest.mark.parametrize("text, role, answer, problem", [
+    # unclosed, no blank line: the role is its role-like first line, the lines after it the answer
+    ("<role>\nYou are a math teacher.\nShe makes 18 dollars.", "You are a math teacher.", "She makes 18 dollars.",
+     "unclosed-role"),
+    ("<role>\nYou are a math teacher.\n16 - 3 - 4 = 9 eggs, 9 * 2 = 18 dollars.", "You are a math teacher.",
+     "16 - 3 - 4 = 9 eggs, 9 * 2 = 18 dollars.", "unclosed-role"),
+    ("<role>\nYou are a math teacher.\nResult: 18.", "You are a math teacher.", "Result: 18.", "unclosed-role"),
+    ("<role>\nYou are a math teacher.\n; Answer = 18", "You are a math teacher.", "; Answer = 18", "unclosed-role"),
+    # several role-like lines stay role
+    ("<role>\nFrom now on, you are a math teacher.\nYou check each step.\nShe makes 18 dollars.",
+     "From now on, you are a math teacher.\nYou check each step.", "She makes 18 dollars.", "unclosed-role"),
+    # unclosed on one line, holding the answer without a cue
+    ("<role>\nYou are a teacher. Janet makes $18 a day.", "You are a teacher.", "Janet makes $18 a day.",
+     "unclosed-role"),
+    # a role cut while being written, in several sentences, is still all role
+    ("<role>\nYou are a chef. You have cooked for thirty", "You are a chef. You have cooked for thirty", "",
+     "unclosed-role"),
+    # tags in another case are still tags
+    ("<role>\nYou are a math teacher.</Role>\nShe makes 18 dollars.", "You are a math teacher.",
+     "She makes 18 dollars.", "tag-layout"),
+    ("<ROLE>\nYou are a math teacher.\n</ROLE>\n\nShe makes 18 dollars.", "You are a math teacher.",
+     "She makes 18 dollars.", "tag-layout"),
+    ("<Role>\nYou are a math teacher.\nShe makes 18 dollars.", "You are a math teacher.", "She makes 18 dollars.",
+     "unclosed-role"),
+    # a closed role holding the answer, with nothing after it
+    ("<role>\nYou are a teacher. Janet makes $18 a day.\n</role>", "You are a teacher.", "Janet makes $18 a day.",
+     "answer-in-role"),
+    ("You are a teacher. Janet makes $18 a day.\n</role>", "You are a teacher.", "Janet makes $18 a day.",
+     "missing-open-tag"),
+    ("<role>\nJanet makes $18 a day.\n</role>", "", "Janet makes $18 a day.", "answer-in-role"),
+    # the trained newlines missing around correct tags: not the format, though nothing is lost
+    ("<role>You are a historian.</role>The war ended in 1945.", "You are a historian.", "The war ended in 1945.",
+     "tag-layout"),
+])
+def test_malformed_role_shapes_never_lose_the_answer(text, role, answer, problem):
+    from selfprompt.generate.conditions import read_answer
+
+    assert read_answer("self-prompt", text) == (role, answer, False, problem)

@@ -25,6 +25,12 @@ A malformed role block never takes the answer with it:
 * a role is one or more sentences of instructions; from the first sentence that gives an
   answer (`the answer is`, `Answer:`, `####`, `\\boxed{`) or a code block on, the text is answer;
 * text before the opening tag is kept in front of the answer;
+* tags are found whatever their case (`</Role>`); only the exact trained layout holds;
+* an unclosed role without a blank line ends at its first line break when that line reads like a
+  role and more follows (the model wrote the role on one line and went on answering);
+* when all this would still leave the answer empty, the role keeps only its leading run of sentences
+  that read like a role (second person, "From now on", "As a ..."), and the rest is the answer;
+  text that reads like a role stays role, so a role cut while being written gives no answer;
 * a role without any tags is recognised only by its opening ("From now on, you are", "You are
   a") and only when another paragraph follows it; a single paragraph is all answer.
 
@@ -54,6 +60,26 @@ _ROLE_OPENERS = re.compile(r"^\s*(from now on,? you are|you are (an?|the) )", re
 _ANSWER_START = re.compile(r"\b(?:the\s+(?:final\s+)?answer\s+is|answer\s*:)|####|\\boxed\{|```", re.IGNORECASE)
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _SENTENCE_END = re.compile(r"[.!?:][\"')\]]*\s+|\n")
+
+
+# A sentence of a role prompt speaks to the model: second person, or an opening such as "As a ...".
+_ROLE_LIKE = re.compile(r"\byou(?:r|rs|rself|'re|'ll)?\b|^\W*(?:from now on|as an?|act as|imagine)\b",
+                        re.IGNORECASE)
+
+
+def _role_like_prefix(role: str) -> tuple[str, str]:
+    """(role, answer): the leading run of sentences that read like a role, and everything after it.
+
+    Used only where the answer would otherwise be empty, so a role that holds the answer without any
+    answer cue ("You are a teacher. Janet makes $18 a day.") gives the answer up. A first sentence
+    that does not read like a role leaves the role empty."""
+    start = 0
+    for end in [m.end() for m in _SENTENCE_END.finditer(role)] + [len(role)]:
+        sentence = role[start:end]
+        if sentence.strip() and not _ROLE_LIKE.search(sentence.strip()):
+            return role[:start], role[start:]
+        start = end
+    return role, ""
 
 
 def _split_off_answer(role: str) -> tuple[str, str]:
@@ -125,25 +151,45 @@ class SelfPromptFormat:
         return ParsedOutput(role=role, answer=text[close + len(end) :], held=True)
 
     def _parse_tolerant(self, text: str, untagged: bool = True) -> ParsedOutput:
-        opened = text.find(self.open_tag)
-        closed = text.find(self.close_tag, opened + 1 if opened >= 0 else 0)
+        # Only the exact layout (see _parse_exact) holds; anything that reaches here is malformed, so
+        # held is False for every shape, and the tags are found whatever their case.
+        opener = re.compile(re.escape(self.open_tag), re.IGNORECASE).search(text)
+        opened = opener.start() if opener else -1
+        body_start = opener.end() if opener else 0
+        closer = re.compile(re.escape(self.close_tag), re.IGNORECASE).search(text, body_start)
         leading = text[:opened] if opened >= 0 else ""  # e.g. "Sure!": kept in the answer, never dropped
-        if opened >= 0 and closed > opened:
-            role, spilled = _split_off_answer(self.unescape_role(text[opened + len(self.open_tag) : closed]))
-            answer = _join(leading, spilled, text[closed + len(self.close_tag) :])
-            problem = "text-before-role" if leading.strip() else "answer-in-role" if spilled.strip() else None
-            return ParsedOutput(role.strip(), answer, held=problem is None, problem=problem)
-        if opened >= 0:
-            body = text[opened + len(self.open_tag) :].lstrip()
+        if closer is not None:
+            body = text[body_start : closer.start()]
+            role, spilled = _split_off_answer(self.unescape_role(body))
+            after = text[closer.end() :]
+            if not _join(leading, spilled, after):
+                role, spilled = _role_like_prefix(role)
+            answer = _join(leading, spilled, after)
+            if opener is None:
+                problem = "missing-open-tag"
+            elif leading.strip():
+                problem = "text-before-role"
+            elif spilled.strip():
+                problem = "answer-in-role"
+            else:
+                problem = "tag-layout"  # miscased tags, or not the trained newlines around them
+            return ParsedOutput(role.strip(), answer, held=False, problem=problem)
+        if opener is not None:
+            body = text[body_start:].lstrip()
             blank = _BLANK_LINE.search(body)
             role, after = (body[: blank.start()], body[blank.end() :]) if blank else (body, "")
             role, spilled = _split_off_answer(self.unescape_role(role))
+            if not blank and not spilled.strip():
+                # No blank line: the leading lines that read like a role are the role, the lines after them
+                # the answer (a model that wrote the role on its own line and went straight on answering).
+                lines = role.strip().split("\n")
+                kept = next((i for i, line in enumerate(lines) if not _ROLE_LIKE.search(line)), len(lines))
+                if 0 < kept < len(lines):
+                    role, spilled = "\n".join(lines[:kept]), "\n".join(lines[kept:])
+            if not _join(leading, spilled, after):
+                role, spilled = _role_like_prefix(role)
             return ParsedOutput(role=role.strip(), answer=_join(leading, spilled, after), held=False,
                                 problem="unclosed-role")
-        if closed >= 0:
-            role, spilled = _split_off_answer(text[:closed])
-            return ParsedOutput(role=role.strip(), answer=_join(spilled, text[closed + len(self.close_tag) :]),
-                                held=False, problem="missing-open-tag")
         if untagged and _ROLE_OPENERS.match(text):
             role, _, answer = text.strip().partition("\n\n")
             role, spilled = _split_off_answer(role)

@@ -28,7 +28,9 @@ To keep the tests from being skipped or disarmed by the code they test:
 * the tests (`check`) are compiled and defined before the completion runs, in their own
   namespace built from the prompt (so a completion cannot redefine helpers such as `poly`), with a
   copy of the builtins and snapshots of every loaded module taken at that moment (so patching
-  `builtins.abs`, `math.fabs` or `sys.modules` later changes nothing the tests see);
+  `builtins.abs`, `math.fabs` or `sys.modules` later changes nothing the tests see); the module-level
+  `random` functions the tests call are methods of a private `Random` instance, not of `random._inst`,
+  so patching that shared instance (`_randbelow`, `getrandbits`, its `__class__`) cannot rig their inputs;
 * the completion and the tests run in a worker thread: Python lets only the main thread install
   signal handlers (a handler is handed the interrupted frame), and the main thread, which holds
   nothing secret, runs no Python code while the worker runs;
@@ -140,12 +142,29 @@ def _start(nonce_fd, proof_fd, job):
 def _test_namespace(prompt, test):
     """The prompt and the tests, defined before the completion runs, seeing a private copy of the
     builtins and of every loaded module as they are now."""
+    import random
+
     real_import = builtins.__import__
     snapshots = {}
+    # Module-level random functions are bound methods of one shared instance (random._inst,
+    # secrets._sysrand): a completion that patches that instance (its attributes or its __class__)
+    # would feed the tests easy inputs. The tests' copies use private instances, seeded from
+    # os.urandom, that the completion never sees.
+    private = {}
+
+    def own(value):
+        if isinstance(value, random.Random):
+            if id(value) not in private:
+                private[id(value)] = (value, type(value)())  # keep `value` alive so its id stays unique
+            return private[id(value)][1]
+        if isinstance(value, types.MethodType) and isinstance(value.__self__, random.Random):
+            return types.MethodType(value.__func__, own(value.__self__))
+        return value
+
     for name, module in list(sys.modules.items()):
         if isinstance(module, types.ModuleType):
             clone = types.ModuleType(name)
-            clone.__dict__.update(module.__dict__)
+            clone.__dict__.update({k: own(v) for k, v in module.__dict__.items()})
             snapshots[name] = clone
 
     def _import(name, globals=None, locals=None, fromlist=(), level=0):
