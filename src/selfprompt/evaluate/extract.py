@@ -296,14 +296,40 @@ _ABSTENTIONS = [
     r"\b(?:the\s+)?question\s+is\s+(?:ambiguous|unclear|unanswerable|ill-posed|not\s+answerable)\b|\bunanswerable\b",
     r"\bi\s+(?:do\s+not|don't)\s+know\s+how\s+to\b",
     r"\b(?:answer|it|result|total)\s+(?:is|would\s+be|could\s+be|might\s+be)\s+(?:somewhere\s+)?between\b",
+    # the kind, not a phrase list: not knowing, not being able to work it out, refusing, declaring it open
+    r"(?:\b(?:i|we)\s+|^\W*|(?<=[.!?\n])\s*)(?:really\s+|honestly\s+|simply\s+|just\s+|still\s+)?(?:do\s+not|don't|"
+    r"dont|did\s+not|didn't)\s+(?:really\s+)?(?:know|understand)\b",
+    r"\b(?:i|we)(?:'m|\s+am|'re|\s+are)\s+(?:really\s+|quite\s+)?(?:unsure|uncertain)\b",
+    r"\b(?:i|we)\s+(?:can\s*not|can't|cannot|could\s*not|couldn't|am\s+unable\s+to|'m\s+unable\s+to)\s+(?:be\s+)?"
+    r"(?:sure|certain|solve|compute|calculate|figure|work\s+(?:it\s+)?out|find|determine|concatenate)\b",
+    r"\b(?:impossible|not\s+possible|no\s+way|unable)\s+to\s+(?:\w+)",
+    r"\b(?:can\s*not|can't|cannot|could\s*not|couldn't)\s+(?:be\s+)?(?:computed|calculated|solved|found|determined|"
+    r"answered|concatenated|derived|established|worked\s+out|figured\s+out|resolved|deduced|obtained|certain|sure)\b",
+    r"\bi\s+(?:refuse|decline|must\s+decline)\b|\b(?:i\s+)?apologi[sz]e\b[^.\n]{0,40}?\b(?:can\s*not|can't|cannot|"
+    r"unable|not\s+able|won't|don't|do\s+not)\b|\bsorry\b[^.\n]{0,40}?\b(?:can\s*not|can't|cannot|unable|"
+    r"not\s+able|won't|don't|do\s+not)\b",
+    r"\b(?:could|can|might|may)\s+go\s+either\s+way\b|\b(?:both|all)\s+(?:outcomes|answers|results)\s+(?:are\s+)?"
+    r"(?:possible|plausible|equally\s+likely)\b|\b(?:coin\s*toss|toss-?up|fifty-fifty)\b",
+    r"\bnot\s+(?:listed|given|present|included|found|shown)\s+(?:among|in)\s+the\s+(?:choices|options|answers)\b|"
+    r"\bnot\s+(?:among|in)\s+the\s+(?:choices|options|answer\s+choices)\b",
+    # a statement that is only a non-answer: "Undefined.", "It's a coin toss.", "The information is missing."
+    r"(?:^|(?<=[.!?:;\n]))\W*(?:(?:i\s+(?:would|'d)\s+say|i\s+think|honestly|well|sorry|hmm)[,\s]+)?"
+    r"(?:(?:it|this|that|which|the\s+\w+)\s*(?:is|remains|seems|'s)\s+|it's\s+)?(?:an?\s+|really\s+|simply\s+)?"
+    r"(?:unsolvable|undefined|ambiguous|inconclusive|undecided|unsure|uncertain|impossible|not\s+possible|"
+    r"(?:hard|difficult|impossible)\s+to\s+(?:say|tell|know)|50\s*/\s*50|neither|nan|not\s+a\s+number|"
+    r"no\s+answer|missing|not\s+(?:specified|given|stated|listed|provided|mentioned|defined|available))"
+    r"(?=\s*(?:$|[.!,;:?)\n]|\s(?:in|from|among|by|here|there|for)\b))",
 ]
 # A hedge that abstains only when nothing else is stated: "B, but I'm not sure" answers B.
 _WEAK_ABSTENTIONS = [r"\bi(?:'m|\s+am)\s+not\s+(?:sure|certain|confident)\b", r"^\W*not\s+sure\b"]
 # "None." answers no yes/no question and names no word; for numbers it may mean zero.
 _NONE_ALONE = r"^\W*none\W*$"
 _NONE_OF = r"\bnone\s+of\s+(?:the\s+(?:above|options|choices|answers|given|provided|answer\s+choices)|them|these)\b"
+# every option at once is no pick: "all of the above", "any of them"
+_ALL_OF = r"\b(?:all|any|each|every\s+one)\s+of\s+(?:the\s+above|them|these|those|the\s+(?:options|choices|answers))\b|" \
+          r"\bevery\s+(?:option|choice)(?:\s+listed)?\b"
 _ABSTAIN_RE = re.compile("|".join(_ABSTENTIONS), re.IGNORECASE)
-_ABSTAIN_NONE_RE = re.compile("|".join([*_ABSTENTIONS, _NONE_OF]), re.IGNORECASE)
+_ABSTAIN_NONE_RE = re.compile("|".join([*_ABSTENTIONS, _NONE_OF, _ALL_OF]), re.IGNORECASE)
 _WEAK_RE = re.compile("|".join(_WEAK_ABSTENTIONS), re.IGNORECASE)
 _NONE_ALONE_RE = re.compile(_NONE_ALONE, re.IGNORECASE)
 _CONTRAST = re.compile(r"\b(?:but|however|though|although|yet|nevertheless|still)\b", re.IGNORECASE)
@@ -328,7 +354,7 @@ class _Abstention:
 def _abstentions(text: str, x: ExtractInput, kind: Kind = "number") -> list[_Abstention]:
     """Explicit non-answers in `text`, in order; an option's own words ("Can't say", "None of these") are none."""
     patterns = [(_ABSTAIN_NONE_RE if x.choices else _ABSTAIN_RE, False), (_WEAK_RE, True)]
-    if kind in ("yes_no", "text"):
+    if kind in ("yes_no", "text", "number"):  # a bare "None." as a count is rarer than as a non-answer
         patterns.append((_NONE_ALONE_RE, False))
     low = text.lower()
     options = [(m.start(), m.end()) for body in _option_texts(x).values()
@@ -339,6 +365,9 @@ def _abstentions(text: str, x: ExtractInput, kind: Kind = "number") -> list[_Abs
         for m in pattern.finditer(text):
             if any(s < m.end() and m.start() < e for s, e in options):
                 continue
+            if re.match(r"(?i)\W*no\b", m.group(0)) and re.match(
+                    r"[^.\n:;]{0,40}?\b(?:is|are|was)\s+(?:needed|required|necessary)\b", text[m.end():]):
+                continue  # "No information about it is needed: no." says nothing is missing
             end = _SENTENCE_END.search(text, m.end())
             stop = end.end() if end else len(text)
             contrast = _CONTRAST.search(text, m.end(), stop)
