@@ -339,7 +339,9 @@ _CORRECTION = re.compile(
     r"\b(?:wait|hold\s+on)\b(?=\s*[,.!:;-]|\s+(?:a\s+)?(?:second|minute|moment|no|actually))|\bactually,|"
     r"\boops\b|\bcorrection\s*:|\bon\s+second\s+thought\b|\bi\s+made\s+(?:a|an)\s+(?:mistake|error)\b|"
     r"\bthat(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+right)\b|\bscratch\s+that\b|"
-    r"\blet\s+me\s+(?:recalculate|reconsider|correct|redo|re-?calculate|fix)\b",
+    r"\blet\s+me\s+(?:re-?\w+|double[-\s]check|check\s+again|correct|fix)\b|(?:^|(?<=[.!?,;—-]))\s*actually\b|\bon\s+reflection\b|"
+    r"\bi\s+(?:miscounted|miscalculated|misread|was\s+wrong)\b|\bno\s+wait\b|"
+    r"(?<=[?])\s*no\s*[.!,]|(?:^|(?<=[.!;]))\s*no\s*[,—-]+(?=\s*[(\[$]?\s*[A-Z0-9])",
     re.IGNORECASE)
 
 
@@ -379,7 +381,13 @@ _MAX_CORRECTIONS = 5  # a model that corrects itself more often is looping; its 
 
 
 def _corrections(text: str) -> list[int]:
-    return [m.start() for m in _CORRECTION.finditer(text)]
+    """Where the text after each self-correction marker begins (the marker itself states nothing)."""
+    return [m.end() for m in _CORRECTION.finditer(text)]
+
+
+# what a correction states first, when it states no cued or last answer: "Wait, I made an error. It's B."
+_FIRST_STATED = {"number": "trigger-number", "choice": "trigger-choice", "yes_no": "trigger-yes-no",
+                 "text": "trigger-word"}
 
 
 # --- numbers ------------------------------------------------------------------------------------------
@@ -1150,8 +1158,11 @@ def _decide(text: str, names: list[str], cued: list[str], x: ExtractInput, first
     What follows "wait, actually ..." is read for its last statement, with `corrected` (the first-pass
     extractors) when given: a correction re-derives and then concludes.
     """
+    kind = EXTRACTORS[names[0]].kind
     for pos in reversed(_corrections(text)[-_MAX_CORRECTIONS:]):
         hit = _segment(text[pos:], corrected or names, cued, x, first=False)
+        if hit[1] is None and kind in _FIRST_STATED:
+            hit = _segment(text[pos:], [_FIRST_STATED[kind]], cued, x, first=True)
         if hit[1] is not None:
             return hit
     return _segment(text, names, cued, x, first)
