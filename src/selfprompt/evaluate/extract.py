@@ -164,7 +164,10 @@ def _remove_echoes(text: str, x: ExtractInput, kind: Kind) -> str:
     if kind == "choice":
         letter = r"\(?[A-Z]\)?"
         text = re.sub(rf"\b(?:[Aa]mong|[Ff]rom|[Bb]etween)\s+(?:the\s+(?:choices|options)\s+)?{letter}\s*"
-                      rf"(?:through|thru|to|and|-)\s*{letter}(?![\w'])", " ", text)
+                      rf"(?:through|thru|to|-)\s*{letter}(?![\w'])", " ", text)
+        labels = "".join(x.choices) or "ABCDE"  # "between A and E" spans every option: an echo, not a hedge
+        text = re.sub(rf"\b(?:[Aa]mong|[Bb]etween)\s+(?:the\s+(?:choices|options)\s+)?\(?{labels[0]}\)?\s*and\s*"
+                      rf"\(?{labels[-1]}\)?(?![\w'])", " ", text)
         text = re.sub(rf"(?<![\w'])\(?[A-Z]\)?\s+(?:through|thru)\s+{letter}(?![\w'])", " ", text)
         text = re.sub(rf"(?i:\b(?:options?|choices?|letters?)\s+)\(?[A-Z]\)?\s*-\s*{letter}(?![\w'])", " ", text)
         # "A, B, C or D": three or more labels in a row are an enumeration, not a pick
@@ -628,12 +631,16 @@ _NAMING_WORDS = r"vitamin|type|hepatitis|plan|grade|class|category|section|group
                 r"figure|table|exhibit|appendix|chapter|article|schedule|form|size|letter\s+grade"
 _REJECT_BEFORE = re.compile(
     r"(?:\bnot|n't|\bnever|\bexcept|\bexcluding|\beliminated?|\beliminating|\bruled?\s+out|\bruling\s+out|"
-    r"\brather\s+than|\binstead\s+of|\bother\s+than|\bunlike|\bnor|\bneither|\bcannot|\bagainst)"
-    r"\s+(?:be\s+)?(?:(?:at|in|on|from|for)\s+)?(?:(?:the|a|an)\s+)?(?:(?:options?|choices?|answer|letters?)\s+)?"
+    r"\brather\s+than|\binstead\s+of|\bother\s+than|\bunlike|\bnor|\bneither|\bcannot|\bagainst|\banything\s+but|"
+    r"\ball\s+but|\bbut\s+not)\s+(?:(?:be|pick|choose|select|go\s+with|say|mark)\s+)?(?:(?:at|in|on|from|for)\s+)?"
+    r"(?:(?:the|a|an)\s+)?(?:(?:options?|choices?|answer|letters?)\s+)?"
     r"(?:\(?[A-Z]\)?\s*(?:,|\band\b|\bor\b|\bnor\b)\s*)*[(\"']?$", re.IGNORECASE)  # "rule out (A) and (B)"
 _REJECT_AFTER = r"(?:(?:\s+(?:is|are|was|seems|would\s+be|can\s+be|could\s+be|must\s+be))?\s*(?:\w+\s+)?" \
-                r"(?:incorrect|wrong|false|unlikely|implausible|eliminated|ruled\s+out|excluded|" \
+                r"(?:incorrect|wrong|false|unlikely|implausible|eliminated|ruled\s+out|excluded|(?:a\s+)?trap|" \
+                r"(?:a\s+)?distractor|too\s+(?:small|large|big|low|high|few|many)|" \
                 r"not\s+(?:correct|right|the\s+(?:answer|correct|right)|true|possible|likely|valid|it))\b" \
+                r"|\s*\?\s*(?:no\b(?!\s+(?:doubt|question))|(?:that|this|it)(?:'s|\s+is)?\s*(?:can't|cannot|can\s*not|" \
+                r"couldn't|isn't|is\s+not)\s+(?:be\s+)?(?:right|correct|it|true))" \
                 r"|[^.;\n]{0,15}?\bbut\s+(?:that|this|it|they)(?:'s|\s+is|\s+are|\s+was|\s+were)?\s*(?:not|n't|isn't|" \
                 r"aren't|wasn't)\b)"
 
