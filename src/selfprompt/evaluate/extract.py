@@ -746,9 +746,12 @@ def _hedges(text: str, x: ExtractInput) -> list[tuple[int, int]]:
     letter = rf"{_NOT_A_LABEL}\(?([{labels}])\)?"
     pattern = re.compile(
         rf"(?:\b[Bb]oth\s+(?:options?\s+)?)?{letter}\s*(?:,\s*)?(?:\bor\b|/|\band\b(?=[^.\n]{{0,40}}?\b(?:both\s+)?"
-        rf"(?:correct|right|true|valid|possible)\b))\s*(?:options?\s+|choices?\s+)?\(?([{labels}])\)?{_LABEL_END}")
+        rf"(?:correct|right|true|valid|possible|plausible|likely|good|reasonable)\b)"
+        r"|(?<=\w)\s*,?\s*(?i:unless|depending\s+on|if\s+not|otherwise)\b[^.\n]{0,60}?)"
+        rf"\s*(?:options?\s+|choices?\s+)?\(?([{labels}])\)?{_LABEL_END}"
+        rf"|\b[Bb]etween\s+(?:options?\s+|choices?\s+)?{letter}\s*and\s*\(?([{labels}])\)?{_LABEL_END}")
     return [(m.start(), m.end()) for m in pattern.finditer(text)
-            if m.group(1) != m.group(2) and not _names_a_thing(text, m.start())]
+            if (m.group(1) or m.group(3)) != (m.group(2) or m.group(4)) and not _names_a_thing(text, m.start())]
 
 
 def _label_form(text: str, start: int, end: int, x: ExtractInput) -> bool:
@@ -800,6 +803,12 @@ def trigger_choice(text: str, x: ExtractInput) -> Found:
         return Abstain(text[hedge[0]:hedge[1]])
     if first is None:
         return None
+    if not letters:  # "a department store or a mall": two option texts as alternatives
+        ordered = sorted(spans)
+        for (s1, e1), (s2, e2) in zip(ordered, ordered[1:], strict=False):
+            if s1 == first and re.fullmatch(r"\s*,?\s*(?:or|/)\s*(?:maybe\s+|perhaps\s+|possibly\s+)?(?:(?:an?|the)\s+)?",
+                                            text[e1:s2]):
+                return Abstain(text[s1:e2])
     if letters and letters[0][0] == first:
         start, end, label = letters[0]
         hedge_words = _text_or_letter(text, start, end, label, x)
@@ -900,8 +909,14 @@ _YES_NO = re.compile(
 
 
 def trigger_yes_no(text: str, x: ExtractInput) -> Found:
+    """The first yes or no; both offered together ('Yes, no, maybe', 'yes or no') abstain."""
     m = _YES_NO.search(text)
-    return m.group(1).lower() if m else None
+    if not m:
+        return None
+    if both := re.match(r"\s*(?:,|/|\bor\b)\s*(yes|no|maybe|perhaps)\b", text[m.end():], re.IGNORECASE):
+        if both.group(1).lower() != m.group(1).lower():
+            return Abstain(text[m.start():m.end() + both.end()])
+    return m.group(1).lower()
 
 
 _YES_NO_CUE = re.compile(
@@ -1204,11 +1219,14 @@ def extract(chain: list[str], x: ExtractInput) -> Extraction:
         if not on_answer:
             return Extraction(None, None, None, tried)
         name, found = _decide(answer, on_answer, cued, x, first=False)
-        if kind == "choice" and found in _ruled_out(trigger_text, x):  # the second pass rejected it
+        if kind == "choice" and (found in _ruled_out(trigger_text, x)  # the second pass rejected it
+                                 or name not in cued and found in _ruled_out(answer, x)):  # or the first pass did
             name, found = None, None
         strict = None
     else:
         name, found = _decide(answer, on_answer, cued, x, first=False)
+        if kind == "choice" and name not in cued and found in _ruled_out(answer, x):
+            name, found = None, None
         strict = found if name == tried[0] and isinstance(found, str) else None
     if isinstance(found, Abstain):
         return Extraction(None, None, name, tried, abstained=True, abstention=found.phrase)
