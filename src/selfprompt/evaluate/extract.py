@@ -144,6 +144,10 @@ def _clean(text: str, kind: Kind) -> str:
         # '$' stays as currency; as a math delimiter it goes. '*' stays only as multiplication.
         text = re.sub(r"\$(?!\s*[-\d.])", " ", text)
         text = re.sub(r"(?<![\d)\s])\*+|\*+(?![\s\d($])", "", text)
+    elif kind == "choice":  # '*' between numbers is multiplication ("2 * 2 = 4"); elsewhere markdown
+        text = text.replace("$", " ")
+        text = re.sub(r"(?<![\d)\s])\*+|\*+(?![\s\d($])", "", text)
+        text = re.sub(r"(?<!\d)\s*\*+\s*(?!\s*\d)|(?<!\d\s)\*+(?=\s)", " ", text)
     else:
         text = text.replace("$", " ").replace("*", "")
     return re.sub(r"(?<!\w)__|__(?!\w)|(?<![\w\\])_(?=\S)|(?<=\S)_(?!\w)", "", text)
@@ -781,6 +785,33 @@ def _text_or_letter(text: str, start: int, end: int, label: str, x: ExtractInput
     return None
 
 
+def _numeric_options(x: ExtractInput) -> dict[str, str]:
+    """Label -> normalized number when every option is a number ('4', '$65', '67.40'), else {}."""
+    values = {label: normalize_number(body) for label, body in _option_texts(x).items()
+              if re.fullmatch(rf"-?\s*{_CURRENCY}?\s*\d[\d,]*(?:\.\d+)?\s*%?", body)}
+    return values if values and len(values) == len(x.choices) else {}
+
+
+def _number_option(text: str, numeric: dict[str, str]) -> str | None:
+    """The option whose value the first stated number or expression has; numbers under a root or a power, or glued
+    to a letter ('√2', 'x2'), are operands of something else."""
+    pos = 0
+    while m := _NUMBER_START.search(text, pos):
+        if not m.group(0)[0].isspace() and re.search(r"[√^\w]$", text[max(0, m.start() - 1):m.start()]):
+            pos = m.end()
+            continue
+        got = _expression(text, m.start())
+        if got is None:
+            pos = m.end()
+            continue
+        value, end = got
+        label = next((lab for lab, v in numeric.items() if v == value), None)
+        if label:
+            return label
+        pos = max(end, m.end())
+    return None
+
+
 def trigger_choice(text: str, x: ExtractInput) -> Found:
     """The option the trigger continuation names; two at once (a hedge, 'A or C') abstain.
 
@@ -795,6 +826,12 @@ def trigger_choice(text: str, x: ExtractInput) -> Found:
     labelled = [h for h in letters if _label_form(text, h[0], h[1], x)]
     if labelled:
         letters, options = labelled, []
+    elif (numeric := _numeric_options(x)) and _NUMBER_START.search(text):
+        # number options: a stated expression is worth its result ("4 / 2 = 2" is 2, not 4), matched by value
+        found = _number_option(text, numeric)
+        if found is not None:
+            return found
+        options = []
     if lower := re.match(rf"[\s:\"'*]*\(\s*([{re.escape(_labels(x).lower())}])\s*\)", text):
         letters, options = [(lower.start(1) - 1, lower.end(), lower.group(1).upper())], []  # "(b)" right away
     first = min([s for s, _, _ in letters[:1]] + [s for s, _ in options[:1]], default=None)
