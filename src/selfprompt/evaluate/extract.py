@@ -945,8 +945,18 @@ _YES_NO = re.compile(
     r"because|since|as|not|but|and|so|indeed|definitely|absolutely|certainly)\b))", re.IGNORECASE)
 
 
+_YES_NO_LEAD = re.compile(
+    r"[\s\"'(:]*(?:(true|correct|yep|yeah|yup)|false|incorrect|nope|nah|(?:absolutely|certainly|definitely|of\s+course|"
+    r"surely)\s+not|not\s+at\s+all|not\s+really)(?=\s*(?:$|[.!,;:)\"'\n]))", re.IGNORECASE)
+
+
 def trigger_yes_no(text: str, x: ExtractInput) -> Found:
-    """The first yes or no; both offered together ('Yes, no, maybe', 'yes or no') abstain."""
+    """The first yes or no; both offered together ('Yes, no, maybe', 'yes or no') abstain. A boxed answer, or a
+    continuation that opens with 'True.' / 'Nope.' / 'Of course not.', is read as yes or no."""
+    if (boxed := boxed_yes_no(text, x)) is not None:
+        return boxed
+    if lead := _YES_NO_LEAD.match(text):
+        return "yes" if lead.group(1) else "no"
     m = _YES_NO.search(text)
     if not m:
         return None
