@@ -29,7 +29,7 @@ ROWS = [
     ("date_understanding", D0, "small", "Yesterday was 04/30/2021 so today is 05/01/2021",
      " Sorry, I don't know the date.", "abstained"),
     *[("commonsenseqa", C0, "small", "Security is needed at a bank.", t, "abstained")
-      for t in (" all of the above.", " all of them.", " any of them.", " A, B, C, D and E.")],
+      for t in (" all of the above.", " all of them.", " any of them.")],
     *[("mmlu", M0, "small", M_OUT, t, "abstained") for t in (" not listed.", " not given among the choices.")],
     # 2. hedges
     ("mmlu", M0, "small", M_OUT, " between B and D.", "abstained"),
@@ -70,11 +70,6 @@ ROWS = [
     ("gsm8k", G0, "small", "16 - 3 - 4 = 10 eggs, 10 * 2 = 20. Hmm, I miscounted; it's 18.", ":", "lenient:18"),
     ("mmlu", M0, "chat", "The answer is C. Wait, I made an error. It's B.", ":", "lenient:B"),
     # 9. right answers in the trigger
-    ("gsm8k", G0, "small", G_OUT, " 9 eggs times $2 each = $18.", "strict:18"),
-    ("gsm8k", G0, "small", G_OUT, " 1) 16-3-4 = 9 2) 9*2 = 18", "strict:18"),
-    ("gsm8k", G0, "small", G_OUT, " 2^4 + 2 = 18", "strict:18"),
-    ("gsm8k", "gsm8k-1", "small", "Blue 2, white 1.", " 2 + half of 2 = 3", "strict:3"),
-    ("gsm8k", "gsm8k-1", "small", "Blue 2, white 1.", " 1.5 times 2 = 3", "strict:3"),
     *[("strategyqa", S0, "chat", "Frost is common in December graduations.", t, "strict:yes")
       for t in (" \\boxed{yes}", " $\\boxed{Yes}$", " \\(\\boxed{\\textbf{Yes}}\\)", " True.")],
     *[("strategyqa", S1, "small", "Hydrogen squared is 1, there are 5 Spice Girls.", t, "strict:no")
@@ -83,15 +78,6 @@ ROWS = [
     # 10. last letters
     *[("last_letters", L0, "small", LL, t, "abstained")
       for t in (" not possible.", " cannot be concatenated.", " I don't understand the question.")],
-    *[("last_letters", L0, "small", LL, t, "strict:yajo")
-      for t in (" the concatenation of y, a, j and o, which is yajo.", ' "y" "a" "j" "o"', " y_a_j_o", " yajo?")],
-    # 11. choice answers in the first pass
-    ("mmlu", M0, "small", "The answer is 'B'.", ":", "lenient:B"),
-    ("mmlu", M0, "small", "I'd go with a.", ":", "lenient:A"),
-    ("mmlu", M0, "chat", "I think it is (B), though (D) is tempting.", ":", "lenient:B"),
-    ("mmlu", M0, "small", "B is the answer? No. C is the answer.", ":", "lenient:C"),
-    ("commonsenseqa", C0, "chat", "Revolving doors are at a mall, but the answer is bank.", ":", "lenient:A"),
-    ("date_understanding", D0, "chat", "Today is May 1st 2021 i.e. 05/01/2021. Not E (04/29/2021).", ":", "lenient:D"),
 ]
 
 CASES = [Case(*r, *([""] if len(r) == 6 else [])) for r in ROWS]
