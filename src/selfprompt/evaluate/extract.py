@@ -333,7 +333,8 @@ _WEAK_ABSTENTIONS = [r"\bi(?:'m|\s+am)\s+not\s+(?:sure|certain|confident)\b", r"
 _NONE_ALONE = r"^\W*none\W*$"
 _NONE_OF = r"\bnone\s+of\s+(?:the\s+(?:above|options|choices|answers|given|provided|answer\s+choices)|them|these)\b"
 # every option at once is no pick: "all of the above", "any of them"
-_ALL_OF = r"\b(?:all|any|each|every\s+one)\s+of\s+(?:the\s+above|them|these|those|the\s+(?:options|choices|answers))\b|" \
+_ALL_OF = r"\b(?:all|any|each|every\s+one)\s+of\s+(?:the\s+above|them|these|those|" \
+          r"the\s+(?:options|choices|answers))\b|" \
           r"\bevery\s+(?:option|choice)(?:\s+listed)?\b"
 _ABSTAIN_RE = re.compile("|".join(_ABSTENTIONS), re.IGNORECASE)
 _ABSTAIN_NONE_RE = re.compile("|".join([*_ABSTENTIONS, _NONE_OF, _ALL_OF]), re.IGNORECASE)
@@ -346,7 +347,8 @@ _CORRECTION = re.compile(
     r"\b(?:wait|hold\s+on)\b(?=\s*[,.!:;-]|\s+(?:a\s+)?(?:second|minute|moment|no|actually))|\bactually,|"
     r"\boops\b|\bcorrection\s*:|\bon\s+second\s+thought\b|\bi\s+made\s+(?:a|an)\s+(?:mistake|error)\b|"
     r"\bthat(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+right)\b|\bscratch\s+that\b|"
-    r"\blet\s+me\s+(?:re-?\w+|double[-\s]check|check\s+again|correct|fix)\b|(?:^|(?<=[.!?,;—-]))\s*actually\b|\bon\s+reflection\b|"
+    r"\blet\s+me\s+(?:re-?\w+|double[-\s]check|check\s+again|correct|fix)\b|(?:^|(?<=[.!?,;—-]))\s*actually\b|"
+    r"\bon\s+reflection\b|"
     r"\bi\s+(?:miscounted|miscalculated|misread|was\s+wrong)\b|\bno\s+wait\b|"
     r"(?<=[?])\s*no\s*[.!,]|(?:^|(?<=[.!;]))\s*no\s*[,—-]+(?=\s*[(\[$]?\s*[A-Z0-9])",
     re.IGNORECASE)
@@ -643,7 +645,8 @@ _REJECT_AFTER = r"(?:(?:\s+(?:is|are|was|seems|would\s+be|can\s+be|could\s+be|mu
                 r"(?:incorrect|wrong|false|unlikely|implausible|eliminated|ruled\s+out|excluded|(?:a\s+)?trap|" \
                 r"(?:a\s+)?distractor|too\s+(?:small|large|big|low|high|few|many)|" \
                 r"not\s+(?:correct|right|the\s+(?:answer|correct|right)|true|possible|likely|valid|it))\b" \
-                r"|\s*\?\s*(?:no\b(?!\s+(?:doubt|question))|(?:that|this|it)(?:'s|\s+is)?\s*(?:can't|cannot|can\s*not|" \
+                r"|\s*\?\s*(?:no\b(?!\s+(?:doubt|question))|(?:that|this|it)(?:'s|\s+is)?\s*" \
+                r"(?:can't|cannot|can\s*not|" \
                 r"couldn't|isn't|is\s+not)\s+(?:be\s+)?(?:right|correct|it|true))" \
                 r"|[^.;\n]{0,15}?\bbut\s+(?:that|this|it|they)(?:'s|\s+is|\s+are|\s+was|\s+were)?\s*(?:not|n't|isn't|" \
                 r"aren't|wasn't)\b)"
@@ -843,8 +846,8 @@ def trigger_choice(text: str, x: ExtractInput) -> Found:
     if not letters:  # "a department store or a mall": two option texts as alternatives
         ordered = sorted(spans)
         for (s1, e1), (s2, e2) in zip(ordered, ordered[1:], strict=False):
-            if s1 == first and re.fullmatch(r"\s*,?\s*(?:or|/)\s*(?:maybe\s+|perhaps\s+|possibly\s+)?(?:(?:an?|the)\s+)?",
-                                            text[e1:s2]):
+            alternatives = r"\s*,?\s*(?:or|/)\s*(?:maybe\s+|perhaps\s+|possibly\s+)?(?:(?:an?|the)\s+)?"
+            if s1 == first and re.fullmatch(alternatives, text[e1:s2]):
                 return Abstain(text[s1:e2])
     if letters and letters[0][0] == first:
         start, end, label = letters[0]
