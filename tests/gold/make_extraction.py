@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parents[1] / "src")]
 
 from cases_choices import CASES as CHOICE_CASES  # noqa: E402
+from cases_hostile import CASES as HOSTILE_CASES  # noqa: E402
 from cases_letter_text import CASES as LETTER_TEXT_CASES  # noqa: E402
 from cases_numbers import CASES as NUMBER_CASES  # noqa: E402
 from cases_recorded import CASES as RECORDED_CASES  # noqa: E402
@@ -45,7 +46,7 @@ def expectation(text: str) -> dict:
 def main() -> None:
     data_dir = os.environ.get("SELFPROMPT_DATA_DIR", str(HERE.parents[2] / "shared" / "data"))
     cases = [*NUMBER_CASES, *CHOICE_CASES, *YES_NO_CASES, *WORD_CODE_CASES, *VARIANT_CASES, *RECORDED_CASES,
-             *LETTER_TEXT_CASES]
+             *LETTER_TEXT_CASES, *HOSTILE_CASES]
     items = {}
     for task in sorted({c.task for c in cases}):
         spec = get_tasks([task])[0]

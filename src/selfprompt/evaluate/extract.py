@@ -144,6 +144,10 @@ def _clean(text: str, kind: Kind) -> str:
         # '$' stays as currency; as a math delimiter it goes. '*' stays only as multiplication.
         text = re.sub(r"\$(?!\s*[-\d.])", " ", text)
         text = re.sub(r"(?<![\d)\s])\*+|\*+(?![\s\d($])", "", text)
+    elif kind == "choice":  # '*' between numbers is multiplication ("2 * 2 = 4"); elsewhere markdown
+        text = text.replace("$", " ")
+        text = re.sub(r"(?<![\d)\s])\*+|\*+(?![\s\d($])", "", text)
+        text = re.sub(r"(?<!\d)\s*\*+\s*(?!\s*\d)|(?<!\d\s)\*+(?=\s)", " ", text)
     else:
         text = text.replace("$", " ").replace("*", "")
     return re.sub(r"(?<!\w)__|__(?!\w)|(?<![\w\\])_(?=\S)|(?<=\S)_(?!\w)", "", text)
@@ -164,7 +168,10 @@ def _remove_echoes(text: str, x: ExtractInput, kind: Kind) -> str:
     if kind == "choice":
         letter = r"\(?[A-Z]\)?"
         text = re.sub(rf"\b(?:[Aa]mong|[Ff]rom|[Bb]etween)\s+(?:the\s+(?:choices|options)\s+)?{letter}\s*"
-                      rf"(?:through|thru|to|and|-)\s*{letter}(?![\w'])", " ", text)
+                      rf"(?:through|thru|to|-)\s*{letter}(?![\w'])", " ", text)
+        labels = "".join(x.choices) or "ABCDE"  # "between A and E" spans every option: an echo, not a hedge
+        text = re.sub(rf"\b(?:[Aa]mong|[Bb]etween)\s+(?:the\s+(?:choices|options)\s+)?\(?{labels[0]}\)?\s*and\s*"
+                      rf"\(?{labels[-1]}\)?(?![\w'])", " ", text)
         text = re.sub(rf"(?<![\w'])\(?[A-Z]\)?\s+(?:through|thru)\s+{letter}(?![\w'])", " ", text)
         text = re.sub(rf"(?i:\b(?:options?|choices?|letters?)\s+)\(?[A-Z]\)?\s*-\s*{letter}(?![\w'])", " ", text)
         # "A, B, C or D": three or more labels in a row are an enumeration, not a pick
@@ -296,14 +303,41 @@ _ABSTENTIONS = [
     r"\b(?:the\s+)?question\s+is\s+(?:ambiguous|unclear|unanswerable|ill-posed|not\s+answerable)\b|\bunanswerable\b",
     r"\bi\s+(?:do\s+not|don't)\s+know\s+how\s+to\b",
     r"\b(?:answer|it|result|total)\s+(?:is|would\s+be|could\s+be|might\s+be)\s+(?:somewhere\s+)?between\b",
+    # the kind, not a phrase list: not knowing, not being able to work it out, refusing, declaring it open
+    r"(?:\b(?:i|we)\s+|^\W*|(?<=[.!?\n])\s*)(?:really\s+|honestly\s+|simply\s+|just\s+|still\s+)?(?:do\s+not|don't|"
+    r"dont|did\s+not|didn't)\s+(?:really\s+)?(?:know|understand)\b",
+    r"\b(?:i|we)(?:'m|\s+am|'re|\s+are)\s+(?:really\s+|quite\s+)?(?:unsure|uncertain)\b",
+    r"\b(?:i|we)\s+(?:can\s*not|can't|cannot|could\s*not|couldn't|am\s+unable\s+to|'m\s+unable\s+to)\s+(?:be\s+)?"
+    r"(?:sure|certain|solve|compute|calculate|figure|work\s+(?:it\s+)?out|find|determine|concatenate)\b",
+    r"\b(?:impossible|not\s+possible|no\s+way|unable)\s+to\s+(?:\w+)",
+    r"\b(?:can\s*not|can't|cannot|could\s*not|couldn't)\s+(?:be\s+)?(?:computed|calculated|solved|found|determined|"
+    r"answered|concatenated|derived|established|worked\s+out|figured\s+out|resolved|deduced|obtained|certain|sure)\b",
+    r"\bi\s+(?:refuse|decline|must\s+decline)\b|\b(?:i\s+)?apologi[sz]e\b[^.\n]{0,40}?\b(?:can\s*not|can't|cannot|"
+    r"unable|not\s+able|won't|don't|do\s+not)\b|\bsorry\b[^.\n]{0,40}?\b(?:can\s*not|can't|cannot|unable|"
+    r"not\s+able|won't|don't|do\s+not)\b",
+    r"\b(?:could|can|might|may)\s+go\s+either\s+way\b|\b(?:both|all)\s+(?:outcomes|answers|results)\s+(?:are\s+)?"
+    r"(?:possible|plausible|equally\s+likely)\b|\b(?:coin\s*toss|toss-?up|fifty-fifty)\b",
+    r"\bnot\s+(?:listed|given|present|included|found|shown)\s+(?:among|in)\s+the\s+(?:choices|options|answers)\b|"
+    r"\bnot\s+(?:among|in)\s+the\s+(?:choices|options|answer\s+choices)\b",
+    # a statement that is only a non-answer: "Undefined.", "It's a coin toss.", "The information is missing."
+    r"(?:^|(?<=[.!?:;\n]))\W*(?:(?:i\s+(?:would|'d)\s+say|i\s+think|honestly|well|sorry|hmm)[,\s]+)?"
+    r"(?:(?:it|this|that|which|the\s+\w+)\s*(?:is|remains|seems|'s)\s+|it's\s+)?(?:an?\s+|really\s+|simply\s+)?"
+    r"(?:unsolvable|undefined|ambiguous|inconclusive|undecided|unsure|uncertain|impossible|not\s+possible|"
+    r"(?:hard|difficult|impossible)\s+to\s+(?:say|tell|know)|50\s*/\s*50|neither|nan|not\s+a\s+number|"
+    r"no\s+answer|missing|not\s+(?:specified|given|stated|listed|provided|mentioned|defined|available))"
+    r"(?=\s*(?:$|[.!,;:?)\n]|\s(?:in|from|among|by|here|there|for)\b))",
 ]
 # A hedge that abstains only when nothing else is stated: "B, but I'm not sure" answers B.
 _WEAK_ABSTENTIONS = [r"\bi(?:'m|\s+am)\s+not\s+(?:sure|certain|confident)\b", r"^\W*not\s+sure\b"]
 # "None." answers no yes/no question and names no word; for numbers it may mean zero.
 _NONE_ALONE = r"^\W*none\W*$"
 _NONE_OF = r"\bnone\s+of\s+(?:the\s+(?:above|options|choices|answers|given|provided|answer\s+choices)|them|these)\b"
+# every option at once is no pick: "all of the above", "any of them"
+_ALL_OF = r"\b(?:all|any|each|every\s+one)\s+of\s+(?:the\s+above|them|these|those|" \
+          r"the\s+(?:options|choices|answers))\b|" \
+          r"\bevery\s+(?:option|choice)(?:\s+listed)?\b"
 _ABSTAIN_RE = re.compile("|".join(_ABSTENTIONS), re.IGNORECASE)
-_ABSTAIN_NONE_RE = re.compile("|".join([*_ABSTENTIONS, _NONE_OF]), re.IGNORECASE)
+_ABSTAIN_NONE_RE = re.compile("|".join([*_ABSTENTIONS, _NONE_OF, _ALL_OF]), re.IGNORECASE)
 _WEAK_RE = re.compile("|".join(_WEAK_ABSTENTIONS), re.IGNORECASE)
 _NONE_ALONE_RE = re.compile(_NONE_ALONE, re.IGNORECASE)
 _CONTRAST = re.compile(r"\b(?:but|however|though|although|yet|nevertheless|still)\b", re.IGNORECASE)
@@ -313,7 +347,10 @@ _CORRECTION = re.compile(
     r"\b(?:wait|hold\s+on)\b(?=\s*[,.!:;-]|\s+(?:a\s+)?(?:second|minute|moment|no|actually))|\bactually,|"
     r"\boops\b|\bcorrection\s*:|\bon\s+second\s+thought\b|\bi\s+made\s+(?:a|an)\s+(?:mistake|error)\b|"
     r"\bthat(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+right)\b|\bscratch\s+that\b|"
-    r"\blet\s+me\s+(?:recalculate|reconsider|correct|redo|re-?calculate|fix)\b",
+    r"\blet\s+me\s+(?:re-?\w+|double[-\s]check|check\s+again|correct|fix)\b|(?:^|(?<=[.!?,;—-]))\s*actually\b|"
+    r"\bon\s+reflection\b|"
+    r"\bi\s+(?:miscounted|miscalculated|misread|was\s+wrong)\b|\bno\s+wait\b|"
+    r"(?<=[?])\s*no\s*[.!,]|(?:^|(?<=[.!;]))\s*no\s*[,—-]+(?=\s*[(\[$]?\s*[A-Z0-9])",
     re.IGNORECASE)
 
 
@@ -328,7 +365,7 @@ class _Abstention:
 def _abstentions(text: str, x: ExtractInput, kind: Kind = "number") -> list[_Abstention]:
     """Explicit non-answers in `text`, in order; an option's own words ("Can't say", "None of these") are none."""
     patterns = [(_ABSTAIN_NONE_RE if x.choices else _ABSTAIN_RE, False), (_WEAK_RE, True)]
-    if kind in ("yes_no", "text"):
+    if kind in ("yes_no", "text", "number"):  # a bare "None." as a count is rarer than as a non-answer
         patterns.append((_NONE_ALONE_RE, False))
     low = text.lower()
     options = [(m.start(), m.end()) for body in _option_texts(x).values()
@@ -339,6 +376,9 @@ def _abstentions(text: str, x: ExtractInput, kind: Kind = "number") -> list[_Abs
         for m in pattern.finditer(text):
             if any(s < m.end() and m.start() < e for s, e in options):
                 continue
+            if re.match(r"(?i)\W*no\b", m.group(0)) and re.match(
+                    r"[^.\n:;]{0,40}?\b(?:is|are|was)\s+(?:needed|required|necessary)\b", text[m.end():]):
+                continue  # "No information about it is needed: no." says nothing is missing
             end = _SENTENCE_END.search(text, m.end())
             stop = end.end() if end else len(text)
             contrast = _CONTRAST.search(text, m.end(), stop)
@@ -350,7 +390,13 @@ _MAX_CORRECTIONS = 5  # a model that corrects itself more often is looping; its 
 
 
 def _corrections(text: str) -> list[int]:
-    return [m.start() for m in _CORRECTION.finditer(text)]
+    """Where the text after each self-correction marker begins (the marker itself states nothing)."""
+    return [m.end() for m in _CORRECTION.finditer(text)]
+
+
+# what a correction states first, when it states no cued or last answer: "Wait, I made an error. It's B."
+_FIRST_STATED = {"number": "trigger-number", "choice": "trigger-choice", "yes_no": "trigger-yes-no",
+                 "text": "trigger-word"}
 
 
 # --- numbers ------------------------------------------------------------------------------------------
@@ -591,12 +637,17 @@ _NAMING_WORDS = r"vitamin|type|hepatitis|plan|grade|class|category|section|group
                 r"figure|table|exhibit|appendix|chapter|article|schedule|form|size|letter\s+grade"
 _REJECT_BEFORE = re.compile(
     r"(?:\bnot|n't|\bnever|\bexcept|\bexcluding|\beliminated?|\beliminating|\bruled?\s+out|\bruling\s+out|"
-    r"\brather\s+than|\binstead\s+of|\bother\s+than|\bunlike|\bnor|\bneither|\bcannot|\bagainst)"
-    r"\s+(?:be\s+)?(?:(?:at|in|on|from|for)\s+)?(?:(?:the|a|an)\s+)?(?:(?:options?|choices?|answer|letters?)\s+)?"
+    r"\brather\s+than|\binstead\s+of|\bother\s+than|\bunlike|\bnor|\bneither|\bcannot|\bagainst|\banything\s+but|"
+    r"\ball\s+but|\bbut\s+not)\s+(?:(?:be|pick|choose|select|go\s+with|say|mark)\s+)?(?:(?:at|in|on|from|for)\s+)?"
+    r"(?:(?:the|a|an)\s+)?(?:(?:options?|choices?|answer|letters?)\s+)?"
     r"(?:\(?[A-Z]\)?\s*(?:,|\band\b|\bor\b|\bnor\b)\s*)*[(\"']?$", re.IGNORECASE)  # "rule out (A) and (B)"
 _REJECT_AFTER = r"(?:(?:\s+(?:is|are|was|seems|would\s+be|can\s+be|could\s+be|must\s+be))?\s*(?:\w+\s+)?" \
-                r"(?:incorrect|wrong|false|unlikely|implausible|eliminated|ruled\s+out|excluded|" \
+                r"(?:incorrect|wrong|false|unlikely|implausible|eliminated|ruled\s+out|excluded|(?:a\s+)?trap|" \
+                r"(?:a\s+)?distractor|too\s+(?:small|large|big|low|high|few|many)|" \
                 r"not\s+(?:correct|right|the\s+(?:answer|correct|right)|true|possible|likely|valid|it))\b" \
+                r"|\s*\?\s*(?:no\b(?!\s+(?:doubt|question))|(?:that|this|it)(?:'s|\s+is)?\s*" \
+                r"(?:can't|cannot|can\s*not|" \
+                r"couldn't|isn't|is\s+not)\s+(?:be\s+)?(?:right|correct|it|true))" \
                 r"|[^.;\n]{0,15}?\bbut\s+(?:that|this|it|they)(?:'s|\s+is|\s+are|\s+was|\s+were)?\s*(?:not|n't|isn't|" \
                 r"aren't|wasn't)\b)"
 
@@ -702,9 +753,12 @@ def _hedges(text: str, x: ExtractInput) -> list[tuple[int, int]]:
     letter = rf"{_NOT_A_LABEL}\(?([{labels}])\)?"
     pattern = re.compile(
         rf"(?:\b[Bb]oth\s+(?:options?\s+)?)?{letter}\s*(?:,\s*)?(?:\bor\b|/|\band\b(?=[^.\n]{{0,40}}?\b(?:both\s+)?"
-        rf"(?:correct|right|true|valid|possible)\b))\s*(?:options?\s+|choices?\s+)?\(?([{labels}])\)?{_LABEL_END}")
+        rf"(?:correct|right|true|valid|possible|plausible|likely|good|reasonable)\b)"
+        r"|(?<=\w)\s*,?\s*(?i:unless|depending\s+on|if\s+not|otherwise)\b[^.\n]{0,60}?)"
+        rf"\s*(?:options?\s+|choices?\s+)?\(?([{labels}])\)?{_LABEL_END}"
+        rf"|\b[Bb]etween\s+(?:options?\s+|choices?\s+)?{letter}\s*and\s*\(?([{labels}])\)?{_LABEL_END}")
     return [(m.start(), m.end()) for m in pattern.finditer(text)
-            if m.group(1) != m.group(2) and not _names_a_thing(text, m.start())]
+            if (m.group(1) or m.group(3)) != (m.group(2) or m.group(4)) and not _names_a_thing(text, m.start())]
 
 
 def _label_form(text: str, start: int, end: int, x: ExtractInput) -> bool:
@@ -734,6 +788,33 @@ def _text_or_letter(text: str, start: int, end: int, label: str, x: ExtractInput
     return None
 
 
+def _numeric_options(x: ExtractInput) -> dict[str, str]:
+    """Label -> normalized number when every option is a number ('4', '$65', '67.40'), else {}."""
+    values = {label: normalize_number(body) for label, body in _option_texts(x).items()
+              if re.fullmatch(rf"-?\s*{_CURRENCY}?\s*\d[\d,]*(?:\.\d+)?\s*%?", body)}
+    return values if values and len(values) == len(x.choices) else {}
+
+
+def _number_option(text: str, numeric: dict[str, str]) -> str | None:
+    """The option whose value the first stated number or expression has; numbers under a root or a power, or glued
+    to a letter ('√2', 'x2'), are operands of something else."""
+    pos = 0
+    while m := _NUMBER_START.search(text, pos):
+        if not m.group(0)[0].isspace() and re.search(r"[√^\w]$", text[max(0, m.start() - 1):m.start()]):
+            pos = m.end()
+            continue
+        got = _expression(text, m.start())
+        if got is None:
+            pos = m.end()
+            continue
+        value, end = got
+        label = next((lab for lab, v in numeric.items() if v == value), None)
+        if label:
+            return label
+        pos = max(end, m.end())
+    return None
+
+
 def trigger_choice(text: str, x: ExtractInput) -> Found:
     """The option the trigger continuation names; two at once (a hedge, 'A or C') abstain.
 
@@ -748,6 +829,12 @@ def trigger_choice(text: str, x: ExtractInput) -> Found:
     labelled = [h for h in letters if _label_form(text, h[0], h[1], x)]
     if labelled:
         letters, options = labelled, []
+    elif (numeric := _numeric_options(x)) and _NUMBER_START.search(text):
+        # number options: a stated expression is worth its result ("4 / 2 = 2" is 2, not 4), matched by value
+        found = _number_option(text, numeric)
+        if found is not None:
+            return found
+        options = []
     if lower := re.match(rf"[\s:\"'*]*\(\s*([{re.escape(_labels(x).lower())}])\s*\)", text):
         letters, options = [(lower.start(1) - 1, lower.end(), lower.group(1).upper())], []  # "(b)" right away
     first = min([s for s, _, _ in letters[:1]] + [s for s, _ in options[:1]], default=None)
@@ -756,6 +843,12 @@ def trigger_choice(text: str, x: ExtractInput) -> Found:
         return Abstain(text[hedge[0]:hedge[1]])
     if first is None:
         return None
+    if not letters:  # "a department store or a mall": two option texts as alternatives
+        ordered = sorted(spans)
+        for (s1, e1), (s2, e2) in zip(ordered, ordered[1:], strict=False):
+            alternatives = r"\s*,?\s*(?:or|/)\s*(?:maybe\s+|perhaps\s+|possibly\s+)?(?:(?:an?|the)\s+)?"
+            if s1 == first and re.fullmatch(alternatives, text[e1:s2]):
+                return Abstain(text[s1:e2])
     if letters and letters[0][0] == first:
         start, end, label = letters[0]
         hedge_words = _text_or_letter(text, start, end, label, x)
@@ -855,9 +948,25 @@ _YES_NO = re.compile(
     r"because|since|as|not|but|and|so|indeed|definitely|absolutely|certainly)\b))", re.IGNORECASE)
 
 
+_YES_NO_LEAD = re.compile(
+    r"[\s\"'(:]*(?:(true|correct|yep|yeah|yup)|false|incorrect|nope|nah|(?:absolutely|certainly|definitely|of\s+course|"
+    r"surely)\s+not|not\s+at\s+all|not\s+really)(?=\s*(?:$|[.!,;:)\"'\n]))", re.IGNORECASE)
+
+
 def trigger_yes_no(text: str, x: ExtractInput) -> Found:
+    """The first yes or no; both offered together ('Yes, no, maybe', 'yes or no') abstain. A boxed answer, or a
+    continuation that opens with 'True.' / 'Nope.' / 'Of course not.', is read as yes or no."""
+    if (boxed := boxed_yes_no(text, x)) is not None:
+        return boxed
+    if lead := _YES_NO_LEAD.match(text):
+        return "yes" if lead.group(1) else "no"
     m = _YES_NO.search(text)
-    return m.group(1).lower() if m else None
+    if not m:
+        return None
+    if both := re.match(r"\s*(?:,|/|\bor\b)\s*(yes|no|maybe|perhaps)\b", text[m.end():], re.IGNORECASE):
+        if both.group(1).lower() != m.group(1).lower():
+            return Abstain(text[m.start():m.end() + both.end()])
+    return m.group(1).lower()
 
 
 _YES_NO_CUE = re.compile(
@@ -1121,8 +1230,11 @@ def _decide(text: str, names: list[str], cued: list[str], x: ExtractInput, first
     What follows "wait, actually ..." is read for its last statement, with `corrected` (the first-pass
     extractors) when given: a correction re-derives and then concludes.
     """
+    kind = EXTRACTORS[names[0]].kind
     for pos in reversed(_corrections(text)[-_MAX_CORRECTIONS:]):
         hit = _segment(text[pos:], corrected or names, cued, x, first=False)
+        if hit[1] is None and kind in _FIRST_STATED:
+            hit = _segment(text[pos:], [_FIRST_STATED[kind]], cued, x, first=True)
         if hit[1] is not None:
             return hit
     return _segment(text, names, cued, x, first)
@@ -1157,11 +1269,14 @@ def extract(chain: list[str], x: ExtractInput) -> Extraction:
         if not on_answer:
             return Extraction(None, None, None, tried)
         name, found = _decide(answer, on_answer, cued, x, first=False)
-        if kind == "choice" and found in _ruled_out(trigger_text, x):  # the second pass rejected it
+        if kind == "choice" and (found in _ruled_out(trigger_text, x)  # the second pass rejected it
+                                 or name not in cued and found in _ruled_out(answer, x)):  # or the first pass did
             name, found = None, None
         strict = None
     else:
         name, found = _decide(answer, on_answer, cued, x, first=False)
+        if kind == "choice" and name not in cued and found in _ruled_out(answer, x):
+            name, found = None, None
         strict = found if name == tried[0] and isinstance(found, str) else None
     if isinstance(found, Abstain):
         return Extraction(None, None, name, tried, abstained=True, abstention=found.phrase)
