@@ -206,3 +206,16 @@ def test_results_report_abstentions_apart_from_failures():
     assert summary["abstained_rate"] == 0.25 and summary["extraction_failure_rate"] == 0.25
     table = markdown_table({"tasks": {"strategyqa": {"conditions": {"plain": summary}, "comparisons": []}}})
     assert "| abstained |" in table.splitlines()[0] and table.splitlines()[2].endswith("| 25.0% | 25.0% |")
+
+
+@pytest.mark.parametrize("trigger_output, abstained", [
+    (" A, B, C, D and E.", True), (" (A), (B), (C), (D) and (E)", True), (" A, B and C", True),
+    (" A.", False),
+])
+def test_naming_every_option_is_a_non_answer_never_its_first_letter(trigger_output, abstained):
+    choices = {"A": "bank", "B": "library", "C": "department store", "D": "mall", "E": "new york"}
+    item = item_for("commonsenseqa", "Where would you find a revolving door with security?", "A", choices)
+    result = score("commonsenseqa", item, "Security is needed at a bank.", trigger_output)
+    assert result["abstained"] == abstained and result["correct"] == (not abstained)
+    if abstained:
+        assert result["extracted"] is None and result["extracted_strict"] is None

@@ -174,6 +174,10 @@ def _remove_echoes(text: str, x: ExtractInput, kind: Kind) -> str:
                       rf"\(?{labels[-1]}\)?(?![\w'])", " ", text)
         text = re.sub(rf"(?<![\w'])\(?[A-Z]\)?\s+(?:through|thru)\s+{letter}(?![\w'])", " ", text)
         text = re.sub(rf"(?i:\b(?:options?|choices?|letters?)\s+)\(?[A-Z]\)?\s*-\s*{letter}(?![\w'])", " ", text)
+        # A whole statement that names three or more options joined by "and" ("A, B, C, D and E.") picks
+        # them all: a non-answer, never its first letter.
+        if re.fullmatch(r"\s*(?:\(?[A-Z]\)?\s*,?\s*){2,}and\s+\(?[A-Z]\)?\s*[.!]?\s*", text):
+            return " all of them. "
         # "A, B, C or D": three or more labels in a row are an enumeration, not a pick
         text = re.sub(r"(?<![\w'])(?:\(?[A-Z]\)?\s*(?:,|/|\bor\b|\band\b)\s*){2,}(?:or\s+|and\s+)?\(?[A-Z]\)?"
                       r"(?![\w'])", " ", text)
