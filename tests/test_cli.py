@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -62,8 +63,18 @@ def test_ctrl_c_exits_130_and_says_how_to_resume():
     proc = subprocess.Popen([SELFPROMPT, "ask", "--condition", "plain", "--max-tokens", "400",
                              "Write a long essay about the history of tea."],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(8)  # inside model loading or generation: either way the interrupt must be handled the same
+    err: list[str] = []
+    reader = threading.Thread(target=lambda: err.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
+    reader.start()
+    # Interrupt once the command runs (the model is loading or generating), not while Python imports:
+    # on a loaded machine the imports alone can take longer than any fixed sleep.
+    deadline = time.monotonic() + 300
+    while "Loading weights" not in "".join(err) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
-    assert "interrupted" in err and "again to resume" in err and "Traceback" not in err
+    proc.wait(timeout=120)
+    reader.join(timeout=10)
+    text = "".join(err)
+    assert proc.returncode == 130, text[-2000:]
+    assert "interrupted" in text and "again to resume" in text and "Traceback" not in text
