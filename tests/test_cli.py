@@ -62,7 +62,10 @@ def test_train_entry_point_has_the_same_manners():
 def test_ctrl_c_exits_130_and_says_how_to_resume():
     proc = subprocess.Popen([SELFPROMPT, "ask", "--condition", "plain", "--max-tokens", "400",
                              "Write a long essay about the history of tea."],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # A runner started in the background ignores SIGINT, and children inherit that
+                            # (Python then installs no KeyboardInterrupt handler): give the command a terminal's default.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
     reader.start()
