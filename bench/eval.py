@@ -8,8 +8,11 @@ fresh output folder.
 
 Our figure is taken twice: without the trigger pass (the same work as lm-eval: one generation per
 item) and with it (what `selfprompt eval` does by default: a second, short generation per item).
+One untimed warm-up of each (so the first timed run does not pay for the page cache and kernel
+set-up alone), then `--repeats` rounds, each running the three in a rotated order; every figure is
+the median over the rounds, with min and max beside it.
 
-    .venv/bin/python bench/eval.py [--items 10] [--max-tokens 64] [--batch-size 8]
+    .venv/bin/python bench/eval.py [--items 10] [--max-tokens 64] [--batch-size 8] [--repeats 3]
 
 Writes bench/results/eval.json.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -117,22 +121,49 @@ def run_lm_eval(n: int, max_tokens: int, batch_size: int) -> dict:
             "accuracy_flexible_extract": metrics.get("exact_match,flexible-extract")}
 
 
+TIMINGS = ("seconds", "items_per_s", "eval_seconds", "eval_items_per_s", "load_seconds")
+
+
+def _summary(runs: list[dict]) -> dict:
+    """The runs' figures: medians (and min, max) of the timings; the rest is the same in every run."""
+    out = {k: v for k, v in runs[0].items() if k not in TIMINGS and k != "load_average_1min_at_start"}
+    for key in TIMINGS:
+        values = [r[key] for r in runs]
+        out[key] = statistics.median(values)
+        out[f"{key}_min_max"] = [min(values), max(values)]
+    out["load_average_1min_at_start"] = [r["load_average_1min_at_start"] for r in runs]
+    out["repeats"] = len(runs)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=10)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    ours = run_ours(args.items, args.max_tokens, args.batch_size, trigger=False)
-    peer = run_lm_eval(args.items, args.max_tokens, args.batch_size)
-    ours_trigger = run_ours(args.items, args.max_tokens, args.batch_size, trigger=True)
+    contenders = {
+        "selfprompt": lambda n: run_ours(n, args.max_tokens, args.batch_size, trigger=False),
+        "lm_eval": lambda n: run_lm_eval(n, args.max_tokens, args.batch_size),
+        "selfprompt_with_trigger_pass": lambda n: run_ours(n, args.max_tokens, args.batch_size, trigger=True),
+    }
+    for run in contenders.values():  # warm-up, untimed: file cache, kernels, lazy imports
+        run(1)
+    names = list(contenders)
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    for round_ in range(args.repeats):
+        for name in names[round_ % 3:] + names[:round_ % 3]:  # rotate who goes first
+            runs[name].append(contenders[name](args.items))
+    ours, peer, ours_trigger = (_summary(runs[n]) for n in ("selfprompt", "lm_eval", "selfprompt_with_trigger_pass"))
     result = {
         "benchmark": "eval items/s, GSM8K first-N test items, default model, transformers, greedy",
         "config": {"items": args.items, "max_tokens": args.max_tokens, "batch_size": args.batch_size,
-                   "threads": os.cpu_count(), "model": "default (SmolLM2-135M-Instruct, converted HF folder)"},
+                   "repeats": args.repeats, "threads": os.cpu_count(),
+                   "model": "default (SmolLM2-135M-Instruct, converted HF folder)"},
         "machine": machine_facts(),
         "selfprompt": ours,
         "selfprompt_with_trigger_pass": ours_trigger,
@@ -140,8 +171,10 @@ def main() -> None:
         "ratio_items_per_s_selfprompt_over_lm_eval": ours["items_per_s"] / peer["items_per_s"],
         "ratio_eval_items_per_s_selfprompt_over_lm_eval": ours["eval_items_per_s"] / peer["eval_items_per_s"],
         "ratio_items_per_s_selfprompt_with_trigger_over_lm_eval": ours_trigger["items_per_s"] / peer["items_per_s"],
+        "runs": runs,
         "note": "items_per_s: end to end (model load, generation, scoring); eval_items_per_s: model already loaded. "
-                "On a shared machine the figures swing with its load (see load_average_1min_at_start). Accuracies "
+                "Medians over the rounds (min, max beside them); ratios are of medians. On a shared machine the "
+                "figures swing with its load (see load_average_1min_at_start). Accuracies "
                 "differ in extraction: lm-eval's flexible-extract takes the last number; ours reports strict "
                 "(the trigger answer only), lenient (a fallback only fills a missing answer) and the abstained "
                 "rate (explicit non-answers, scored wrong); see bench/results/scorer_agreement.json for every "
