@@ -57,6 +57,7 @@ def test_run_writes_records_table_and_manifest(first_run, data_dir):
     assert manifest["stage"] == "eval" and manifest["config"]["limit"] == 2
     # Machine-dependent choices, with the CPU they were made on: CPU inference is fp32 on every CPU.
     assert manifest["decisions"]["dtype"]["resolved"] == "float32" and manifest["decisions"]["threads"]["resolved"] >= 1
+    assert manifest["decisions"]["attn_implementation"]["reason"]
     assert manifest["hardware"]["cpu"]["capability"] and "native_bf16" in manifest["hardware"]["cpu"]
     assert str(data_dir / "gsm8k" / "test.jsonl") in manifest["data"]
     assert json.loads((out / "results.json").read_text())["tasks"].keys() == {"gsm8k"}

@@ -78,3 +78,18 @@ def test_onednn_isa_cap_turns_native_bf16_off():
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["AVX2", "False", "fp32"]
+
+
+def test_model_decisions_name_the_kernel_and_threads_the_loaded_model_runs_with():
+    import types
+
+    import torch
+
+    from selfprompt.hardware import model_decisions
+
+    model = types.SimpleNamespace(config=types.SimpleNamespace(_attn_implementation="sdpa"))
+    decisions = model_decisions(model)
+    assert decisions["attn_implementation"]["resolved"] == "sdpa"
+    assert decisions["threads"]["resolved"] == torch.get_num_threads()
+    assert "usable cores" in decisions["threads"]["reason"]
+    assert model_decisions(object())["attn_implementation"]["resolved"] is None  # a model without a config

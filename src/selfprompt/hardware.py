@@ -83,6 +83,22 @@ class Decision:
         return asdict(self)
 
 
+def model_decisions(model: Any) -> dict[str, dict[str, Any]]:
+    """The choices torch and transformers made for a loaded model on this machine: attention kernel, threads.
+
+    Returns {knob: Decision.as_dict()} for "attn_implementation" and "threads" (for manifests)."""
+    import torch
+
+    return {
+        "attn_implementation": Decision("attn_implementation", "transformers default",
+                                        getattr(getattr(model, "config", None), "_attn_implementation", None),
+                                        "transformers picks sdpa where torch has it, else eager").as_dict(),
+        "threads": Decision("threads", "torch default", torch.get_num_threads(),
+                            f"torch intra-op threads on {cpu_facts().cores} usable cores"
+                            f" (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})").as_dict(),
+    }
+
+
 def _cpuinfo() -> tuple[str, set[str]]:
     name, flags = "", set()
     try:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ from rich.text import Text
 
 from selfprompt.errors import ConfigError
 from selfprompt.format import get_format
-from selfprompt.hardware import Decision, cpu_facts, gpu_facts, resolve_precision
+from selfprompt.hardware import Decision, cpu_facts, gpu_facts, model_decisions, resolve_precision
 from selfprompt.jsonl import read_records, write_json
 from selfprompt.manifest import write_manifest
 from selfprompt.models import ADAPTER_BASE_FILE, ResolvedModel, load_tokenizer, resolve_model
@@ -362,16 +361,9 @@ def run(cfg: TrainConfig, resume: str | None = None, dry_run: int | None = None)
 
 def machine_decisions(precision: Decision, model, trainer) -> dict[str, dict]:
     """Every choice made from what the machine reports, with its reason (for the manifest)."""
-    import torch
-
-    attn = getattr(getattr(model, "config", None), "_attn_implementation", None)
     return {
         "precision": precision.as_dict(),
-        "attn_implementation": Decision("attn_implementation", "transformers default", attn,
-                                        "transformers picks sdpa where torch has it, else eager").as_dict(),
-        "threads": Decision("threads", "torch default", torch.get_num_threads(),
-                            f"torch intra-op threads on {cpu_facts().cores} usable cores"
-                            f" (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})").as_dict(),
+        **model_decisions(model),
         "processes": Decision("processes", "launcher", trainer.accelerator.num_processes,
                               "set by the launcher (torchrun/accelerate); 1 without one").as_dict(),
     }

@@ -8,7 +8,7 @@ from typing import Any, Iterator, Sequence
 
 from selfprompt.errors import ConfigError
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
-from selfprompt.hardware import Decision, cpu_facts
+from selfprompt.hardware import Decision, cpu_facts, model_decisions
 from selfprompt.models import ResolvedModel, load_causal_lm, load_tokenizer, resolve_model
 from selfprompt.records import Usage
 
@@ -54,11 +54,7 @@ class HFBackend(Backend):
         self.decisions = {
             "dtype": Decision("dtype", dtype or "auto", str(torch_dtype).removeprefix("torch."),
                               f"{where}: " + ("set explicitly" if dtype else "bf16 on GPU, fp32 on every CPU")).as_dict(),
-            "attn_implementation": Decision("attn_implementation", "transformers default",
-                                            getattr(self.model.config, "_attn_implementation", None),
-                                            "transformers picks sdpa where torch has it, else eager").as_dict(),
-            "threads": Decision("threads", "torch default", torch.get_num_threads(),
-                                f"torch intra-op threads on {cpu_facts().cores} usable cores").as_dict(),
+            **model_decisions(self.model),
         }
         self.resolved.content_hash  # the id of what was just loaded, hashed now (remembered after the first time)
 
