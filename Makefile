@@ -10,7 +10,7 @@ setup:
 
 # The main job: the whole study on the embedded default, from one experiment file (annotate LIMA
 # with role prompts -> train self-prompt and baseline -> eval -> answers -> pairwise judge -> report).
-# 24 minutes on 2 idle cores with native bf16 (after setup; training is slower in fp32 elsewhere); a rerun skips what is done, a killed run resumes.
+# 26 minutes on 2 cores without native bf16 (fp32 training), 24 with it (after setup); a rerun skips what is done, a killed run resumes.
 demo: setup
 	.venv/bin/selfprompt run experiments/demo.yaml
 
