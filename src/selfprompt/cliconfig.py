@@ -155,7 +155,8 @@ def _option(name: str, field: Any, model: type[BaseModel]) -> tuple[Any, Any, Ca
         return base | None, typer.Option(default, *flags, help=help_text), lambda v: v
     if origin is Literal:
         choices = " | ".join(str(c) for c in typing.get_args(base))
-        return str | None, typer.Option(default, *flags, help=f"{help_text} ({choices})"), lambda v: v
+        shown = help_text if choices in help_text else f"{help_text} ({choices})"
+        return str | None, typer.Option(default, *flags, help=shown), lambda v: v
     shown = str(default) if isinstance(default, Path) else default
     return str | None, typer.Option(shown, *flags, help=help_text), lambda v: v
 
