@@ -172,14 +172,12 @@ def config_command(model: type[C], run: Callable[..., Any], *, extra: list[inspe
     """
     params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
     annotations: dict[str, Any] = {"ctx": typer.Context}
-    converters: dict[str, Callable[[Any], Any]] = {}
     for name, field in model.model_fields.items():
         if name in RESERVED:
             raise ValueError(f"{model.__name__}.{name}: the name is reserved by the command line")
-        annotation, option, convert = _option(name, field, model)
+        annotation, option, _ = _option(name, field, model)
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation))
         annotations[name] = annotation
-        converters[name] = convert
     params.append(inspect.Parameter(
         "config_file", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None,
         default=typer.Option(None, "--config", "-c", help="YAML file of settings (the keys are the option names "
@@ -200,13 +198,7 @@ def config_command(model: type[C], run: Callable[..., Any], *, extra: list[inspe
     def command(ctx: typer.Context, **values: Any) -> Any:
         if ctx.invoked_subcommand is not None:
             return None
-        explicit = {}
-        for name in model.model_fields:
-            if _given(ctx, name):
-                value = values[name]
-                explicit[name] = None if value is None else converters[name](value)
-        overrides = list(values.get("overrides") or []) + list(ctx.meta.get(OVERRIDES_META, []))
-        config = load_stage_config(model, values.get("config_file"), explicit, overrides)
+        config = config_from_context(model, ctx, values)
         return run(config, ctx, **{n: values[n] for n in extra_names})
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -214,6 +206,19 @@ def config_command(model: type[C], run: Callable[..., Any], *, extra: list[inspe
     command.__doc__ = doc or run.__doc__
     command.__name__ = getattr(run, "__name__", "command")
     return command
+
+
+def config_from_context(model: type[C], ctx: Any, values: dict[str, Any] | None = None) -> C:
+    """The config a parsed command line stands for (ctx from config_command's command; values default to
+    ctx.params): the --config file, the options the user gave, then the key=value overrides."""
+    values = ctx.params if values is None else values
+    explicit = {}
+    for name, field in model.model_fields.items():
+        if _given(ctx, name):
+            value = values[name]
+            explicit[name] = None if value is None else _option(name, field, model)[2](value)
+    overrides = list(values.get("overrides") or []) + list(ctx.meta.get(OVERRIDES_META, []))
+    return load_stage_config(model, values.get("config_file"), explicit, overrides)
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
