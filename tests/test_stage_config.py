@@ -98,7 +98,8 @@ def test_every_field_is_set_from_the_command_line_and_from_an_experiment(stage, 
     value, words = other_value(name, field)
     assert value is not True or field.default is False
 
-    base = [] if name in ("out", "tasks") and flag_names(model, name)[0] in REQUIRED_ARGS[stage] else REQUIRED_ARGS[stage]
+    own = name in ("out", "tasks") and flag_names(model, name)[0] in REQUIRED_ARGS[stage]
+    base = [] if own else REQUIRED_ARGS[stage]
     if stage == "answers" and name == "questions":
         value, words = "mt_bench", ["mt_bench"]  # a named set: a path would have to exist for the experiment
     cli = parse(stage, base + cli_words(model, name, field, words, value))

@@ -23,8 +23,8 @@ InProcess = Literal["hf", "llamacpp"]
 STRUCTURED_OUTPUT_BACKENDS = ("llamacpp", "openai")
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 BACKEND_HELP = ("Client backend: auto | hf | llamacpp | openai. auto: the embedded 'default' runs in-process "
-                "({embedded} for this command), a .gguf file on llamacpp, a local folder (model or LoRA adapter) on hf, "
-                "anything else (or any model with --base-url) on an OpenAI-compatible server.")
+                "({embedded} for this command), a .gguf file on llamacpp, a local folder (model or LoRA adapter) "
+                "on hf, anything else (or any model with --base-url) on an OpenAI-compatible server.")
 
 __all__ = ["BACKENDS", "BACKEND_CHOICES", "STRUCTURED_OUTPUT_BACKENDS", "Backend", "ChatRequest", "ChatResponse",
            "Sampling", "build_backend", "get_backend", "infer_backend"]
