@@ -164,7 +164,7 @@ def test_config_file_then_options_then_overrides(tmp_path):
     assert config.limit == 9
     with pytest.raises(ConfigError, match="unknown key 'limt'.*valid keys: .*limit"):
         load_stage_config(EvalConfig, file, {}, ["limt=9"])
-    with pytest.raises(ConfigError, match=r"override 'limit=0': key 'limit'"):
+    with pytest.raises(ConfigError, match=r"override 'limit=0': invalid value for 'limit'"):
         load_stage_config(EvalConfig, file, {}, ["limit=0"])
     with pytest.raises(ConfigError, match="missing 'tasks': give --tasks"):
         load_stage_config(EvalConfig, None, {}, [])

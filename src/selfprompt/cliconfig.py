@@ -97,7 +97,7 @@ def load_stage_config(model: type[C], path: str | Path | None = None, options: d
                               f"'{key}:' in the --config file") from None
         where = source.get(key, "value")
         path_text = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"{where}: key '{path_text}': {first['msg']}") from None
+        raise ConfigError(f"{where}: invalid value for '{path_text}': {first['msg']}") from None
 
 
 # ---------------------------------------------------------------------------------------------
