@@ -138,10 +138,8 @@ def _option(name: str, field: Any, model: type[BaseModel]) -> tuple[Any, Any, Ca
     default = _default(field)
     help_text = field.description or ""
     flags = flag_names(model, name)
-    if "parse" in cli:  # text read by the field's own parser (e.g. a field map)
-        shown = cli.get("show", default)
-        return str | None, typer.Option(None, *flags, help=help_text + (f" [default: {shown}]" if shown else "")), \
-            cli["parse"]
+    if "parse" in cli:  # text read by the field's own parser (e.g. a field map); its default is the field's
+        return str | None, typer.Option(None, *flags, help=help_text), cli["parse"]
     if origin is list and cli.get("repeat"):
         return list[str], typer.Option(list(default or []), *flags, help=help_text), list
     if origin is list:  # one comma-separated value
