@@ -239,7 +239,7 @@ def test_the_embedded_teacher_runs_offline_with_no_backend_flag_and_a_rerun_send
     out = tmp_path / "x.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}  # no key, no server to fall back on
     command = [SELFPROMPT, "annotate", "--data", "lima", "--limit", "2", "--teacher", "default", "--out", str(out),
-               "max_attempts=1"]  # one reply per row keeps the test short; the command line is the acceptance's
+               "max_attempts=1", "max_tokens=24"]  # short replies, one per row: the test is about the backend
     first = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
     assert first.returncode == 0, first.stderr[-3000:]
     summary = json.loads(out.with_name(out.name + ".summary.json").read_text())
