@@ -13,7 +13,10 @@ from rich.progress import Progress
 from selfprompt.cliconfig import OverridesGroup, config_command
 
 def run(config, ctx: typer.Context, first: bool) -> None:
-    """Run benchmarks: selfprompt eval --model default --tasks gsm8k,mmlu --conditions plain,icl-self-prompt --limit 20"""
+    """Run benchmarks under prompting conditions.
+
+    selfprompt eval --model default --tasks gsm8k,mmlu --conditions plain,icl-self-prompt --limit 20
+    """
     from selfprompt.data.mirror import resolve_data_dir
     from selfprompt.evaluate.runner import check_output, markdown_table, run_eval, run_scope
     from selfprompt.evaluate.tasks import get_tasks
