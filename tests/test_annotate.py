@@ -230,3 +230,24 @@ def test_exhausted_quota_stops_the_run_with_a_clear_message_and_resumes_once_it_
         assert summary["this_run"]["rows_resumed_from_output"] == len(done)
         # Replies received before the stop come from the cache: only the rows never answered are sent.
         assert proxy.chat_requests - stopped_at == limit - 2
+
+
+def test_the_embedded_teacher_runs_offline_with_no_backend_flag_and_a_rerun_sends_nothing(tmp_path, data_dir):
+    """`selfprompt annotate --data lima --limit N --teacher default --out X`: the backend is inferred (the
+    embedded default runs in-process on llama.cpp), so no key and no server are needed; a rerun is free."""
+    pytest.importorskip("llama_cpp")
+    out = tmp_path / "x.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}  # no key, no server to fall back on
+    command = [SELFPROMPT, "annotate", "--data", "lima", "--limit", "2", "--teacher", "default", "--out", str(out),
+               "max_attempts=1", "max_tokens=24"]  # short replies, one per row: the test is about the backend
+    first = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary = json.loads(out.with_name(out.name + ".summary.json").read_text())
+    run = summary["this_run"]
+    assert summary["rows"] == 2 and run["requests_sent"] - run["transport_retries"] == 2  # one reply per row
+    manifest = json.loads(out.with_name(out.name + ".manifest.json").read_text())
+    assert manifest["backend"] == "llamacpp" and manifest["config"]["backend"] == "auto"
+    again = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    summary = json.loads(out.with_name(out.name + ".summary.json").read_text())
+    assert summary["this_run"]["requests_sent"] == 0 and summary["rows"] == 2

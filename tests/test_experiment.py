@@ -31,14 +31,14 @@ TINY = {
     "train": {"recipe": str(REPO / "recipes" / "smollm2-135m-lora-cpu.yaml"), "modes": ["self-prompt"],
               "overrides": {"max_rows": 3, "max_steps": 1, "per_device_batch_size": 3, "save_steps": 1,
                             "include_statuses": ["ok", "invalid", "refused", "error"]}},
-    "eval": {"tasks": ["gsm8k"], "limit": 2, "max_tokens": 16, "extra_args": ["--trigger-max-tokens", "6"],
+    "eval": {"tasks": ["gsm8k"], "limit": 2, "max_tokens": 16, "trigger_max_tokens": 6,
              "systems": {"self-prompt": {"model": "train:self-prompt", "conditions": ["self-prompt"]},
                          "baseline": {"model": "default", "conditions": ["plain"]}}},
     "answers": {"limit": 2, "max_tokens": 16,
                 "systems": {"self-prompt": {"model": "train:self-prompt", "condition": "self-prompt"},
                             "baseline": {"model": "default", "condition": "plain"}}},
     "judge": {"a": "self-prompt", "b": "baseline", "backend": "llamacpp", "max_tokens": 16,
-              "extra_args": ["--max-verdict-attempts", "1"]},
+              "max_verdict_attempts": 1},
 }
 
 
@@ -132,9 +132,10 @@ def test_shipped_experiments_plan_every_stage(name, data_dir):
     stages = plan(exp, REPO / "experiments", data_dir)
     assert [s.name for s in stages] == ["annotate", "train-self-prompt", "train-baseline", "eval-self-prompt",
                                         "eval-baseline", "answers-self-prompt", "answers-baseline", "judge", "report"]
-    judge = next(s for s in stages if s.name == "judge").args
+    judge = next(s for s in stages if s.name == "judge")
     # The 135M demo judge needs schema-constrained verdicts; GPT-4 writes FastChat's tags.
-    assert judge[judge.index("--verdict-format") + 1] == ("json" if name == "demo" else "tags")
+    assert judge.config["verdict_format"] == ("json" if name == "demo" else "tags")
+    assert ("verdict_format=json" in judge.args) == (name == "demo")  # handed to the command as key=value
 
 
 def test_bad_experiment_files_name_the_field(tmp_path):

@@ -16,11 +16,12 @@ from collections import Counter, deque
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from selfprompt.annotate.template import DEFAULT_TEMPLATE, AnnotationTemplate, load_template
 from selfprompt.annotate.validate import check_reply, words
 from selfprompt.errors import ConfigError, SelfPromptError
+from selfprompt.generate.backends import BACKEND_HELP, BackendName, infer_backend
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
 from selfprompt.generate.reliable import ReliableClient
 from selfprompt.jsonl import JsonlAppender, read_records, write_json, write_records
@@ -35,24 +36,44 @@ class TeacherRejected(SelfPromptError):
     """The teacher answered with an error no retry can fix (bad key, unknown model...)."""
 
 
+def parse_field_map(text: str | dict[str, str] | None) -> dict[str, str] | None:
+    """'question=instruction,answer=output' -> {'question': 'instruction', 'answer': 'output'}."""
+    if not text or isinstance(text, dict):
+        return text or None
+    mapping = {}
+    for part in text.split(","):
+        ours, sep, theirs = part.partition("=")
+        if not sep or not ours.strip() or not theirs.strip():
+            raise ConfigError(f"--field-map: '{part}' is not OURS=THEIRS (e.g. question=instruction,answer=output)")
+        mapping[ours.strip()] = theirs.strip()
+    return mapping
+
+
 class AnnotateConfig(BaseModel):
-    """Everything that decides what `selfprompt annotate` does; recorded in the manifest."""
+    """Everything that decides what `selfprompt annotate` does: its options, its --config file, an experiment's
+    `annotate:` section. Recorded in the manifest."""
 
     model_config = ConfigDict(extra="forbid")
 
+    out: Path = Field(description="Output JSONL of RoleExample rows (resumed if it exists); also names the "
+                      "summary, manifest and cache.", json_schema_extra={"cli": {"flags": ["--out", "-o"]}})
     data: str = Field(default="lima", description="'lima' (the local mirror) or a path to an instruction JSONL file.")
-    field_map: dict[str, str] | None = Field(default=None, description="Our field -> source field, e.g. question=instruction.")
+    field_map: dict[str, str] | None = Field(
+        default=None, description="Our field -> source field, e.g. question=instruction,answer=output.",
+        json_schema_extra={"cli": {"parse": parse_field_map}})
     data_dir: str | None = Field(default=None, description="Local data mirror (default: $SELFPROMPT_DATA_DIR).")
-    limit: int | None = Field(default=None, ge=1, description="Annotate only the first N rows (after --max-chars).")
+    limit: int | None = Field(default=None, ge=1, description="Annotate only the first N rows (after max_chars).")
     max_chars: int | None = Field(default=None, ge=1, description="Keep only rows whose question and answer together "
-                                  "have at most this many characters: CPU demos train on short rows only.")
-    out: Path = Field(description="Output JSONL of RoleExample rows; also names the summary, manifest and cache.")
-    teacher: str = Field(default="default", description="Teacher model: API model name, local path or 'default'.")
-    backend: str = Field(default="openai", description="Client backend: openai, hf or llamacpp.")
+                                  "have at most this many characters (applied before limit): CPU demos train on "
+                                  "short rows only.")
+    teacher: str = Field(default="default", description="Teacher model: 'default', a local path, or a model name on "
+                         "an OpenAI-compatible server.")
+    backend: BackendName = Field(default="auto", description=BACKEND_HELP.format(embedded="llamacpp"))
     base_url: str | None = Field(default=None, description="OpenAI-compatible server URL (openai backend).")
     api_key_env: str = Field(default="OPENAI_API_KEY", description="Name of the environment variable holding the key.")
     template: str = Field(default=DEFAULT_TEMPLATE, description="Built-in template id or a YAML path.")
-    structured: bool = Field(default=False, description="Ask for JSON (the template's response_format); servers must support it.")
+    structured: bool = Field(default=False, description="Ask for JSON (the template's response_format); servers "
+                             "must support it.", json_schema_extra={"cli": {"flags": ["--json/--no-json"]}})
     concurrency: int = Field(default=8, ge=1, description="Requests in flight at once.")
     rpm: float | None = Field(default=None, gt=0, description="Requests-per-minute limit.")
     tpm: float | None = Field(default=None, gt=0, description="Tokens-per-minute limit (estimated before, corrected after).")
@@ -68,6 +89,16 @@ class AnnotateConfig(BaseModel):
     price_out: float | None = Field(default=None, ge=0, description="Price per 1M completion tokens.")
     retry_errors: bool = Field(default=False, description="Redo rows whose requests failed (status 'error') in an "
                                "earlier run; the rows after them come back from the cache at no cost.")
+
+    @field_validator("field_map", mode="before")
+    @classmethod
+    def _field_map_text(cls, value: Any) -> Any:
+        return parse_field_map(value) if isinstance(value, str) else value
+
+    @property
+    def backend_name(self) -> str:
+        """The backend that runs the teacher (see selfprompt.generate.backends.infer_backend)."""
+        return infer_backend(self.teacher, self.backend, base_url=self.base_url, embedded="llamacpp")
 
     @property
     def cache_path(self) -> Path:
@@ -198,12 +229,10 @@ def load_source(cfg: AnnotateConfig) -> list[Example]:
 
 
 def make_backend(cfg: AnnotateConfig) -> Backend:
-    from selfprompt.generate.backends import get_backend
+    from selfprompt.generate.backends import build_backend
 
-    if cfg.backend == "openai":
-        return get_backend("openai", model=cfg.teacher, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
-                           timeout=cfg.request_timeout or 600.0)
-    return get_backend(cfg.backend, model=cfg.teacher)
+    return build_backend(cfg.teacher, cfg.backend, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
+                         embedded="llamacpp", timeout=cfg.request_timeout or 600.0)
 
 
 def run_annotate(cfg: AnnotateConfig, *, backend: Backend | None = None, show_progress: bool = True,

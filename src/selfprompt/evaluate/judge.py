@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from selfprompt.errors import ConfigError, DataError, ServiceStopped
 from selfprompt.evaluate.stats import bootstrap_ci
 from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat
+from selfprompt.generate.backends import BACKEND_HELP, DEFAULT_API_KEY_ENV, BackendName, infer_backend
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
 from selfprompt.jsonl import iter_json_lines, validation_error
 from selfprompt.prompts import load_prompt, text_field
@@ -237,21 +238,73 @@ class OrderResult:
 
 
 class JudgeConfig(BaseModel):
-    """Settings of one pairwise judging run (recorded in the manifest)."""
+    """Settings of one pairwise judging run: the options of `selfprompt judge`, its --config file, and an
+    experiment's `judge:` section (where a and b are answers labels). Recorded in the manifest."""
 
-    keep_roles: bool = Field(default=False, description="Show the judge role + answer instead of the answer alone.")
+    model_config = ConfigDict(extra="forbid")
+
+    a: str | None = Field(default=None, description="Answers of system A (JSONL file, or a folder with "
+                          "answers.jsonl); results are from A's side. Required.")
+    b: str | None = Field(default=None, description="Answers of system B. Required.")
+    out: str | None = Field(default=None, description="Output folder: results.json, judgments.jsonl, manifest, "
+                            "cache. Required.")
+    judge: str = Field(default="default", description="Judge model: 'default', a local path, or a model name on an "
+                       "OpenAI-compatible server.")
+    backend: BackendName = Field(default="auto", description=BACKEND_HELP.format(embedded="llamacpp"),
+                                 json_schema_extra={"cli": {"flags": ["--judge-backend", "--backend"]}})
+    base_url: str | None = Field(default=None, description="openai backend: the judge server's base URL (e.g. "
+                                 "http://127.0.0.1:8080/v1).")
+    api_key_env: str = Field(default=DEFAULT_API_KEY_ENV, description="openai backend: environment variable "
+                             "holding the API key.")
+    keep_roles: bool = Field(default=False, description="Show the judge role + answer instead of the answer alone.",
+                             json_schema_extra={"cli": {"flags": ["--keep-roles"]}})
     verdict_format: VerdictFormat = Field(
-        default="tags", description="tags: FastChat's [[A]]/[[B]]/[[C]] last line; json: a schema-constrained JSON "
-        "verdict (needs structured output: the llamacpp backend or a server that supports response_format).")
+        default="tags", description="tags: FastChat's [[A]]/[[B]]/[[C]] last line (strong judges); json: a "
+        "schema-constrained JSON verdict (small judges; needs structured output: the llamacpp backend or a server "
+        "that supports response_format).")
     max_tokens: int = Field(default=384, ge=1, description="Judge reply length limit.")
     temperature: float = Field(default=0.0, ge=0.0, description="Judge temperature for the first attempt.")
-    seed: int = Field(default=0, description="Judge seed of the first attempt; retries add the attempt number.")
+    seed: int = Field(default=0, description="Judge seed of the first attempt (retries add the attempt number) and "
+                      "bootstrap seed.")
     max_verdict_attempts: int = Field(default=3, ge=1, description="Replies read per order before recording an error.")
     retry_temperature: float = Field(default=0.7, ge=0.0, description="Temperature of retries (greedy would repeat).")
     bootstrap_samples: int = Field(default=2000, ge=100, description="Resamples for the win-rate CI.")
-    confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
+    confidence: float = Field(default=0.95, gt=0.0, lt=1.0, description="Confidence level of the win-rate CI.")
     concurrency: int = Field(default=8, ge=1, description="Judge requests in flight.")
-    limit: int | None = Field(default=None, ge=1, description="Judge only the first N shared ids.")
+    limit: int | None = Field(default=None, ge=1, description="Judge only the first N shared questions.")
+
+    @property
+    def backend_name(self) -> str:
+        """The backend that runs the judge (see selfprompt.generate.backends.infer_backend)."""
+        return infer_backend(self.judge, self.backend, base_url=self.base_url, embedded="llamacpp")
+
+
+class AnswersConfig(BaseModel):
+    """Settings of `selfprompt judge answers` (answers to open-ended questions, for the judge): its options, its
+    --config file, and an experiment's `answers:` section (whose systems set model and condition)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    out: str = Field(description="Output folder (answers.jsonl + manifest.json) or a .jsonl file.")
+    model: str = Field(default="default", description="Model that answers: default, HF folder, GGUF file, adapter "
+                       "folder; for the openai backend, the served model name.")
+    backend: BackendName = Field(default="auto", description=BACKEND_HELP.format(embedded="hf"))
+    base_url: str | None = Field(default=None, description="openai backend: server base URL.")
+    api_key_env: str = Field(default=DEFAULT_API_KEY_ENV, description="openai backend: environment variable holding "
+                             "the API key.")
+    condition: str = Field(default="plain", description="How the questions are asked: plain, self-prompt, "
+                           "icl-self-prompt, self-prompt-no-role.")
+    questions: str = Field(default="vicuna_bench", description="vicuna_bench | mt_bench | path to a JSONL of "
+                           "questions.")
+    data_dir: str | None = Field(default=None, description="Local data mirror (default: $SELFPROMPT_DATA_DIR).")
+    limit: int | None = Field(default=None, ge=1, description="First N questions only.")
+    max_tokens: int = Field(default=256, ge=1, description="Answer length limit in new tokens.")
+    seed: int = Field(default=0, description="Sampling seed (greedy decoding ignores it).")
+
+    @property
+    def out_file(self) -> Path:
+        out = Path(self.out)
+        return out if out.suffix == ".jsonl" else out / ANSWERS_FILE
 
 
 def judge_orders(client: Any, requests: Sequence[ChatRequest], config: JudgeConfig) -> list[OrderResult]:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
+from selfprompt.cliconfig import OverridesGroup, config_command
 from selfprompt.errors import ConfigError, DataError
 from selfprompt.evaluate import judge as J
 from selfprompt.jsonl import JsonlAppender, iter_json_lines, write_json, write_records
@@ -101,20 +101,13 @@ def generate_answers(backend: Any, questions: list[Example], condition: str, sam
     return len(todo)
 
 
-def backend_options(model: str, base_url: str | None, api_key_env: str | None) -> dict[str, Any]:
-    options: dict[str, Any] = {"model": model}
-    if base_url:
-        options["base_url"] = base_url
-    if api_key_env:
-        options["api_key_env"] = api_key_env
-    return options
-
-
 # ---------------------------------------------------------------------------------------------
 # The judging run
 
 
-def run_judge(a: str, b: str, out: Path, judge_backend: Any, config: J.JudgeConfig, judge_spec: dict[str, Any]) -> dict[str, Any]:
+def run_judge(a: str, b: str, out: Path, judge_backend: Any, config: J.JudgeConfig,
+              judge_spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    judge_spec = judge_spec or {"backend": judge_backend.name, "model": config.judge, "base_url": config.base_url}
     a_path, b_path = J.answers_path(a), J.answers_path(b)
     rows_a, rows_b = J.load_answers(a_path), J.load_answers(b_path)
     J.check_overlap(rows_a, rows_b, a_path, b_path)
@@ -149,82 +142,49 @@ def print_summary(summary: dict[str, Any]) -> None:
     )
 
 
+def judge(config: J.JudgeConfig, ctx: typer.Context) -> None:
+    """Judge A against B, each pair in both orders; results from A's side (win = A better)."""
+    from selfprompt.generate.backends import STRUCTURED_OUTPUT_BACKENDS, build_backend
+
+    if not (config.a and config.b and config.out):
+        raise ConfigError("selfprompt judge needs --a, --b and --out")
+    backend_name = config.backend_name
+    if J.verdict_style(config.verdict_format).response_format and backend_name not in STRUCTURED_OUTPUT_BACKENDS:
+        raise ConfigError("--verdict-format json needs structured output: use --judge-backend llamacpp or openai")
+    J.answers_path(config.a), J.answers_path(config.b)  # bad inputs fail before a judge model is loaded
+    spec = {"backend": backend_name, "model": config.judge, "base_url": config.base_url}
+    backend = build_backend(config.judge, backend_name, base_url=config.base_url, api_key_env=config.api_key_env)
+    try:
+        print_summary(run_judge(config.a, config.b, Path(config.out), backend, config, spec))
+    finally:
+        backend.close()
+
+
+def answers(config: J.AnswersConfig, ctx: typer.Context) -> None:
+    """Answer a question set under one condition: rows {id, question, answer, role} for `judge`."""
+    from selfprompt.generate.backends import build_backend
+    from selfprompt.generate.backends.base import Sampling
+
+    out_file = config.out_file
+    qs = load_questions(config.questions, config.data_dir, config.limit)  # before a model is loaded
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    sampling = Sampling(max_tokens=config.max_tokens, temperature=0.0, seed=config.seed)
+    engine = build_backend(config.model, config.backend, base_url=config.base_url, api_key_env=config.api_key_env,
+                           embedded="hf")
+    try:
+        generated = generate_answers(engine, qs, config.condition, sampling, out_file)
+    finally:
+        engine.close()
+    write_manifest(out_file.parent, stage="answers", seed=config.seed,
+                   data_files=[questions_file(config.questions, config.data_dir)],
+                   config={**config.model_dump(), "backend": engine.name, "sampling": sampling.model_dump()},
+                   extra={"decisions": engine.decisions})
+    console.print(f"{len(qs)} answers in {out_file} ({generated} generated now)", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
-    judge_app = typer.Typer(help="Pairwise judging of two answer sets (both orders; strict verdicts).")
-
-    @judge_app.callback(invoke_without_command=True)
-    def judge(
-        ctx: typer.Context,
-        a: str = typer.Option(None, "--a", help="Answers of system A (JSONL file, or a folder with answers.jsonl)."),
-        b: str = typer.Option(None, "--b", help="Answers of system B."),
-        out: Path = typer.Option(None, "--out", help="Output folder: results.json, judgments.jsonl, manifest, cache."),
-        judge_model: str = typer.Option("default", "--judge", help="Judge model (name on the server, or a model spec)."),
-        judge_backend: str = typer.Option("openai", "--judge-backend", help="hf | llamacpp | openai."),
-        base_url: str = typer.Option(None, help="openai judge: server base URL (e.g. http://127.0.0.1:8080/v1)."),
-        api_key_env: str = typer.Option(None, help="openai judge: environment variable holding the API key."),
-        keep_roles: bool = typer.Option(False, "--keep-roles", help="Show the judge the role prompts too."),
-        verdict_format: str = typer.Option("tags", help="tags ([[A]]/[[B]]/[[C]] last line, FastChat's) | json "
-                                           "(schema-constrained; llamacpp backend or a server with response_format)."),
-        max_tokens: int = typer.Option(384, help="Judge reply length limit."),
-        max_verdict_attempts: int = typer.Option(3, help="Replies read per order before recording an error."),
-        concurrency: int = typer.Option(8, help="Judge requests in flight."),
-        limit: int = typer.Option(None, help="Judge only the first N shared questions."),
-        seed: int = typer.Option(0, help="Judge seed (and bootstrap seed)."),
-    ) -> None:
-        """Judge A against B, each pair in both orders; results from A's side (win = A better)."""
-        if ctx.invoked_subcommand is not None:
-            return
-        if not (a and b and out):
-            raise ConfigError("selfprompt judge needs --a, --b and --out")
-        from selfprompt.generate.backends import STRUCTURED_OUTPUT_BACKENDS, get_backend
-
-        try:
-            config = J.JudgeConfig(keep_roles=keep_roles, verdict_format=verdict_format, max_tokens=max_tokens, max_verdict_attempts=max_verdict_attempts,
-                                   concurrency=concurrency, limit=limit, seed=seed)
-        except ValidationError as e:
-            first = e.errors()[0]
-            raise ConfigError(f"judge option {first['loc'][0]}: {first['msg']}") from None
-        if J.verdict_style(config.verdict_format).response_format and judge_backend not in STRUCTURED_OUTPUT_BACKENDS:
-            raise ConfigError("--verdict-format json needs structured output: use --judge-backend llamacpp or openai")
-        J.answers_path(a), J.answers_path(b)  # bad inputs fail before a judge model is loaded
-        spec = {"backend": judge_backend, "model": judge_model, "base_url": base_url}
-        backend = get_backend(judge_backend, **backend_options(judge_model, base_url, api_key_env))
-        try:
-            print_summary(run_judge(a, b, out, backend, config, spec))
-        finally:
-            backend.close()
-
-    @judge_app.command("answers")
-    def answers(
-        out: Path = typer.Option(..., "--out", help="Output folder (answers.jsonl + manifest.json) or a .jsonl file."),
-        model: str = typer.Option("default", help="Model that answers."),
-        backend: str = typer.Option("hf", help="hf | llamacpp | openai."),
-        condition: str = typer.Option("plain", help="plain | self-prompt | icl-self-prompt | self-prompt-no-role."),
-        questions: str = typer.Option("vicuna_bench", help="vicuna_bench | mt_bench | path to a JSONL of questions."),
-        data_dir: str = typer.Option(None, help="Data mirror (default: $SELFPROMPT_DATA_DIR)."),
-        limit: int = typer.Option(None, help="First N questions only."),
-        max_tokens: int = typer.Option(256, help="Answer length limit."),
-        seed: int = typer.Option(0, help="Sampling seed (greedy decoding ignores it)."),
-        base_url: str = typer.Option(None, help="openai backend: server base URL."),
-        api_key_env: str = typer.Option(None, help="openai backend: environment variable holding the API key."),
-    ) -> None:
-        """Answer a question set under one condition: rows {id, question, answer, role} for `judge`."""
-        from selfprompt.generate.backends import get_backend
-        from selfprompt.generate.backends.base import Sampling
-
-        out_file = out if out.suffix == ".jsonl" else out / J.ANSWERS_FILE
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        qs = load_questions(questions, data_dir, limit)
-        sampling = Sampling(max_tokens=max_tokens, temperature=0.0, seed=seed)
-        engine = get_backend(backend, **backend_options(model, base_url, api_key_env))
-        try:
-            generated = generate_answers(engine, qs, condition, sampling, out_file)
-        finally:
-            engine.close()
-        write_manifest(out_file.parent, stage="answers", seed=seed, data_files=[questions_file(questions, data_dir)],
-                       config={"model": model, "backend": backend, "condition": condition, "questions": questions,
-                               "limit": limit, "sampling": sampling.model_dump()},
-                       extra={"decisions": engine.decisions})
-        console.print(f"{len(qs)} answers in {out_file} ({generated} generated now)", highlight=False)
-
+    judge_app = typer.Typer(cls=OverridesGroup, help="Pairwise judging of two answer sets (both orders; strict "
+                            "verdicts). Settings: options, --config FILE, then key=value overrides.")
+    judge_app.callback(invoke_without_command=True)(config_command(J.JudgeConfig, judge, positional_overrides=False))
+    judge_app.command("answers")(config_command(J.AnswersConfig, answers))
     app.add_typer(judge_app, name="judge")

@@ -41,6 +41,7 @@ from selfprompt.evaluate.sandbox import SandboxLimits, check_humaneval
 from selfprompt.evaluate.stats import accuracy, paired_comparison
 from selfprompt.evaluate.tasks import Item, TaskSpec, get_tasks, load_items, select_items, task_files
 from selfprompt.format import DEFAULT_FORMAT, get_format
+from selfprompt.generate.backends import BACKEND_HELP, BackendName
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
 from selfprompt.generate.conditions import (
     MAX_ROLE_CHARS, SELF_PROMPT_ROLE_ALLOWANCE, ConditionOutput, answer_questions, check_condition,
@@ -54,31 +55,42 @@ TRIGGER_MAX_TOKENS = 32  # the answer after a trigger is a few tokens (Kojima et
 
 
 class EvalConfig(BaseModel):
-    """Everything that defines an eval run; recorded in the manifest."""
+    """Everything that defines an eval run: the options of `selfprompt eval`, its --config file, and an
+    experiment's `eval:` section (whose systems set model and conditions). Recorded in the manifest."""
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(default="default", description="Model spec for the resolver (default, folder, GGUF, hub id).")
-    backend: str = Field(default="hf", description="hf, llamacpp or openai.")
-    tasks: list[str] = Field(description="Task names from the registry.")
-    conditions: list[str] = Field(default_factory=lambda: ["plain"], description="Prompting conditions.")
-    data_dir: str = Field(description="Local data mirror (layout of ../shared/data).")
-    out: str = Field(description="Output folder (results, per-item records, cache, manifest).")
-    task_files: list[str] = Field(default_factory=list, description="Extra task YAML files.")
-    limit: int | None = Field(default=None, ge=1, description="Items per task; None = all.")
-    seed: int | None = Field(default=0, description="Seed of the item subset (None = first `limit` items) "
+    model: str = Field(default="default", description="Model: default, HF folder, GGUF file, adapter folder, hub id; "
+                       "for the openai backend, the served model name.")
+    backend: BackendName = Field(default="auto", description=BACKEND_HELP.format(embedded="hf"))
+    base_url: str | None = Field(default=None, description="openai backend: server URL (else $OPENAI_BASE_URL).")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="openai backend: environment variable holding "
+                             "the key.")
+    tasks: list[str] = Field(description="Comma-separated task names (see `selfprompt eval tasks`).",
+                             json_schema_extra={"cli": {"split": ","}})
+    conditions: list[str] = Field(default_factory=lambda: ["plain"], description="Comma-separated prompting "
+                                  "conditions: plain, manual-role, icl-self-prompt, self-prompt, self-prompt-no-role.",
+                                  json_schema_extra={"cli": {"split": ","}})
+    data_dir: str | None = Field(default=None, description="Local data mirror (default: $SELFPROMPT_DATA_DIR).")
+    out: str = Field(default="runs/eval", description="Output folder, one run per folder: rerunning with the same "
+                     "tasks, conditions, limit and seed resumes; others are refused unless overwrite.")
+    task_files: list[str] = Field(default_factory=list, description="Extra task YAML file (repeatable).",
+                                  json_schema_extra={"cli": {"flags": ["--task-file"], "repeat": True}})
+    limit: int | None = Field(default=None, ge=1, description="Items per task (a seeded random subset); None = all.")
+    seed: int | None = Field(default=0, description="Seed of the item subset (None = the first `limit` items) "
                              "and of bootstrap resampling.")
     max_tokens: int = Field(default=256, ge=1, description="New tokens for the answering turn.")
     trigger_max_tokens: int = Field(default=TRIGGER_MAX_TOKENS, ge=1, description="New tokens after the trigger.")
     temperature: float = Field(default=0.0, ge=0.0, description="0 = greedy.")
     batch_size: int = Field(default=8, ge=1, description="Items per generate call and per cache append.")
     format: str = Field(default=DEFAULT_FORMAT.id, description="Self-prompt format used to parse roles.")
-    no_trigger: bool = Field(default=False, description="Skip the second-pass trigger (regex extractors only).")
-    sandbox_timeout_s: float = Field(default=10.0, description="Wall time per HumanEval program.")
+    no_trigger: bool = Field(default=False, description="Skip the second-pass trigger (regex extractors only).",
+                             json_schema_extra={"cli": {"flags": ["--no-trigger"]}})
+    sandbox_timeout_s: float = Field(default=10.0, gt=0, description="Wall time per HumanEval program, in seconds.")
     bootstrap_resamples: int = Field(default=2000, ge=100, description="Resamples for confidence intervals.")
     overwrite: bool = Field(default=False, description="Replace a run with another scope (tasks, conditions, "
                             "limit, seed) already in `out` instead of refusing; the content-keyed generation cache "
-                            "is kept.")
+                            "is kept.", json_schema_extra={"cli": {"flags": ["--overwrite"]}})
 
 
 class Generation(BaseModel):
@@ -400,7 +412,10 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def run_eval(config: EvalConfig, backend: Backend | None = None,
              progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Run (or resume) an eval; returns the results dict also written to results.json."""
+    from selfprompt.data.mirror import resolve_data_dir
+
     specs = get_tasks(config.tasks, config.task_files)
+    data_dir = str(resolve_data_dir(config.data_dir))
     for condition in config.conditions:
         check_condition(condition, manual_role("math") if condition == "manual-role" else None)
     get_format(config.format)
@@ -409,16 +424,17 @@ def run_eval(config: EvalConfig, backend: Backend | None = None,
     claim_output(out, run_scope(config), config.overwrite)
     own_backend = backend is None
     if backend is None:
-        from selfprompt.generate.backends import get_backend
+        from selfprompt.generate.backends import build_backend
 
-        backend = get_backend(config.backend, model=config.model, batch_size=config.batch_size)
+        backend = build_backend(config.model, config.backend, base_url=config.base_url,
+                                api_key_env=config.api_key_env, embedded="hf", batch_size=config.batch_size)
     limits = SandboxLimits(timeout_s=config.sandbox_timeout_s)
     results: dict[str, Any] = {"model": backend.model_id, "backend": backend.name, "tasks": {}}
     data_files: list[Path] = []
     try:
         for spec in specs:
-            items = select_items(load_items(spec, config.data_dir), config.limit, config.seed)
-            data_files += task_files(spec, config.data_dir)
+            items = select_items(load_items(spec, data_dir), config.limit, config.seed)
+            data_files += task_files(spec, data_dir)
             per_condition: dict[str, list[ItemResult]] = {}
             for condition in config.conditions:
                 label = f"{spec.name}/{condition}"

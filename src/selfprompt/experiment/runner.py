@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -27,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+import yaml
 
 from selfprompt.errors import ConfigError, SelfPromptError
 from selfprompt.experiment.spec import Experiment
@@ -37,7 +40,7 @@ from selfprompt.manifest import write_manifest
 DONE_FILE = "done.json"
 LOG_FILE = "stage.log"
 INDEX_FILE = "experiment.json"  # read by `selfprompt report`
-KEY_SCHEMA = "selfprompt-stage-v1"
+KEY_SCHEMA = "selfprompt-stage-v2"  # v2: stage configs as key=value words, whole config in the key
 ANNOTATION_FILE = "lima_role.jsonl"
 
 
@@ -50,6 +53,7 @@ class Stage:
     models: list[str] = field(default_factory=list)  # model specs whose content (see models.py) is part of the key
     paths: dict[str, str] = field(default_factory=dict)  # placeholder -> absolute path (not in the key: the
     # content of the file is, so moving a checkout does not rerun anything)
+    config: dict[str, Any] = field(default_factory=dict)  # the stage's whole config, defaults included (in the key)
     key: str = ""
 
     @property
@@ -98,36 +102,80 @@ def _model_content(spec: str) -> str:
         return spec  # the stage itself reports it
 
 
+def _plain(text: str) -> bool:
+    """True when YAML reads `text` back as this same string, unquoted. A placeholder ({out}, {stage:...}) is
+    taken as plain: it becomes an absolute path, which YAML reads as a string."""
+    if "{" in text and text.startswith("{") and "}" in text:
+        return _plain(text[text.index("}") + 1:] or "x")
+    try:
+        return bool(text) and text.strip() == text and "," not in text and yaml.safe_load(text) == text
+    except yaml.YAMLError:
+        return False
+
+
 def _yaml_value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)  # JSON is YAML: lists, numbers, bools, null
+    """A value as the YAML text of a key=value word, as short as YAML reads back unchanged: plain strings
+    and lists of them bare (`tasks=[gsm8k,mmlu]`), other strings quoted, everything else as JSON (JSON is YAML)."""
+    if isinstance(value, str):
+        return value if _plain(value) else json.dumps(value)
+    if isinstance(value, list) and all(isinstance(v, str) and _plain(v) for v in value):
+        return "[" + ",".join(value) + "]"
+    return json.dumps(value)
 
 
-def _optional(flag: str, value: Any) -> list[str]:
-    return [] if value is None else [flag, str(value)]
+def stage_config(stage: str, section: Any, runner_values: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """A stage's config from its experiment section and the values the runner sets (RUNNER_SETS), checked
+    now, before anything runs. Returns (its key=value words, those not at their default; its full content)."""
+    from pydantic import ValidationError
+
+    from selfprompt.experiment.spec import RUNNER_SETS, STAGE_CONFIGS
+
+    model = STAGE_CONFIGS[stage]
+    values = {k: v for k, v in section.model_dump().items() if k in model.model_fields and k not in RUNNER_SETS[stage]}
+    try:
+        config = model.model_validate({**values, **runner_values})
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise ConfigError(f"experiment section '{stage}': key '{'.'.join(map(str, first['loc']))}': "
+                          f"{first['msg']}") from None
+    changed = config.model_dump(mode="json", exclude_defaults=True)
+    words = [f"{k}={_yaml_value(v)}" for k, v in changed.items()]
+    return words, config.model_dump(mode="json")
+
+
+def _runs_locally(model: str, backend: str, base_url: str | None, embedded: str) -> bool:
+    from selfprompt.generate.backends import infer_backend
+
+    return infer_backend(model, backend, base_url=base_url, embedded=embedded) != "openai"  # type: ignore[arg-type]
+
+
+def _template_file(template: str, base_dir: Path) -> Path:
+    """The annotation template's YAML file: a built-in id or a path."""
+    from selfprompt.annotate.template import TEMPLATE_DIR
+
+    builtin = TEMPLATE_DIR / f"{template}.yaml"
+    return builtin if builtin.is_file() else _path(template, base_dir)
 
 
 def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
-    """The stages of an experiment, in order. Relative file paths (recipes, question files) are looked up in
-    the current folder, then beside the experiment file (`base_dir`), then in its parent (the repository)."""
+    """The stages of an experiment, in order. Each stage runs its command with its config as key=value words
+    (see stage_config). Relative file paths (recipes, question files) are looked up in the current folder,
+    then beside the experiment file (`base_dir`), then in its parent (the repository)."""
     stages: list[Stage] = []
+    common = {"seed": exp.seed}
+    mirror = {"data_dir": "{data_dir}" if data_dir else None}
     if exp.annotate:
         a = exp.annotate
         files = [data_dir / "lima" / "train.jsonl"] if a.data == "lima" and data_dir else []
         if a.data != "lima":
             files.append(_path(a.data, base_dir))
-        args = ["annotate", "--out", "{out}/" + ANNOTATION_FILE, "--data", "{data_file}" if a.data != "lima" else "lima",
-                "--teacher", a.teacher, "--backend", a.backend, "--seed", str(exp.seed), "--no-progress",
-                *_optional("--limit", a.limit), *_optional("--max-tokens", a.max_tokens),
-                *_optional("--base-url", a.base_url), *_optional("--api-key-env", a.api_key_env), *a.extra_args]
-        if data_dir:
-            args += ["--data-dir", "{data_dir}"]
         paths = {"{data_file}": str(files[-1])} if a.data != "lima" else {}
-        if "--template" not in a.extra_args:  # the teacher's prompt: an edited template reruns annotate
-            from selfprompt.annotate.template import DEFAULT_TEMPLATE, TEMPLATE_DIR
-
-            files = files + [TEMPLATE_DIR / f"{DEFAULT_TEMPLATE}.yaml"]
-        stages.append(Stage("annotate", args, files=files, paths=paths,
-                            models=[a.teacher] if a.backend != "openai" else []))
+        words, config = stage_config("annotate", a, {**common, **mirror, "out": "{out}/" + ANNOTATION_FILE,
+                                                     "data": "{data_file}" if a.data != "lima" else "lima"})
+        files.append(_template_file(a.template, base_dir))  # the teacher's prompt: an edited template reruns it
+        local = _runs_locally(a.teacher, a.backend, a.base_url, "llamacpp")
+        stages.append(Stage("annotate", ["annotate", "--no-progress", *words], files=files, paths=paths,
+                            models=[a.teacher] if local else [], config=config))
     if exp.train:
         recipe = _path(exp.train.recipe, base_dir)
         for mode in exp.train.modes:
@@ -142,14 +190,12 @@ def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
         for label, system in e.systems.items():
             deps: list[str] = []
             model = _model_ref(system.model, deps)
-            args = ["eval", "--model", model, "--backend", e.backend, "--tasks", ",".join(e.tasks),
-                    "--conditions", ",".join(system.conditions), "--out", "{out}", "--seed", str(exp.seed),
-                    "--max-tokens", str(e.max_tokens), *_optional("--limit", e.limit), *e.extra_args]
-            if data_dir:
-                args += ["--data-dir", "{data_dir}"]
-            stages.append(Stage(f"eval-{label}", args, deps=deps,
+            words, config = stage_config("eval", e, {**common, **mirror, "out": "{out}", "model": model,
+                                                     "conditions": system.conditions})
+            local = not deps and _runs_locally(system.model, e.backend, e.base_url, "hf")
+            stages.append(Stage(f"eval-{label}", ["eval", *words], deps=deps, config=config,
                                 files=_task_files(e.tasks) + _prompt_files(system.conditions),
-                                models=[] if deps or e.backend == "openai" else [system.model]))
+                                models=[system.model] if local else []))
     if exp.answers:
         s = exp.answers
         files = [] if s.questions in ("vicuna_bench", "mt_bench") else [_path(s.questions, base_dir)]
@@ -157,28 +203,26 @@ def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
         for label, system in s.systems.items():
             deps = []
             model = _model_ref(system.model, deps)
-            args = ["judge", "answers", "--out", "{out}", "--model", model, "--backend", s.backend,
-                    "--condition", system.condition, "--questions", questions, "--max-tokens", str(s.max_tokens),
-                    "--seed", str(exp.seed), *_optional("--limit", s.limit)]
-            if data_dir:
-                args += ["--data-dir", "{data_dir}"]
-            stages.append(Stage(f"answers-{label}", args, deps=deps, files=files + _prompt_files([system.condition]),
+            words, config = stage_config("answers", s, {**common, **mirror, "out": "{out}", "model": model,
+                                                        "condition": system.condition, "questions": questions})
+            local = not deps and _runs_locally(system.model, s.backend, s.base_url, "hf")
+            stages.append(Stage(f"answers-{label}", ["judge", "answers", *words], deps=deps, config=config,
+                                files=files + _prompt_files([system.condition]),
                                 paths={"{questions}": str(files[0])} if files else {},
-                                models=[] if deps or s.backend == "openai" else [system.model]))
+                                models=[system.model] if local else []))
     if exp.judge:
         j = exp.judge
         for side in (j.a, j.b):
             if not exp.answers or side not in exp.answers.systems:
                 raise ConfigError(f"judge compares '{side}', which is not a label under answers.systems")
-        args = ["judge", "--a", f"{{stage:answers-{j.a}}}", "--b", f"{{stage:answers-{j.b}}}", "--out", "{out}",
-                "--judge", j.judge, "--judge-backend", j.backend, "--max-tokens", str(j.max_tokens),
-                "--verdict-format", j.verdict_format, "--seed", str(exp.seed), *_optional("--base-url", j.base_url),
-                *_optional("--api-key-env", j.api_key_env), *j.extra_args]
+        words, config = stage_config("judge", j, {**common, "out": "{out}", "a": f"{{stage:answers-{j.a}}}",
+                                                  "b": f"{{stage:answers-{j.b}}}"})
         from selfprompt.evaluate.judge import JUDGE_PROMPT_FILE
         from selfprompt.prompts import prompt_path
 
-        stages.append(Stage("judge", args, deps=[f"answers-{j.a}", f"answers-{j.b}"],
-                            files=[prompt_path(JUDGE_PROMPT_FILE)], models=[j.judge] if j.backend != "openai" else []))
+        local = _runs_locally(j.judge, j.backend, j.base_url, "llamacpp")
+        stages.append(Stage("judge", ["judge", *words], deps=[f"answers-{j.a}", f"answers-{j.b}"], config=config,
+                            files=[prompt_path(JUDGE_PROMPT_FILE)], models=[j.judge] if local else []))
     if exp.report:
         deps = [s.name for s in stages if s.name.startswith(("eval-", "judge"))]
         stages.append(Stage("report", ["report", "{root}", "--out", "{out}"], deps=deps))
@@ -206,7 +250,7 @@ def _check_deps(stages: list[Stage]) -> None:
 def assign_keys(stages: list[Stage]) -> None:
     keys: dict[str, str] = {}
     for stage in stages:
-        payload = {"schema": KEY_SCHEMA, "name": stage.name, "args": stage.args,
+        payload = {"schema": KEY_SCHEMA, "name": stage.name, "args": stage.args, "config": stage.config,
                    "deps": {d: keys[d] for d in stage.deps}, "files": {p.name: file_sha256(p) for p in stage.files},
                    "models": [_model_content(m) for m in stage.models]}
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
@@ -338,4 +382,4 @@ def plan_only(exp: Experiment, experiment_file: Path, root: Path | None = None) 
     assign_keys(stages)
     folders = {s.name: root / s.folder_name for s in stages}
     return [f"{'done' if is_done(folders[s.name], s.key) else 'todo'}  {s.name:24} {folders[s.name]}\n"
-            f"      selfprompt {' '.join(resolve_args(s, folders, root, data_dir))}" for s in stages]
+            f"      selfprompt {shlex.join(resolve_args(s, folders, root, data_dir))}" for s in stages]

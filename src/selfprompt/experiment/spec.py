@@ -6,29 +6,50 @@ Models of later stages are named either as a model spec ("default", a folder, a 
 
 from __future__ import annotations
 
+from copy import copy
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from selfprompt.annotate.run import AnnotateConfig
 from selfprompt.errors import ConfigError, DataError
-from selfprompt.evaluate.judge import VerdictFormat
+from selfprompt.evaluate.judge import AnswersConfig, JudgeConfig
+from selfprompt.evaluate.runner import EvalConfig
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class AnnotateSection(Section):
-    data: str = Field(default="lima", description="'lima' (the mirror's LIMA) or a path to an instruction JSONL file.")
-    limit: int | None = Field(default=None, ge=1, description="Annotate only the first N rows.")
-    teacher: str = Field(default="default", description="Teacher model (server model name for backend openai).")
-    backend: str = Field(default="llamacpp", description="Teacher backend: openai | hf | llamacpp.")
-    base_url: str | None = Field(default=None, description="openai backend: the server's base URL.")
-    api_key_env: str | None = Field(default=None, description="openai backend: environment variable holding the key.")
-    max_tokens: int | None = Field(default=None, ge=1, description="Override the template's max_tokens.")
-    extra_args: list[str] = Field(default_factory=list, description="More `selfprompt annotate` arguments, verbatim.")
+# A stage section IS the stage's config (the fields of `selfprompt annotate`, `eval`, `judge answers`,
+# `judge`, with the same names, types and defaults), less the fields the runner sets itself, plus the
+# parts only an experiment has (`systems`, answers labels). RUNNER_SETS lists those fields per stage:
+# `out` is the stage folder, `data_dir` and `seed` come from the experiment, a system gives model and
+# condition(s), and the judge's a and b are answers labels that the runner turns into their folders.
+RUNNER_SETS: dict[str, tuple[str, ...]] = {
+    "annotate": ("out", "data_dir", "seed"),
+    "eval": ("out", "data_dir", "seed", "model", "conditions"),
+    "answers": ("out", "data_dir", "seed", "model", "condition"),
+    "judge": ("out", "seed", "a", "b"),
+}
+STAGE_CONFIGS: dict[str, type[BaseModel]] = {"annotate": AnnotateConfig, "eval": EvalConfig,
+                                              "answers": AnswersConfig, "judge": JudgeConfig}
+
+
+def stage_section(stage: str, name: str, doc: str, **own: Any) -> type[Section]:
+    """The experiment section of `stage`: its config's fields (declared once, in the config) but those in
+    RUNNER_SETS, plus `own` fields as (annotation, Field)."""
+    config = STAGE_CONFIGS[stage]
+    fields: dict[str, Any] = {n: (f.annotation, copy(f)) for n, f in config.model_fields.items()
+                              if n not in RUNNER_SETS[stage] and n not in own}
+    fields.update(own)
+    return create_model(name, __base__=Section, __doc__=doc, **fields)
+
+
+AnnotateSection = stage_section(
+    "annotate", "AnnotateSection", "The annotate stage: the fields of `selfprompt annotate` (AnnotateConfig).")
 
 
 class TrainSection(Section):
@@ -42,13 +63,9 @@ class EvalSystem(Section):
     conditions: list[str] = Field(description="Conditions to evaluate this model under.")
 
 
-class EvalSection(Section):
-    tasks: list[str] = Field(description="Task names (see `selfprompt eval tasks`).")
-    systems: dict[str, EvalSystem] = Field(description="Label -> model and conditions; one eval folder per label.")
-    limit: int | None = Field(default=None, ge=1, description="Items per task (seeded subset).")
-    backend: str = Field(default="hf", description="Backend of the models under test (LoRA adapters need hf).")
-    max_tokens: int = Field(default=256, ge=1, description="New tokens per answer.")
-    extra_args: list[str] = Field(default_factory=list, description="More `selfprompt eval` arguments, verbatim.")
+EvalSection = stage_section(
+    "eval", "EvalSection", "The eval stages: the fields of `selfprompt eval` (EvalConfig); one eval per system.",
+    systems=(dict[str, EvalSystem], Field(description="Label -> model and conditions; one eval folder per label.")))
 
 
 class AnswerSystem(Section):
@@ -56,26 +73,14 @@ class AnswerSystem(Section):
     condition: str = Field(description="Condition the open-ended questions are asked under.")
 
 
-class AnswersSection(Section):
-    questions: str = Field(default="vicuna_bench", description="vicuna_bench | mt_bench | path to a JSONL of questions.")
-    systems: dict[str, AnswerSystem] = Field(description="Label -> model and condition.")
-    limit: int | None = Field(default=None, ge=1, description="First N questions.")
-    backend: str = Field(default="hf", description="Backend of the answering models.")
-    max_tokens: int = Field(default=256, ge=1, description="New tokens per answer.")
+AnswersSection = stage_section(
+    "answers", "AnswersSection", "The answers stages: the fields of `selfprompt judge answers` (AnswersConfig).",
+    systems=(dict[str, AnswerSystem], Field(description="Label -> model and condition.")))
 
-
-class JudgeSection(Section):
-    a: str = Field(description="Answers label judged as A (results are from A's side).")
-    b: str = Field(description="Answers label judged as B.")
-    judge: str = Field(default="default", description="Judge model (server model name for backend openai).")
-    backend: str = Field(default="llamacpp", description="Judge backend: openai | hf | llamacpp.")
-    base_url: str | None = Field(default=None, description="openai backend: the judge server's base URL.")
-    api_key_env: str | None = Field(default=None, description="openai backend: environment variable holding the key.")
-    max_tokens: int = Field(default=384, ge=1, description="Judge reply length limit.")
-    verdict_format: VerdictFormat = Field(
-        default="tags", description="tags: [[A]]/[[B]]/[[C]] last line (strong judges); json: schema-constrained "
-        "verdict (small judges; llamacpp backend or a server with structured output).")
-    extra_args: list[str] = Field(default_factory=list, description="More `selfprompt judge` arguments, verbatim.")
+JudgeSection = stage_section(
+    "judge", "JudgeSection", "The judge stage: the fields of `selfprompt judge` (JudgeConfig); a and b are labels.",
+    a=(str, Field(description="Answers label judged as A (results are from A's side).")),
+    b=(str, Field(description="Answers label judged as B.")))
 
 
 class Experiment(Section):
@@ -86,11 +91,12 @@ class Experiment(Section):
     seed: int = Field(default=0, description="Seed passed to every stage that samples or subsets.")
     baseline: str = Field(default="baseline", description="Eval label every other system is compared with in the "
                           "report (its system must be one: give the label of an eval system with one condition).")
-    annotate: AnnotateSection | None = Field(default=None, description="Omit to skip (then train needs no annotate).")
+    annotate: AnnotateSection | None = Field(  # type: ignore[valid-type]
+        default=None, description="Omit to skip (then train needs no annotate).")
     train: TrainSection | None = None
-    eval: EvalSection | None = None
-    answers: AnswersSection | None = None
-    judge: JudgeSection | None = None
+    eval: EvalSection | None = None  # type: ignore[valid-type]
+    answers: AnswersSection | None = None  # type: ignore[valid-type]
+    judge: JudgeSection | None = None  # type: ignore[valid-type]
     report: bool = Field(default=True, description="Write the report at the end.")
 
     @model_validator(mode="after")

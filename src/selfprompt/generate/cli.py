@@ -18,7 +18,7 @@ from rich.text import Text
 
 from selfprompt.errors import ConfigError
 from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat, get_format
-from selfprompt.generate.backends import BACKENDS, Backend, ChatResponse, Sampling, get_backend
+from selfprompt.generate.backends import BACKEND_HELP, Backend, ChatResponse, Sampling, build_backend
 from selfprompt.generate.conditions import (
     CONDITIONS, ROLE_OPENER, ConditionOutput, ManualRole, answer_questions, answer_request, check_condition,
     choose_role, default_role_sampling, read_output, role_request,
@@ -36,7 +36,7 @@ def ask(
     condition: str = typer.Option("icl-self-prompt", help=f"How the model is asked: {' | '.join(ASK_CONDITIONS)}."),
     model: str = typer.Option("default", help="Model: default, HF folder, GGUF file, adapter folder, hub id; "
                               "for --backend openai, the served model name."),
-    backend: str = typer.Option("hf", help=f"Client backend: {' | '.join(BACKENDS)}."),
+    backend: str = typer.Option("auto", help=BACKEND_HELP.format(embedded="hf")),
     base_url: Optional[str] = typer.Option(None, help="openai backend: server URL (default: $OPENAI_BASE_URL)."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="openai backend: environment variable holding the key."),
     max_tokens: int = typer.Option(256, min=1, help="Most new tokens per answer."),
@@ -56,10 +56,7 @@ def ask(
         sampling = Sampling(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
     except ValidationError as e:
         raise ConfigError(f"bad sampling option: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}") from None
-    options = {"model": model}
-    if backend == "openai":
-        options.update(base_url=base_url, api_key_env=api_key_env)
-    client = get_backend(backend, **options)
+    client = build_backend(model, backend, base_url=base_url, api_key_env=api_key_env, embedded="hf")
     try:
         if len(questions) == 1 and not json_output:
             show(stream_one(client, questions[0], condition, sampling, fmt, manual), Console())

@@ -31,6 +31,7 @@ import typer
 from pydantic import BaseModel, ConfigDict, Field
 
 from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat, get_format
+from selfprompt.generate.backends import BACKEND_HELP
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
 from selfprompt.records import Message
 
@@ -248,23 +249,23 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
         model: str = typer.Option("default", help="Model: 'default', a folder, a GGUF file or a hub id."),
-        backend: str = typer.Option("hf", help="hf | llamacpp | openai (proxy another server)."),
+        backend: str = typer.Option("auto", help=BACKEND_HELP.format(embedded="hf") + " openai proxies another "
+                                    "server."),
         host: str = typer.Option("127.0.0.1", help="Interface to bind; loopback unless you mean to expose it."),
         port: int = typer.Option(8000, help="TCP port."),
         served_name: str = typer.Option(None, "--served-name", help="Model id reported by /v1/models (default: the model's)."),
         format_name: str = typer.Option(DEFAULT_FORMAT.id, "--format", help="Self-prompt format the model was trained on."),
         max_tokens: int = typer.Option(512, help="Default max_tokens when a request gives none."),
         base_url: str = typer.Option(None, help="openai backend: the upstream server's base URL."),
+        api_key_env: str = typer.Option("OPENAI_API_KEY", help="openai backend: environment variable holding the "
+                                        "upstream server's key."),
     ) -> None:
         """OpenAI-compatible /v1/chat/completions: answer as content, role prompt in `role_prompt`."""
         import uvicorn
 
-        from selfprompt.generate.backends import get_backend
+        from selfprompt.generate.backends import build_backend
 
-        options: dict[str, Any] = {"model": model}
-        if base_url:
-            options["base_url"] = base_url
-        engine = get_backend(backend, **options)
+        engine = build_backend(model, backend, base_url=base_url, api_key_env=api_key_env, embedded="hf")
         server_app = create_app(engine, model_name=served_name, fmt=get_format(format_name),
                                 default_max_tokens=max_tokens)
         try:

@@ -1,22 +1,33 @@
-"""Backend registry: `get_backend(name, model=..., **options)`.
+"""Backend registry: `get_backend(name, model=..., **options)`, and `build_backend`, the one way every command
+makes its client from (model, backend, base URL, key variable, options).
 
     hf        transformers in-process, batched generation (CPU or GPU)
     llamacpp  llama.cpp in-process through llama-cpp-python (extra: selfprompt[llamacpp])
-    openai    any OpenAI-compatible server; --base-url, --api-model, key from an environment variable
+    openai    any OpenAI-compatible server; --base-url, key from an environment variable
+    auto      chosen from the model by `infer_backend` (the default of every command)
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from selfprompt.errors import ConfigError
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
 
 BACKENDS = ("hf", "llamacpp", "openai")
+BACKEND_CHOICES = ("auto", *BACKENDS)
+BackendName = Literal["auto", "hf", "llamacpp", "openai"]
+InProcess = Literal["hf", "llamacpp"]
 # Backends that honour ChatRequest.response_format (a JSON schema); hf refuses such requests.
 STRUCTURED_OUTPUT_BACKENDS = ("llamacpp", "openai")
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+BACKEND_HELP = ("Client backend: auto | hf | llamacpp | openai. auto: the embedded 'default' runs in-process "
+                "({embedded} for this command), a .gguf file on llamacpp, a local folder (model or LoRA adapter) "
+                "on hf, anything else (or any model with --base-url) on an OpenAI-compatible server.")
 
-__all__ = ["BACKENDS", "STRUCTURED_OUTPUT_BACKENDS", "Backend", "ChatRequest", "ChatResponse", "Sampling", "get_backend"]
+__all__ = ["BACKENDS", "BACKEND_CHOICES", "STRUCTURED_OUTPUT_BACKENDS", "Backend", "ChatRequest", "ChatResponse",
+           "Sampling", "build_backend", "get_backend", "infer_backend"]
 
 
 def get_backend(name: str, **options: Any) -> Backend:
@@ -32,4 +43,50 @@ def get_backend(name: str, **options: Any) -> Backend:
         from selfprompt.generate.backends.openai_compat import OpenAIBackend
 
         return OpenAIBackend(**options)
-    raise ConfigError(f"unknown backend '{name}'; valid: {', '.join(BACKENDS)}")
+    raise ConfigError(f"unknown backend '{name}'; valid: {', '.join(BACKEND_CHOICES)}")
+
+
+def infer_backend(model: str, backend: str = "auto", *, base_url: str | None = None,
+                  embedded: InProcess = "hf") -> str:
+    """The backend that runs `model`: `backend` itself unless it is 'auto'. Loads nothing.
+
+    The rule for 'auto', in order:
+      1. a base URL was given: openai (the model is a name on that server);
+      2. the embedded 'default': `embedded`, the in-process backend the command picks for it (the
+         commands that compare models with LoRA adapters pick hf, which runs adapters; the teacher
+         and the judge pick llamacpp, ~4x faster here and able to constrain replies to a JSON schema);
+      3. an existing .gguf file: llamacpp; an existing folder (HF model or LoRA adapter): hf;
+      4. anything else (gpt-4, a hub id, a name on a server): openai. A hub id runs in-process
+         with an explicit --backend hf.
+    Raises ConfigError for an unknown backend name.
+    """
+    if backend != "auto":
+        if backend not in BACKENDS:
+            raise ConfigError(f"unknown backend '{backend}'; valid: {', '.join(BACKEND_CHOICES)}")
+        return backend
+    from selfprompt.models import DEFAULT_MODEL
+
+    if base_url:
+        return "openai"
+    if model == DEFAULT_MODEL:
+        return embedded
+    path = Path(model).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return "llamacpp"
+    if path.is_dir():
+        return "hf"
+    return "openai"
+
+
+def build_backend(model: str, backend: str = "auto", *, base_url: str | None = None, api_key_env: str | None = None,
+                  embedded: InProcess = "hf", **options: Any) -> Backend:
+    """The client for `model`: the backend from `infer_backend`, with the options that backend takes.
+
+    `options` are backend settings (batch_size for hf, timeout and concurrency for openai, ...); each
+    backend ignores the ones it does not use. Raises ConfigError (unknown backend, no API key) and
+    ModelNotFoundError (a local path that does not exist, a hub id that cannot be fetched).
+    """
+    name = infer_backend(model, backend, base_url=base_url, embedded=embedded)
+    if name == "openai":
+        options = {**options, "base_url": base_url, "api_key_env": api_key_env or DEFAULT_API_KEY_ENV}
+    return get_backend(name, model=model, **options)
