@@ -60,6 +60,9 @@ def annotate(
 ) -> None:
     """A teacher LLM writes an expert role-play prompt for every question (the LIMA-Role data step)."""
     from selfprompt.annotate.run import AnnotateConfig, dry_run as plan, run_annotate
+    from selfprompt.preflight import check_backend
+
+    check_backend(backend)  # settings first (run_annotate reads template and rows before the teacher)
 
     cfg = AnnotateConfig(
         data=data, field_map=parse_field_map(field_map), data_dir=data_dir, limit=limit, max_chars=max_chars, out=out, teacher=teacher,

@@ -57,7 +57,12 @@ def eval_command(
     if not tasks:
         raise ConfigError("--tasks is required, e.g. --tasks gsm8k,mmlu (list them with `selfprompt eval tasks`)")
     from selfprompt.evaluate.runner import EvalConfig, run_eval
+    from selfprompt.preflight import check_backend, check_conditions, check_task_data
 
+    # Settings first, loading a model takes a while: names, then the task files in the mirror.
+    check_backend(backend)
+    check_conditions(_split(conditions))
+    check_task_data(_split(tasks), [str(p) for p in task_file], _data_dir(data_dir))
     options = {"model": model, "batch_size": batch_size}
     if backend == "openai":
         options = {"model": model, "base_url": base_url, "api_key_env": api_key_env}
@@ -67,11 +72,9 @@ def eval_command(
                         trigger_max_tokens=trigger_max_tokens, temperature=temperature, batch_size=batch_size,
                         no_trigger=no_trigger, overwrite=overwrite)
     from selfprompt.evaluate.runner import check_output, run_scope
-    from selfprompt.evaluate.tasks import get_tasks
     from selfprompt.generate.backends import get_backend
 
-    get_tasks(config.tasks, config.task_files)  # fail on a bad task name before loading a model
-    check_output(out, run_scope(config), overwrite)  # and on a folder that holds another run
+    check_output(out, run_scope(config), overwrite)  # a folder that holds another run, before loading a model
     console = Console(stderr=True)
     engine = get_backend(backend, **options)
     try:

@@ -177,6 +177,9 @@ def register(app: typer.Typer) -> None:
         if not (a and b and out):
             raise ConfigError("selfprompt judge needs --a, --b and --out")
         from selfprompt.generate.backends import STRUCTURED_OUTPUT_BACKENDS, get_backend
+        from selfprompt.preflight import check_backend
+
+        check_backend(judge_backend)  # settings first: loading a model takes a while
 
         try:
             config = J.JudgeConfig(keep_roles=keep_roles, verdict_format=verdict_format, max_tokens=max_tokens, max_verdict_attempts=max_verdict_attempts,
@@ -186,7 +189,8 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"judge option {first['loc'][0]}: {first['msg']}") from None
         if J.verdict_style(config.verdict_format).response_format and judge_backend not in STRUCTURED_OUTPUT_BACKENDS:
             raise ConfigError("--verdict-format json needs structured output: use --judge-backend llamacpp or openai")
-        J.answers_path(a), J.answers_path(b)  # bad inputs fail before a judge model is loaded
+        J.answers_path(a)  # bad inputs fail before a judge model is loaded
+        J.answers_path(b)
         spec = {"backend": judge_backend, "model": judge_model, "base_url": base_url}
         backend = get_backend(judge_backend, **backend_options(judge_model, base_url, api_key_env))
         try:
@@ -211,7 +215,11 @@ def register(app: typer.Typer) -> None:
         """Answer a question set under one condition: rows {id, question, answer, role} for `judge`."""
         from selfprompt.generate.backends import get_backend
         from selfprompt.generate.backends.base import Sampling
+        from selfprompt.generate.conditions import check_condition
+        from selfprompt.preflight import check_backend
 
+        check_backend(backend)  # settings first: loading a model takes a while
+        check_condition(condition)
         out_file = out if out.suffix == ".jsonl" else out / J.ANSWERS_FILE
         out_file.parent.mkdir(parents=True, exist_ok=True)
         qs = load_questions(questions, data_dir, limit)
