@@ -73,8 +73,8 @@ def check_data_dir(explicit: str | Path | None) -> Path:
 
 def check_task_data(tasks: Sequence[str], task_files: Sequence[str | Path], data_dir: str | Path) -> None:
     """Task names are registered and each task's files are in the mirror and match MANIFEST.json."""
-    from selfprompt.evaluate.tasks import get_tasks
     from selfprompt.data.mirror import DATA_DIR_ENV
+    from selfprompt.evaluate.tasks import get_tasks
     from selfprompt.evaluate.tasks import task_files as files_of
 
     if not Path(data_dir).expanduser().is_dir():
