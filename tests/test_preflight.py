@@ -36,7 +36,7 @@ def answers(tmp_path) -> Path:
     (["eval", "--model", MISSING_MODEL, "--tasks", "gsm8k", "--conditions", "plain,roleplay", "--out", "{tmp}/e"],
      "unknown condition(s) roleplay"),
     (["eval", "--model", MISSING_MODEL, "--tasks", "gsm8k", "--data-dir", "{tmp}/no-mirror", "--out", "{tmp}/e"],
-     "no-mirror' is not a folder"),
+     "no-mirror' (from --data-dir) is not a folder"),
     (["eval", "--model", MISSING_MODEL, "--tasks", "gsm8k", "--backend", "vllm", "--out", "{tmp}/e"],
      "unknown backend 'vllm'"),
     (["judge", "answers", "--model", MISSING_MODEL, "--questions", "{tmp}/missing.jsonl", "--out", "{tmp}/a"],

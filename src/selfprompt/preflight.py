@@ -72,14 +72,11 @@ def check_data_dir(explicit: str | Path | None) -> Path:
 
 
 def check_task_data(tasks: Sequence[str], task_files: Sequence[str | Path], data_dir: str | Path) -> None:
-    """Task names are registered and each task's files are in the mirror and match MANIFEST.json."""
-    from selfprompt.data.mirror import DATA_DIR_ENV
+    """Task names are registered and each task's files are in the mirror (`data_dir`, from check_data_dir)
+    and match MANIFEST.json."""
     from selfprompt.evaluate.tasks import get_tasks
     from selfprompt.evaluate.tasks import task_files as files_of
 
-    if not Path(data_dir).expanduser().is_dir():
-        raise ConfigError(f"data mirror '{data_dir}' is not a folder: pass --data-dir DIR or set {DATA_DIR_ENV}=DIR "
-                          "(a folder in the layout of ../shared/data, with MANIFEST.json)")
     for spec in get_tasks(list(tasks), list(task_files)):
         files_of(spec, data_dir)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -12,11 +11,11 @@ from rich.progress import Progress
 
 from selfprompt.errors import ConfigError
 
-DEFAULT_DATA_DIR = "../shared/data"
-
-
 def _data_dir(value: Optional[str]) -> str:
-    return value or os.environ.get("SELFPROMPT_DATA_DIR") or DEFAULT_DATA_DIR
+    """--data-dir, else $SELFPROMPT_DATA_DIR, else an error that says how to set either."""
+    from selfprompt.preflight import check_data_dir
+
+    return str(check_data_dir(value))
 
 
 def _split(value: str) -> list[str]:
@@ -38,7 +37,7 @@ def eval_command(
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="openai backend: environment variable holding the key."),
     out: Path = typer.Option(Path("runs/eval"), help="Output folder, one run per folder: rerunning with the same "
                              "tasks, conditions, limit and seed resumes; others are refused unless --overwrite."),
-    data_dir: Optional[str] = typer.Option(None, help="Data mirror (default $SELFPROMPT_DATA_DIR or ../shared/data)."),
+    data_dir: Optional[str] = typer.Option(None, help="Data mirror (default: $SELFPROMPT_DATA_DIR)."),
     task_file: list[Path] = typer.Option([], help="Extra task YAML file (repeatable)."),
     limit: Optional[int] = typer.Option(None, help="Items per task (a seeded random subset)."),
     seed: int = typer.Option(0, help="Seed of the item subset and the bootstrap."),
@@ -99,7 +98,7 @@ def eval_command(
 def score_command(
     predictions: Path = typer.Option(..., help="JSONL rows {task, id, output, trigger_output?, condition?}."),
     out: Optional[Path] = typer.Option(None, help="Output folder (default: <predictions>.scores/)."),
-    data_dir: Optional[str] = typer.Option(None, help="Data mirror (default $SELFPROMPT_DATA_DIR or ../shared/data)."),
+    data_dir: Optional[str] = typer.Option(None, help="Data mirror (default: $SELFPROMPT_DATA_DIR)."),
     task_file: list[Path] = typer.Option([], help="Extra task YAML file (repeatable)."),
     seed: int = typer.Option(0, help="Bootstrap seed."),
 ) -> None:
