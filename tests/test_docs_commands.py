@@ -90,6 +90,8 @@ COMMANDS: dict[str, Run | Parse] = {
         Run(replace={"50": "1"}, append=("--max-tokens", "16", "--no-progress")),
     "selfprompt annotate --data my.jsonl --field-map question=instruction,answer=output --teacher gpt-4o "
     "--out my_role.jsonl": Parse(PAID_API),
+    ".venv/bin/pytest tests/test_reliable.py tests/test_annotate_validate.py tests/test_annotate.py":
+        Parse("the tests themselves"),
     "selfprompt annotate --data lima --teacher gpt-4o --out runs/lima_role.jsonl --dry-run --price-in 2.5 "
     "--price-out 10": Run(append=("--limit", "2")),
     # docs/evaluate.md
