@@ -230,26 +230,28 @@ def small_args(command: str, check: Run) -> list[str]:
     return [check.replace.get(a, a) for a in args] + list(check.append)
 
 
-@pytest.mark.slow
-def test_commands_that_can_run_here_succeed(tmp_path, data_dir):
-    """All runnable lines in one scratch folder (one after another, as a reader would run them)."""
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """One scratch folder for all runnable lines, as a reader in a checkout would run them."""
+    work = tmp_path_factory.mktemp("docs")
     for name in ("recipes", "experiments"):
-        (tmp_path / name).symlink_to(REPO / name)
+        (work / name).symlink_to(REPO / name)
+    return work
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [c for c, check in COMMANDS.items() if isinstance(check, Run)])
+def test_commands_that_can_run_here_succeed(command, workdir, data_dir):
+    check = COMMANDS[command]
+    assert isinstance(check, Run)
+    if "llamacpp" in command:
+        pytest.importorskip("llama_cpp")
+    if check.setup:
+        check.setup(workdir)
+    args = small_args(command, check)
     env = {**os.environ, "SELFPROMPT_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "2"}
-    failures = []
-    for command, check in COMMANDS.items():
-        if not isinstance(check, Run):
-            continue
-        if "llamacpp" in command:
-            pytest.importorskip("llama_cpp")
-        if check.setup:
-            check.setup(tmp_path)
-        args = small_args(command, check)
-        proc = subprocess.run([SELFPROMPT, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0:
-            failures.append(f"{command}\n  ran: selfprompt {shlex.join(args)}\n  exit {proc.returncode}: "
-                            f"{proc.stderr.strip()[-1500:]}")
-    assert not failures, "\n\n".join(failures)
+    proc = subprocess.run([SELFPROMPT, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"ran: selfprompt {shlex.join(args)}\n{proc.stderr[-3000:]}"
 
 
 LINK = re.compile(r"\]\(([^)\s]+)\)")
