@@ -67,7 +67,7 @@ COMMANDS: dict[str, Run | Parse] = {
     "make test": Parse("the test suite itself"),
     'selfprompt ask --condition icl-self-prompt "Why is the sky blue?"': Run(append=tuple(SMALL)),
     "selfprompt annotate --data lima --limit 64 --teacher default --backend llamacpp --out lima_role.jsonl":
-        Run(replace={"64": "1"}, append=("--max-tokens", "16", "--no-progress")),
+        Run(replace={"64": "1"}, append=("--max-tokens", "16", "--max-attempts", "1", "--no-progress")),
     "selfprompt train --config recipes/smollm2-135m-lora-cpu.yaml data=lima_role.jsonl mode=self-prompt "
     "output_dir=runs/sp": Parse(TRAINS),
     'selfprompt ask --condition self-prompt --model runs/sp "How do magnets work?"': Parse(NEEDS_TUNED),
@@ -87,7 +87,7 @@ COMMANDS: dict[str, Run | Parse] = {
     "selfprompt annotate --data lima --teacher meta-llama/Llama-3.1-70B-Instruct --backend openai "
     "--base-url http://gpu-box:8000/v1 --json --out runs/lima_role.jsonl": Parse("a 70B model on a GPU server"),
     "selfprompt annotate --data lima --limit 50 --teacher default --backend llamacpp --out runs/lima_role.jsonl":
-        Run(replace={"50": "1"}, append=("--max-tokens", "16", "--no-progress")),
+        Run(replace={"50": "1"}, append=("--max-tokens", "16", "--max-attempts", "1", "--no-progress")),
     "selfprompt annotate --data my.jsonl --field-map question=instruction,answer=output --teacher gpt-4o "
     "--out my_role.jsonl": Parse(PAID_API),
     ".venv/bin/pytest tests/test_reliable.py tests/test_annotate_validate.py tests/test_annotate.py":
