@@ -1,6 +1,6 @@
 # The two commands the README opens with: `make demo` (main job on the embedded default model)
 # and `make test` (the test suite). Both set up .venv first on a fresh machine.
-.PHONY: setup demo ask test bench
+.PHONY: setup demo ask test lint bench
 PY := .venv/bin/python
 # The local data mirror (layout of ../shared/data, with MANIFEST.json); override on the command line.
 export SELFPROMPT_DATA_DIR ?= $(abspath ../shared/data)
@@ -20,6 +20,11 @@ ask: setup
 
 test: setup
 	$(PY) -m pytest
+
+# Lint and format check (settings in pyproject.toml); `.venv/bin/ruff format .` formats in place.
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 
 bench: setup
 	SELFPROMPT_EXTRAS=llamacpp,serve,test,bench bash scripts/setup.sh

@@ -39,10 +39,27 @@ def test_hf_folder_and_gguf_file(default_model):
 
 
 def test_bad_paths_name_the_problem(tmp_path):
-    with pytest.raises(ModelNotFoundError, match="neither"):
+    with pytest.raises(ModelNotFoundError, match="model file '.*missing.gguf' not found"):
         resolve_model(str(tmp_path / "missing.gguf"))
     with pytest.raises(ModelNotFoundError, match="config.json"):
         resolve_model(str(tmp_path))
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(ModelNotFoundError, match="neither a GGUF file nor a folder"):
+        resolve_model(str(tmp_path / "notes.txt"))
+
+
+@pytest.mark.parametrize("spec", ["runs/sp", "./sp", "../sp", "~/no-such-model-folder", "runs/sp/model", "sp.gguf",
+                                  "my model"])
+def test_a_missing_path_is_reported_as_a_path_not_a_hub_id(tmp_path, monkeypatch, spec):
+    (tmp_path / "runs").mkdir()  # `runs/sp` in a project that has a runs/ folder is a path, not org/name
+    monkeypatch.chdir(tmp_path)
+    # The hub is unreachable, so a spec taken for a hub id would fail with the hub message instead.
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(ModelNotFoundError) as err:
+        resolve_model(spec)
+    message = str(err.value)
+    assert f"'{spec}' not found" in message and ("model file" if spec.endswith(".gguf") else "model folder") in message
+    assert "Hub" not in message and "HF_TOKEN" not in message
 
 
 @pytest.mark.slow
@@ -88,3 +105,4 @@ def test_unreachable_hub_says_how_to_pass_a_local_path():
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("selfprompt.errors.ModelNotFoundError")
     assert "selfprompt-test/no-such-model" in last and "--model /path/to/folder" in last
+    assert "No local folder 'selfprompt-test/no-such-model' exists either" in last

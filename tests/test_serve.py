@@ -125,3 +125,22 @@ def test_forced_role_comes_back_apart_from_the_answer(serve_url):
     assert first.choices[0].delta.model_extra["role_prompt"] == role
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert streamed.rstrip() == done.choices[0].message.content.rstrip()
+
+
+@pytest.mark.parametrize("messages, param", [
+    ([{"role": "user", "content": ""}], "messages[0].content"),
+    ([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "  \n\t"}], "messages[1].content"),
+    ([{"role": "system", "content": "Be brief."}], "messages"),
+])
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_empty_question_is_refused_with_an_openai_style_400(serve_url, messages, param, stream):
+    import httpx
+
+    raw = httpx.post(f"{serve_url}/chat/completions", json={"model": "sp-test", "messages": messages,
+                                                            "stream": stream}, timeout=60)
+    assert raw.status_code == 400
+    error = raw.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param and error["message"].startswith(param)
+    client = openai.OpenAI(base_url=serve_url, api_key="unused", max_retries=0)
+    with pytest.raises(openai.BadRequestError, match="question"):
+        client.chat.completions.create(model="sp-test", messages=messages, max_tokens=4, stream=stream)

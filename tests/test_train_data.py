@@ -10,7 +10,7 @@ from selfprompt.errors import ConfigError, DataError
 from selfprompt.format import DEFAULT_FORMAT
 from selfprompt.records import Annotation, RoleExample
 from selfprompt.train.config import TrainConfig, load_config
-from selfprompt.train.data import IGNORE_INDEX, build_messages, prepare_examples, trained_text
+from selfprompt.train.data import IGNORE_INDEX, build_messages, prepare_examples
 from selfprompt.train.template_roles import lima_template_roles
 from selfprompt.train.templates import TEMPLATE_NAMES, load_template_pair, select_template_pair
 
@@ -25,6 +25,11 @@ def tokenizer(default_model):
 @pytest.fixture(scope="module")
 def lima_rows(data_dir):
     return lima_template_roles(data_dir / "lima" / "train.jsonl")
+
+
+def trained_text(tokenizer, example) -> str:
+    """The tokens that carry a loss, decoded."""
+    return tokenizer.decode([lab for lab in example.labels if lab != IGNORE_INDEX])
 
 
 def expected_trained_text(template: str, content: str, eos: str) -> str:

@@ -6,6 +6,10 @@
     path/to/file.gguf  a GGUF file (llama.cpp runs it as is; transformers gets a converted copy)
     org/name           a Hugging Face Hub id, downloaded with the real hub client
 
+A spec that exists nowhere on disk is a hub id only if it is shaped like one (`org/name`, `name`);
+one that looks like a path (`./x`, `/x`, `~/x`, `x.gguf`, `a/b/c`, or `runs/sp` where `runs/` is a
+local folder) is reported as a missing model folder or file, not as an unreachable hub id.
+
 GGUF files are converted once into a cached HF folder keyed by the file's sha256, with the GGUF
 quantizer state cleared: the dequantized float model can then be trained and saved like any other.
 
@@ -22,6 +26,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from functools import cached_property
@@ -127,11 +132,30 @@ def resolve_model(spec: str, base: str | None = None) -> ResolvedModel:
         return ResolvedModel(spec=spec, kind="gguf", name=path.stem, gguf_path=str(path.resolve()))
     if path.is_dir():
         return _resolve_folder(spec, path.resolve(), base)
-    if path.exists() or spec.startswith((".", "/", "~")) or spec.endswith(".gguf"):
+    if path.exists():
         raise ModelNotFoundError(
             f"model path '{spec}' is neither a GGUF file nor a folder with config.json or adapter_config.json"
         )
+    if looks_like_path(spec):
+        what = "model file" if spec.endswith(".gguf") else "model folder"
+        raise ModelNotFoundError(f"{what} '{spec}' not found (looked in {path.absolute().parent})")
     return _resolve_hub(spec)
+
+
+# A Hugging Face Hub id: `name` or `org/name`, of letters, digits and . _ -
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+
+
+def looks_like_path(spec: str) -> bool:
+    """Whether a model spec that exists nowhere on disk was meant as a local path, not a hub id.
+
+    A path: starts with ./ ../ / or ~, ends in .gguf, has two or more slashes or characters no hub id
+    has, or is `dir/name` where `dir` is a local folder (`runs/sp` in a project with a runs/ folder).
+    Anything else (`org/name`, `gpt2`) is a hub id.
+    """
+    if spec.startswith((".", "/", "~")) or spec.endswith(".gguf") or not _HUB_ID.fullmatch(spec):
+        return True
+    return "/" in spec and Path(spec.split("/", 1)[0]).is_dir()
 
 
 def _resolve_folder(spec: str, path: Path, base: str | None) -> ResolvedModel:
@@ -176,7 +200,8 @@ def _resolve_hub(repo_id: str) -> ResolvedModel:
         raise ModelNotFoundError(
             f"could not get '{repo_id}' from the Hugging Face Hub ({type(e).__name__}: {str(e).splitlines()[0][:200]}). "
             "Offline? Download it elsewhere (huggingface-cli download ...) and pass the local folder: "
-            "--model /path/to/folder, or a GGUF file: --model /path/to/model.gguf. Gated models need HF_TOKEN."
+            "--model /path/to/folder, or a GGUF file: --model /path/to/model.gguf. Gated models need HF_TOKEN. "
+            f"(No local folder '{repo_id}' exists either.)"
         ) from None
     return ResolvedModel(spec=repo_id, kind="hub", name=repo_id.replace("/", "--"), hf_path=folder)
 

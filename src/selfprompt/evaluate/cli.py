@@ -24,8 +24,11 @@ def run(config, ctx: typer.Context, first: bool) -> None:
     if first:
         config = config.model_copy(update={"seed": None})
     # Settings are checked before a model is loaded: task names, the data mirror, the output folder.
+    from selfprompt.preflight import check_conditions, check_task_data
+
+    check_conditions(config.conditions)
     get_tasks(config.tasks, config.task_files)
-    resolve_data_dir(config.data_dir)
+    check_task_data(config.tasks, config.task_files, resolve_data_dir(config.data_dir))  # files in the mirror
     check_output(Path(config.out), run_scope(config), config.overwrite)
     console = Console(stderr=True)
     with Progress(console=console, transient=True) as bar:

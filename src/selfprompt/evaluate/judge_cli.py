@@ -151,7 +151,8 @@ def judge(config: J.JudgeConfig, ctx: typer.Context) -> None:
     backend_name = config.backend_name
     if J.verdict_style(config.verdict_format).response_format and backend_name not in STRUCTURED_OUTPUT_BACKENDS:
         raise ConfigError("--verdict-format json needs structured output: use --judge-backend llamacpp or openai")
-    J.answers_path(config.a), J.answers_path(config.b)  # bad inputs fail before a judge model is loaded
+    J.answers_path(config.a)  # bad inputs fail before a judge model is loaded
+    J.answers_path(config.b)
     spec = {"backend": backend_name, "model": config.judge, "base_url": config.base_url}
     backend = build_backend(config.judge, backend_name, base_url=config.base_url, api_key_env=config.api_key_env)
     try:
@@ -165,6 +166,9 @@ def answers(config: J.AnswersConfig, ctx: typer.Context) -> None:
     from selfprompt.generate.backends import build_backend
     from selfprompt.generate.backends.base import Sampling
 
+    from selfprompt.generate.conditions import check_condition
+
+    check_condition(config.condition)  # settings first: loading a model takes a while
     out_file = config.out_file
     qs = load_questions(config.questions, config.data_dir, config.limit)  # before a model is loaded
     out_file.parent.mkdir(parents=True, exist_ok=True)

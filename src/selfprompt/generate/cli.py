@@ -23,6 +23,7 @@ from selfprompt.generate.conditions import (
     CONDITIONS, ROLE_OPENER, ConditionOutput, ManualRole, answer_questions, answer_request, check_condition,
     choose_role, default_role_sampling, read_output, role_request,
 )
+from selfprompt.preflight import check_backend, check_questions
 
 ASK_CONDITIONS = CONDITIONS
 
@@ -49,9 +50,11 @@ def ask(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object per question instead of panels."),
 ) -> None:
     """Ask the model; it writes its own expert role prompt (icl-self-prompt, self-prompt), then answers."""
+    check_questions(questions)  # settings first: loading a model takes a while
+    check_backend(backend)
     fmt = get_format(fmt_name)
     manual = ManualRole(role_prompt, acceptance) if role_prompt else None
-    check_condition(condition, manual)  # fail before loading a model
+    check_condition(condition, manual)
     try:
         sampling = Sampling(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
     except ValidationError as e:

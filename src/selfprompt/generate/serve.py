@@ -144,7 +144,7 @@ class RoleStreamSplitter:
 def create_app(backend: Backend, *, model_name: str | None = None, fmt: SelfPromptFormat = DEFAULT_FORMAT,
                default_max_tokens: int = 512) -> Any:
     from fastapi import FastAPI
-    from fastapi.responses import StreamingResponse
+    from fastapi.responses import JSONResponse, StreamingResponse
     from starlette.concurrency import run_in_threadpool
 
     name = model_name or backend.model_name
@@ -162,6 +162,9 @@ def create_app(backend: Backend, *, model_name: str | None = None, fmt: SelfProm
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionBody) -> Any:
+        refused = refuse_empty_question(body.messages)
+        if refused is not None:
+            return JSONResponse(status_code=400, content=refused)
         request = body.to_request(fmt, default_max_tokens)
         if body.stream:
             return StreamingResponse(_sse(backend, request, name, fmt, busy), media_type="text/event-stream")
@@ -175,6 +178,23 @@ def create_app(backend: Backend, *, model_name: str | None = None, fmt: SelfProm
                                response.usage.completion_tokens, name, fmt)
 
     return app
+
+
+def openai_error(message: str, param: str | None, kind: str = "invalid_request_error") -> dict[str, Any]:
+    """An error body as OpenAI's API sends it, so that clients raise their usual exception."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": None}}
+
+
+def refuse_empty_question(messages: list[Message]) -> dict[str, Any] | None:
+    """The error body for a request with no question (no user message, or an empty or blank one), else None."""
+    users = [k for k, m in enumerate(messages) if m.role == "user"]
+    if not users:
+        return openai_error("messages: give at least one user message (the question)", "messages")
+    for k in users:
+        if not messages[k].content.strip():
+            return openai_error(f"messages[{k}].content: the question is empty; a model cannot answer an empty "
+                                "question", f"messages[{k}].content")
+    return None
 
 
 def completion_json(text: str, request: ChatRequest, finish_reason: str, prompt_tokens: int,
@@ -255,7 +275,7 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, help="TCP port."),
         served_name: str = typer.Option(None, "--served-name", help="Model id reported by /v1/models (default: the model's)."),
         format_name: str = typer.Option(DEFAULT_FORMAT.id, "--format", help="Self-prompt format the model was trained on."),
-        max_tokens: int = typer.Option(512, help="Default max_tokens when a request gives none."),
+        max_tokens: int = typer.Option(512, min=1, help="Default max_tokens when a request gives none."),
         base_url: str = typer.Option(None, help="openai backend: the upstream server's base URL."),
         api_key_env: str = typer.Option("OPENAI_API_KEY", help="openai backend: environment variable holding the "
                                         "upstream server's key."),
@@ -265,9 +285,9 @@ def register(app: typer.Typer) -> None:
 
         from selfprompt.generate.backends import build_backend
 
+        fmt = get_format(format_name)  # settings first: loading a model takes a while
         engine = build_backend(model, backend, base_url=base_url, api_key_env=api_key_env, embedded="hf")
-        server_app = create_app(engine, model_name=served_name, fmt=get_format(format_name),
-                                default_max_tokens=max_tokens)
+        server_app = create_app(engine, model_name=served_name, fmt=fmt, default_max_tokens=max_tokens)
         try:
             uvicorn.run(server_app, host=host, port=port, log_level="warning")
         finally:

@@ -16,10 +16,12 @@ def train(
     resume: Optional[str] = typer.Option(None, "--resume", help="'auto': continue from the newest checkpoint in output_dir (fresh start if none); or a checkpoint folder."),
 ) -> None:
     """Fine-tune a model on LIMA-Role: self-prompt mode (role + answer) or baseline (answer only)."""
+    from selfprompt.preflight import check_train
     from selfprompt.train.config import load_config
     from selfprompt.train.recipe import describe, run
 
     cfg = load_config(config, overrides or [])
+    check_train(cfg, resume, dry_run=dry_run is not None)  # settings first: loading a model takes a while
     result = run(cfg, resume=resume, dry_run=dry_run)
     if result is not None:
         typer.echo(describe(result))

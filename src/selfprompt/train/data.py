@@ -128,7 +128,3 @@ def trained_spans(tokenizer, example: TokenizedExample) -> list[tuple[str, bool]
         else:
             runs.append(([tok], trained))
     return [(tokenizer.decode(ids), trained) for ids, trained in runs]
-
-
-def trained_text(tokenizer, example: TokenizedExample) -> str:
-    return tokenizer.decode([lab for lab in example.labels if lab != IGNORE_INDEX])
