@@ -8,9 +8,9 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 
 from selfprompt.errors import ConfigError
+from selfprompt.progress import PhasedProgress
 
 DEFAULT_DATA_DIR = "../shared/data"
 
@@ -75,14 +75,7 @@ def eval_command(
     console = Console(stderr=True)
     engine = get_backend(backend, **options)
     try:
-        with Progress(console=console, transient=True) as bar:
-            bars: dict[str, int] = {}
-
-            def progress(label: str, n: int, total: int) -> None:
-                if label not in bars:
-                    bars[label] = bar.add_task(label, total=total)
-                bar.advance(bars[label], n)
-
+        with PhasedProgress("eval", console=console) as progress:
             results = run_eval(config, backend=engine, progress=progress)
     finally:
         engine.close()
