@@ -88,7 +88,7 @@ def test_a_log_gets_plain_lines_at_start_each_tenth_and_end():
     assert any(x.startswith("annotate  10/20 rows (10 cached)") for x in lines)
     assert any(x.startswith("annotate  12/20 rows (10 cached)  30.00 rows/min") for x in lines)  # 2 rows in 4 s
     assert lines[-1].startswith("annotate  20/20 rows (10 cached)  30.00 rows/min  left 0s")
-    assert len(lines) == 8  # start, the cached tenths at once, a line per further tenth (2 rows), end
+    assert len(lines) == 7  # start, the cached tenths at once, a line per further tenth (2 rows); the last says the end
 
 
 def test_events_go_to_the_descriptor_named_in_the_environment(monkeypatch):
@@ -168,3 +168,17 @@ def test_the_stage_table_lists_every_stage_when_one_fails(tmp_path, data_dir):
     assert re.search(r"eval-baseline\s+│\s+skipped\s+│\s+1m01s \(earlier\)\s+│\s+eval-baseline-", table), table
     assert re.search(r"answers-baseline\s+│\s+failed\s+│", table), table
     assert re.search(r"report\s+│\s+not run\s+│\s+│\s+report-", table), table
+
+
+def test_the_clock_stops_when_the_work_is_done():
+    clock = Clock()
+    with P.ProgressLine("judge", None, "replies", show=False, send_events=False, clock=clock) as line:
+        line.add_total(4)
+        clock.now = 8.0
+        line.advance(4)
+        clock.now = 100.0  # saving, closing: not the judge's time
+        assert line.tally.rate() == pytest.approx(0.5)
+        line.add_total(2)  # a retry round: the clock runs again
+        clock.now = 104.0
+        line.advance(2)
+        assert line.tally.rate() == pytest.approx(6 / 104)

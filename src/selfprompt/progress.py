@@ -54,6 +54,7 @@ class Tally:
         self.done = 0  # items finished, cached ones included
         self.cached = 0  # of which served without work (a cache, an earlier run)
         self.started = clock()
+        self.stopped: float | None = None  # set when the work ended: the clock (and so the rate) stops there
 
     @property
     def worked(self) -> int:
@@ -61,7 +62,20 @@ class Tally:
         return self.done - self.cached
 
     def elapsed(self, now: float | None = None) -> float:
-        return max(0.0, (self.clock() if now is None else now) - self.started)
+        end = self.stopped if self.stopped is not None else (self.clock() if now is None else now)
+        return max(0.0, end - self.started)
+
+    def stop_clock(self) -> None:
+        """The work ended (all done, or the caller says so): what follows (saving, closing) is not its time."""
+        if self.stopped is None:
+            self.stopped = self.clock()
+
+    def check_finished(self) -> None:
+        """Stop the clock once every item is done; restart it if the total grew again."""
+        if self.total is not None and self.done >= self.total > 0:
+            self.stop_clock()
+        else:
+            self.stopped = None
 
     def rate(self, now: float | None = None) -> float | None:
         """Items worked per second since the start; None until one is worked (cached items are no work)."""
@@ -200,13 +214,16 @@ class ProgressLine:
         return self
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        with self.lock:
+            self.tally.stop_clock()
         self.stop.set()
         if self.ticker is not None:
             self.ticker.join()
         if self.live is not None:
             self.live.stop()
         self._event("end")
-        if self.show and self.summary:
+        plain_says_it = self.ticker is not None and self.last_plain_done == self.tally.done and exc_type is None
+        if self.show and self.summary and not plain_says_it:
             with self.lock:
                 status = "" if exc_type is None else "  (stopped)"
                 self.console.print(self.text() + status, markup=False, highlight=False, soft_wrap=True)
@@ -233,8 +250,9 @@ class ProgressLine:
             self.detail = detail
 
     def update(self, *, done: int, cached: int, total: int | None, label: str | None = None,
-               unit: str | None = None, detail: str = "") -> None:
-        """Set absolute values. A new label starts a new tally (another piece of work, with its own rate)."""
+               unit: str | None = None, detail: str = "", ended: bool = False) -> None:
+        """Set absolute values. A new label starts a new tally (another piece of work, with its own rate);
+        `ended` stops its clock."""
         with self.lock:
             if label is not None and label != self.label:
                 self.label, self.tally = label, Tally(total, self.clock)
@@ -242,6 +260,8 @@ class ProgressLine:
             self.unit, self.detail = unit or self.unit, detail
             self.tally.total, self.tally.done, self.tally.cached = total, done, cached
             self._after_change()
+            if ended:
+                self.tally.stop_clock()
 
     def text(self) -> str:
         with self.lock:
@@ -255,6 +275,7 @@ class ProgressLine:
         yield grid
 
     def _after_change(self) -> None:
+        self.tally.check_finished()
         self._event("advance")
         if self.show and self.live is None and self.ticker is not None:
             total = self.tally.total or 0

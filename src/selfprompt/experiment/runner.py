@@ -387,7 +387,7 @@ def run_experiment(exp: Experiment, experiment_file: Path, root: Path | None = N
                     def show(event: dict[str, Any], name: str = stage.name, line: ProgressLine = line) -> None:
                         line.update(label=f"{name}: {event['label']}", unit=event.get("unit"), done=event["done"],
                                     cached=event.get("cached", 0), total=event.get("total"),
-                                    detail=event.get("detail", ""))
+                                    detail=event.get("detail", ""), ended=event.get("state") == "end")
 
                     seconds = run_stage(stage, resolve_args(stage, folders, root, data_dir), folder, env, show)
                 outcome[stage.name] = row.seconds = round(seconds, 2)
