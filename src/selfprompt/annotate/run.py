@@ -278,7 +278,7 @@ async def _closing(backend: Backend, work: Awaitable[None]) -> None:
 
 async def _annotate_in_order(client: ReliableClient, template: AnnotationTemplate, todo: list[Example],
                              cfg: AnnotateConfig, backend_name: str, counters: RunCounters,
-                             write: Callable[[RoleExample], None], advance: Callable[[str], None]) -> None:
+                             write: Callable[[RoleExample], None], advance: Callable[[RoleExample], None]) -> None:
     """Run rows concurrently, write them strictly in input order.
 
     At most `window` rows are in flight or finished-but-waiting, so memory stays bounded and a slow
@@ -289,7 +289,7 @@ async def _annotate_in_order(client: ReliableClient, template: AnnotationTemplat
 
     def start(example: Example) -> None:
         task = asyncio.ensure_future(annotate_example(client, template, example, cfg, backend_name, counters))
-        task.add_done_callback(lambda t: advance(t.result().annotation.status)
+        task.add_done_callback(lambda t: advance(t.result())
                                if not t.cancelled() and t.exception() is None else None)
         pending.append(task)
 
@@ -327,39 +327,28 @@ def _manifest(cfg: AnnotateConfig, template: AnnotationTemplate, backend: Backen
 
 
 class _progress:
-    """A rich progress bar (rate, ETA, status counts), or nothing when disabled."""
+    """The progress line (see selfprompt.progress) with the status counts; rows resumed from the output and
+    replies served from the request cache are counted as cached, so the rate is that of the teacher's work."""
 
     def __init__(self, enabled: bool, console: Any, total: int, done: int):
-        self.enabled, self.console, self.total, self.done = enabled, console, total, done
+        from selfprompt.progress import ProgressLine
+
+        self.line = ProgressLine("annotate", total, "rows", console=console, show=enabled)
+        self.done = done
         self.counts: Counter[str] = Counter()
 
-    def __enter__(self) -> Callable[[str], None]:
-        if not self.enabled:
-            return lambda status: None
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
-
-        class RateColumn(TextColumn):
-            def render(self, task):  # type: ignore[override]
-                from rich.text import Text
-
-                return Text(f"{task.speed:.2f} rows/s" if task.speed else "-- rows/s")
-
-        self.bar = Progress(TextColumn("annotate"), BarColumn(), MofNCompleteColumn(), RateColumn(""),
-                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                            TextColumn("{task.description}"), console=self.console)
-        self.bar.start()
-        self.task = self.bar.add_task("", total=self.total, completed=self.done)
+    def __enter__(self) -> Callable[[RoleExample], None]:
+        self.line.__enter__()
+        self.line.advance(self.done, cached=True)
         return self._advance
 
-    def _advance(self, status: str) -> None:
-        self.counts[status] += 1
-        text = " ".join(f"{s} {self.counts[s]}" for s in STATUSES if self.counts[s])
-        self.bar.update(self.task, advance=1, description=text)
+    def _advance(self, row: RoleExample) -> None:
+        self.counts[row.annotation.status] += 1
+        self.line.set_detail(" ".join(f"{s} {self.counts[s]}" for s in STATUSES if self.counts[s]))
+        self.line.advance(1, cached=row.annotation.cached)
 
     def __exit__(self, *exc: Any) -> None:
-        if self.enabled:
-            self.bar.stop()
+        self.line.__exit__(*exc)
 
 
 def dry_run(cfg: AnnotateConfig) -> dict[str, Any]:

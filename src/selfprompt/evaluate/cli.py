@@ -8,9 +8,10 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 
 from selfprompt.cliconfig import OverridesGroup, config_command
+from selfprompt.progress import PhasedProgress
+
 
 def run(config, ctx: typer.Context, first: bool) -> None:
     """Run benchmarks under prompting conditions.
@@ -31,14 +32,7 @@ def run(config, ctx: typer.Context, first: bool) -> None:
     check_task_data(config.tasks, config.task_files, resolve_data_dir(config.data_dir))  # files in the mirror
     check_output(Path(config.out), run_scope(config), config.overwrite)
     console = Console(stderr=True)
-    with Progress(console=console, transient=True) as bar:
-        bars: dict[str, int] = {}
-
-        def progress(label: str, n: int, total: int) -> None:
-            if label not in bars:
-                bars[label] = bar.add_task(label, total=total)
-            bar.advance(bars[label], n)
-
+    with PhasedProgress("eval", console=console) as progress:
         results = run_eval(config, progress=progress)
     typer.echo(markdown_table(results))  # plain text: a markdown table must not be re-wrapped
     console.print(f"results, per-item records and manifest in {config.out}")

@@ -307,14 +307,21 @@ class AnswersConfig(BaseModel):
         return out if out.suffix == ".jsonl" else out / ANSWERS_FILE
 
 
-def judge_orders(client: Any, requests: Sequence[ChatRequest], config: JudgeConfig) -> list[OrderResult]:
-    """Judge every request; unparsable replies are re-asked in rounds (batched for concurrency)."""
+def judge_orders(client: Any, requests: Sequence[ChatRequest], config: JudgeConfig,
+                 progress: Any = None) -> list[OrderResult]:
+    """Judge every request; unparsable replies are re-asked in rounds (batched for concurrency).
+
+    `progress` (a selfprompt.progress.ProgressLine, optional) counts replies, cached ones apart; its total
+    is the number of requests, grown by each round of re-asks."""
     style = verdict_style(config.verdict_format)
     results = [OrderResult() for _ in requests]
     current = list(requests)
     pending = list(range(len(requests)))
+    tick = (lambda r: progress.advance(1, cached=r.cached)) if progress is not None else None
     for attempt in range(config.max_verdict_attempts):
-        replies = client.generate_many([current[i] for i in pending])
+        if attempt and progress is not None:
+            progress.add_total(len(pending))
+        replies = client.generate_many([current[i] for i in pending], on_result=tick)
         still = []
         for i, reply in zip(pending, replies):
             result = results[i]
@@ -353,8 +360,9 @@ def combine(ab: OrderResult, ba: OrderResult) -> tuple[Outcome, bool]:
     return "tie", True
 
 
-def judge_pairs(client: Any, a: dict[str, AnswerRow], b: dict[str, AnswerRow], config: JudgeConfig) -> list[dict[str, Any]]:
-    """Per-item records for every id the two answer sets share (in A's order)."""
+def judge_pairs(client: Any, a: dict[str, AnswerRow], b: dict[str, AnswerRow], config: JudgeConfig,
+                progress: Any = None) -> list[dict[str, Any]]:
+    """Per-item records for every id the two answer sets share (in A's order); `progress` as in judge_orders."""
     ids = [i for i in a if i in b]
     if config.limit:
         ids = ids[: config.limit]
@@ -365,7 +373,9 @@ def judge_pairs(client: Any, a: dict[str, AnswerRow], b: dict[str, AnswerRow], c
         text_a, text_b = judged_text(a[i], config.keep_roles), judged_text(b[i], config.keep_roles)
         requests.append(judge_request(a[i].question, text_a, text_b, sampling, style))
         requests.append(judge_request(a[i].question, text_b, text_a, sampling, style))
-    orders = judge_orders(client, requests, config)
+    if progress is not None:
+        progress.add_total(len(requests))
+    orders = judge_orders(client, requests, config, progress)
     items = []
     for n, i in enumerate(ids):
         ab, ba = orders[2 * n], orders[2 * n + 1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import typer
 from rich.console import Console
@@ -21,6 +21,7 @@ from selfprompt.errors import ConfigError, DataError
 from selfprompt.evaluate import judge as J
 from selfprompt.jsonl import JsonlAppender, iter_json_lines, write_json, write_records
 from selfprompt.manifest import write_manifest
+from selfprompt.progress import ProgressLine
 from selfprompt.records import Example
 
 QUESTION_SETS = {"vicuna_bench": "vicuna_bench/question.jsonl", "mt_bench": "mt_bench/question.jsonl"}
@@ -78,9 +79,11 @@ def answer_key(backend: Any, question: Example, condition: str, sampling: Any) -
 
 
 def generate_answers(backend: Any, questions: list[Example], condition: str, sampling: Any, out_file: Path,
-                     chunk: int = 8) -> int:
+                     chunk: int = 8, progress: Callable[[int, bool], None] = lambda n, cached: None) -> int:
     """Answer questions in chunks appended durably to a partial file; a rerun skips answers whose key (every
-    input of the answer, see answer_key) it already holds, so a resumed run never mixes in another model's."""
+    input of the answer, see answer_key) it already holds, so a resumed run never mixes in another model's.
+
+    `progress(n, cached)` hears of the answers already held first (cached=True), then of each chunk."""
     from selfprompt.generate.conditions import answer_questions
 
     partial = out_file.with_name(out_file.name + PARTIAL_SUFFIX)
@@ -88,6 +91,7 @@ def generate_answers(backend: Any, questions: list[Example], condition: str, sam
     with JsonlAppender(partial) as out:  # opening first cuts a torn tail left by a kill
         done = {obj.get("key") for _, obj in iter_json_lines(partial)}
         todo = [q for q in questions if keys[q.id] not in done]
+        progress(len(questions) - len(todo), True)
         for start in range(0, len(todo), chunk):
             batch = todo[start : start + chunk]
             outputs = answer_questions(backend, [q.question for q in batch], condition, sampling)
@@ -95,6 +99,7 @@ def generate_answers(backend: Any, questions: list[Example], condition: str, sam
                 out.append({"id": q.id, "question": q.question, "answer": o.answer, "role": o.role, "raw": o.raw,
                             "condition": condition, "format_held": o.format_held, "problem": o.problem,
                             "finish_reason": o.finish_reason, "model": backend.model_id, "key": keys[q.id]})
+            progress(len(batch), False)
     rows = {obj["key"]: obj for _, obj in iter_json_lines(partial) if obj.get("key")}
     write_records(out_file, [rows[keys[q.id]] for q in questions])  # question order, whatever order chunks finished
     partial.unlink()
@@ -114,7 +119,8 @@ def run_judge(a: str, b: str, out: Path, judge_backend: Any, config: J.JudgeConf
     out.mkdir(parents=True, exist_ok=True)
     client = J.make_client(judge_backend, out / "judge_cache.sqlite", config)
     try:
-        items = J.judge_pairs(client, rows_a, rows_b, config)
+        with ProgressLine("judge", None, "replies", console=console) as line:
+            items = J.judge_pairs(client, rows_a, rows_b, config, progress=line)
         stats = client.stats.as_dict()
     finally:
         client.close()
@@ -165,7 +171,6 @@ def answers(config: J.AnswersConfig, ctx: typer.Context) -> None:
     """Answer a question set under one condition: rows {id, question, answer, role} for `judge`."""
     from selfprompt.generate.backends import build_backend
     from selfprompt.generate.backends.base import Sampling
-
     from selfprompt.generate.conditions import check_condition
 
     check_condition(config.condition)  # settings first: loading a model takes a while
@@ -176,7 +181,9 @@ def answers(config: J.AnswersConfig, ctx: typer.Context) -> None:
     engine = build_backend(config.model, config.backend, base_url=config.base_url, api_key_env=config.api_key_env,
                            embedded="hf")
     try:
-        generated = generate_answers(engine, qs, config.condition, sampling, out_file)
+        with ProgressLine("answers", len(qs), "answers", console=console) as line:
+            generated = generate_answers(engine, qs, config.condition, sampling, out_file,
+                                         progress=lambda n, cached: line.advance(n, cached=cached))
     finally:
         engine.close()
     write_manifest(out_file.parent, stage="answers", seed=config.seed,

@@ -215,19 +215,23 @@ def generations_path(out: Path, task: str, condition: str) -> Path:
 
 
 def run_generations(backend: Backend, spec: TaskSpec, items: list[Item], condition: str, config: EvalConfig,
-                    progress: Callable[[int], None] = lambda n: None) -> list[Generation]:
-    """Generate what the cache lacks, appending each batch durably; return one generation per item."""
+                    progress: Callable[[int, bool], None] = lambda n, cached: None) -> list[Generation]:
+    """Generate what the cache lacks, appending each batch durably; return one generation per item.
+
+    `progress(n, cached)` hears of the items served from the cache first (cached=True, possibly 0, so a
+    progress line opens before the first batch), then of each batch generated (cached=False)."""
     path = generations_path(Path(config.out), spec.name, condition)
     with JsonlAppender(path) as appender:  # opening first cuts a torn tail left by a kill
         cached = {g.key: g for g in _read_generations(path)}
         prompts = condition_prompts(condition, spec, config)
         keys = [cache_key(backend, spec, i, condition, config, prompts) for i in items]
         todo = list({k: (i, k) for i, k in zip(items, keys) if k not in cached}.values())
+        progress(len(items) - len(todo), True)
         for batch in _batches(todo, config.batch_size):
             for g in generate_batch(backend, spec, [i for i, _ in batch], condition, [k for _, k in batch], config):
                 appender.append(g)
                 cached[g.key] = g
-            progress(len(batch))
+            progress(len(batch), False)
     return [cached[k] for k in keys]
 
 
@@ -410,8 +414,11 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 # --- the run ----------------------------------------------------------------------------------------
 
 def run_eval(config: EvalConfig, backend: Backend | None = None,
-             progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
-    """Run (or resume) an eval; returns the results dict also written to results.json."""
+             progress: Callable[[str, int, int, bool], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) an eval; returns the results dict also written to results.json.
+
+    `progress(label, n, total, cached)`: n more items of `total` done for "task/condition" `label`,
+    from the generation cache (cached) or generated now (see selfprompt.progress.PhasedProgress)."""
     from selfprompt.data.mirror import resolve_data_dir
 
     specs = get_tasks(config.tasks, config.task_files)
@@ -438,7 +445,8 @@ def run_eval(config: EvalConfig, backend: Backend | None = None,
             per_condition: dict[str, list[ItemResult]] = {}
             for condition in config.conditions:
                 label = f"{spec.name}/{condition}"
-                tick = (lambda n, label=label: progress(label, n, len(items))) if progress else (lambda n: None)
+                tick = ((lambda n, c, label=label: progress(label, n, len(items), c)) if progress
+                        else (lambda n, c: None))
                 gens = run_generations(backend, spec, items, condition, config, tick)
                 scored = score_generations(spec, items, gens, condition, limits)
                 write_records(out / "items" / f"{spec.name}__{condition}.jsonl", scored)

@@ -24,18 +24,22 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
+from rich.console import Console
+from rich.table import Table
 
 from selfprompt.errors import ConfigError, SelfPromptError
 from selfprompt.experiment.spec import Experiment
 from selfprompt.hashindex import file_sha256
 from selfprompt.jsonl import write_json
 from selfprompt.manifest import write_manifest
+from selfprompt.progress import PROGRESS_FD_ENV, ProgressLine, format_duration, read_events
 
 DONE_FILE = "done.json"
 LOG_FILE = "stage.log"
@@ -288,19 +292,37 @@ def _die_with_parent() -> None:
         pass
 
 
-def run_stage(stage: Stage, args: list[str], folder: Path, env: dict[str, str]) -> float:
+def run_stage(stage: Stage, args: list[str], folder: Path, env: dict[str, str],
+              on_event: Callable[[dict[str, Any]], None] = lambda event: None) -> float:
+    """Run one stage's command; its output goes to the folder's stage.log, its progress events (see
+    selfprompt.progress) to `on_event`, from a reader thread. Returns the seconds it took; raises
+    SelfPromptError with the log's tail when it fails. Ctrl-C stops the stage (it keeps what it finished)."""
     folder.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-c", "from selfprompt.cli import main; main()", *args]
     started = time.monotonic()
-    with (folder / LOG_FILE).open("a", encoding="utf-8") as log:
+    read_end, write_end = os.pipe()  # the stage's progress events; its own output stays in the log
+    with (folder / LOG_FILE).open("a", encoding="utf-8") as log, os.fdopen(read_end, encoding="utf-8") as events:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} selfprompt {' '.join(args)}\n")
         log.flush()
-        proc = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                              preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        try:
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                    env={**env, PROGRESS_FD_ENV: str(write_end)}, pass_fds=(write_end,),
+                                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        finally:
+            os.close(write_end)  # the child holds its copy; the reader sees the end when the child exits
+        reader = threading.Thread(target=read_events, args=(events, on_event), daemon=True)
+        reader.start()
+        try:
+            returncode = proc.wait()
+        except BaseException:  # Ctrl-C: the stage had it too; do not leave it running behind the runner
+            proc.kill()
+            proc.wait()
+            raise
+        reader.join(timeout=5)  # a grandchild still holding the pipe must not hang the run
     seconds = time.monotonic() - started
-    if proc.returncode != 0:
+    if returncode != 0:
         tail = (folder / LOG_FILE).read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
-        raise SelfPromptError(f"stage '{stage.name}' failed (exit {proc.returncode}); log {folder / LOG_FILE}:\n"
+        raise SelfPromptError(f"stage '{stage.name}' failed (exit {returncode}); log {folder / LOG_FILE}:\n"
                               + "\n".join(tail))
     write_json(folder / DONE_FILE, {"stage": stage.name, "key": stage.key, "args": args, "seconds": round(seconds, 2),
                                     "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
@@ -338,11 +360,47 @@ class RunLock:
         self.file.close()
 
 
+@dataclass
+class StageOutcome:
+    """One row of the table `selfprompt run` ends with."""
+
+    name: str
+    folder: Path
+    status: str = "not run"  # done (ran now) | skipped (done before) | failed | interrupted | not run
+    seconds: float | None = None  # this run's time; for a skipped stage, the time recorded when it ran
+
+
+def stage_table(outcomes: list[StageOutcome], root: Path) -> Table:
+    """Every stage: status, time, output folder (relative to `root`, named in the title)."""
+    styles = {"done": "green", "skipped": "dim", "failed": "bold red", "interrupted": "yellow", "not run": "dim"}
+    table = Table(title=f"stages in {root}", title_justify="left")
+    for column in ("stage", "status", "time", "output"):
+        table.add_column(column, justify="right" if column == "time" else "left")
+    for o in outcomes:
+        seconds = "" if o.seconds is None else format_duration(o.seconds)
+        if o.status == "skipped" and seconds:
+            seconds += " (earlier)"
+        table.add_row(o.name, f"[{styles[o.status]}]{o.status}[/]", seconds, o.folder.name)
+    return table
+
+
+def _recorded_seconds(folder: Path) -> float | None:
+    try:
+        return float(json.loads((folder / DONE_FILE).read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def run_experiment(exp: Experiment, experiment_file: Path, root: Path | None = None,
-                   log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Plan, skip what is done, run the rest. Returns {stage: "skipped" | seconds}."""
+                   log: Callable[[str], None] = print, console: Console | None = None) -> dict[str, Any]:
+    """Plan, skip what is done, run the rest. Returns {stage: "skipped" | seconds}.
+
+    `log` gets one line per stage ([skip], [run ], [done]); `console` (default: stderr) shows the live
+    progress line of the stage in progress, drawn from its events, and, at the end or when a stage fails
+    or is interrupted, the table of every stage (see stage_table)."""
     from selfprompt.data.mirror import resolve_data_dir
 
+    console = console or Console(stderr=True)
     data_dir = resolve_data_dir(exp.data_dir, required=False)
     data_dir = data_dir.resolve() if data_dir else None
     root = (root or Path(exp.out or f"runs/{exp.name}")).resolve()
@@ -353,20 +411,37 @@ def run_experiment(exp: Experiment, experiment_file: Path, root: Path | None = N
     if data_dir:
         env["SELFPROMPT_DATA_DIR"] = str(data_dir)
     outcome: dict[str, Any] = {}
+    table = [StageOutcome(s.name, folders[s.name]) for s in stages]
     with RunLock(root):
         write_index(exp, stages, root)
         write_manifest(root, stage="experiment", config=exp.model_dump(), data_files=[experiment_file], seed=exp.seed,
                        extra={"stages": {s.name: s.key for s in stages}})
-        for stage in stages:
-            folder = folders[stage.name]
-            if is_done(folder, stage.key):
-                outcome[stage.name] = "skipped"
-                log(f"[skip] {stage.name} (done: {folder.name})")
-                continue
-            log(f"[run ] {stage.name} -> {folder.name}")
-            seconds = run_stage(stage, resolve_args(stage, folders, root, data_dir), folder, env)
-            outcome[stage.name] = round(seconds, 2)
-            log(f"[done] {stage.name} in {seconds:.1f}s")
+        try:
+            for stage, row in zip(stages, table):
+                folder = folders[stage.name]
+                if is_done(folder, stage.key):
+                    outcome[stage.name] = row.status = "skipped"
+                    row.seconds = _recorded_seconds(folder)
+                    log(f"[skip] {stage.name} (done: {folder.name})")
+                    continue
+                log(f"[run ] {stage.name} -> {folder.name}")
+                row.status = "failed"  # until it returns
+                with ProgressLine(stage.name, None, console=console, send_events=False, summary=False) as line:
+                    def show(event: dict[str, Any], name: str = stage.name, line: ProgressLine = line) -> None:
+                        line.update(label=f"{name}: {event['label']}", unit=event.get("unit"), done=event["done"],
+                                    cached=event.get("cached", 0), total=event.get("total"),
+                                    detail=event.get("detail", ""), ended=event.get("state") == "end")
+
+                    seconds = run_stage(stage, resolve_args(stage, folders, root, data_dir), folder, env, show)
+                outcome[stage.name] = row.seconds = round(seconds, 2)
+                row.status = "done"
+                log(f"[done] {stage.name} in {seconds:.1f}s")
+        except KeyboardInterrupt:
+            for row in table:
+                row.status = "interrupted" if row.status == "failed" else row.status
+            raise
+        finally:
+            console.print(stage_table(table, root))
     if "report" in folders:
         log(f"report: {folders['report'] / 'report.html'}")
     return outcome

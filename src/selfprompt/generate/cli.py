@@ -24,6 +24,7 @@ from selfprompt.generate.conditions import (
     choose_role, default_role_sampling, read_output, role_request,
 )
 from selfprompt.preflight import check_backend, check_questions
+from selfprompt.progress import ProgressLine
 
 ASK_CONDITIONS = CONDITIONS
 
@@ -64,12 +65,19 @@ def ask(
         if len(questions) == 1 and not json_output:
             show(stream_one(client, questions[0], condition, sampling, fmt, manual), Console())
             return
-        outputs = answer_questions(client, questions, condition, sampling, fmt=fmt, manual_role=manual)
-        for out in outputs:
-            if json_output:
-                typer.echo(json.dumps(output_record(out, client), ensure_ascii=False))
-            else:
-                show_output(out, Console())
+        # In chunks of the backend's own batch size (the batches it would make anyway), so that the
+        # progress line moves and answers appear as each chunk is done.
+        chunk = getattr(client, "batch_size", 8)
+        with ProgressLine("ask", len(questions), "answers") as line:
+            for start in range(0, len(questions), chunk):
+                outputs = answer_questions(client, questions[start : start + chunk], condition, sampling, fmt=fmt,
+                                           manual_role=manual)
+                line.advance(len(outputs))
+                for out in outputs:
+                    if json_output:
+                        typer.echo(json.dumps(output_record(out, client), ensure_ascii=False))
+                    else:
+                        show_output(out, Console())
     finally:
         client.close()
 

@@ -33,7 +33,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from pydantic import ValidationError
 
@@ -402,12 +402,21 @@ class ReliableClient:
             raise TypeError(f"backend returned {type(response).__name__}, not ChatResponse")
         return response
 
-    def generate_many(self, requests: Sequence[ChatRequest]) -> list[ReliableResult]:
-        """Synchronous convenience: all requests concurrently (bounded), results in request order."""
+    def generate_many(self, requests: Sequence[ChatRequest],
+                      on_result: Callable[[ReliableResult], None] | None = None) -> list[ReliableResult]:
+        """Synchronous convenience: all requests concurrently (bounded), results in request order.
+
+        `on_result` hears of each result as it arrives (in completion order), e.g. to show progress."""
+
+        async def one(request: ChatRequest) -> ReliableResult:
+            result = await self.generate(request)
+            if on_result is not None:
+                on_result(result)
+            return result
 
         async def run_all() -> list[ReliableResult]:
             try:
-                return list(await asyncio.gather(*(self.generate(r) for r in requests)))
+                return list(await asyncio.gather(*(one(r) for r in requests)))
             finally:
                 await self.backend.aclose()
 

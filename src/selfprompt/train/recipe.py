@@ -192,7 +192,7 @@ def sft_config(cfg: TrainConfig, out: Path, precision: Decision):
         activation_checkpointing=cfg.gradient_checkpointing,
         logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
         report_to=["tensorboard"] if cfg.tensorboard else [],
-        use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, disable_tqdm=True,  # see progress_callback
         remove_unused_columns=False, **precision_flags(precision),
     )
 
@@ -210,6 +210,37 @@ def stop_callback(steps: int):
             return control
 
     return StopAfterSteps()
+
+
+def progress_callback():
+    """The progress line (selfprompt.progress) in optimizer steps, on the main process; it replaces the
+    Trainer's tqdm bar (disable_tqdm), whose rate would count the steps a resumed run skips."""
+    from transformers import TrainerCallback
+
+    from selfprompt.progress import ProgressLine
+
+    class StepProgress(TrainerCallback):
+        line: ProgressLine | None = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                self.line = ProgressLine("train", state.max_steps, "steps", console=console).__enter__()
+                self.line.advance(state.global_step, cached=True)  # steps done before a resume
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.line is not None:
+                self.line.advance(state.global_step - self.line.tally.done)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.line is not None and logs and "loss" in logs:
+                self.line.set_detail(f"loss {logs['loss']:.4f}")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.line is not None:
+                self.line.__exit__(None, None, None)
+                self.line = None
+
+    return StepProgress()
 
 
 def checkpoints_newest_first(out: Path) -> list[Path]:
@@ -244,7 +275,7 @@ def find_resume_checkpoint(out: Path, resume: str | None) -> str | None:
 def build_trainer(cfg: TrainConfig, model, tokenizer, dataset, out: Path, precision: Decision):
     from trl import SFTTrainer
 
-    callbacks = [stop_callback(cfg.stop_after_steps)] if cfg.stop_after_steps else []
+    callbacks = [progress_callback()] + ([stop_callback(cfg.stop_after_steps)] if cfg.stop_after_steps else [])
     return SFTTrainer(
         model=model, args=sft_config(cfg, out, precision), train_dataset=dataset, processing_class=tokenizer,
         peft_config=peft_config(cfg), callbacks=callbacks,
