@@ -38,10 +38,10 @@ def check_questions(questions: Sequence[str], param_hint: str = "'QUESTIONS...'"
 
 
 def check_backend(name: str) -> None:
-    from selfprompt.generate.backends import BACKENDS
+    from selfprompt.generate.backends import BACKEND_CHOICES
 
-    if name not in BACKENDS:
-        raise ConfigError(f"unknown backend '{name}'; valid: {', '.join(BACKENDS)}")
+    if name not in BACKEND_CHOICES:
+        raise ConfigError(f"unknown backend '{name}'; valid: {', '.join(BACKEND_CHOICES)}")
 
 
 def check_conditions(names: Iterable[str], option: str = "--conditions") -> None:

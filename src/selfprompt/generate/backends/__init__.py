@@ -55,7 +55,9 @@ def infer_backend(model: str, backend: str = "auto", *, base_url: str | None = N
       2. the embedded 'default': `embedded`, the in-process backend the command picks for it (the
          commands that compare models with LoRA adapters pick hf, which runs adapters; the teacher
          and the judge pick llamacpp, ~4x faster here and able to constrain replies to a JSON schema);
-      3. an existing .gguf file: llamacpp; an existing folder (HF model or LoRA adapter): hf;
+      3. an existing .gguf file: llamacpp; an existing folder (HF model or LoRA adapter): hf; a spec
+         that looks like a local path but exists nowhere (models.looks_like_path) the same way, so that
+         it is reported as a missing folder or file rather than sent to a server;
       4. anything else (gpt-4, a hub id, a name on a server): openai. A hub id runs in-process
          with an explicit --backend hf.
     Raises ConfigError for an unknown backend name.
@@ -75,6 +77,10 @@ def infer_backend(model: str, backend: str = "auto", *, base_url: str | None = N
         return "llamacpp"
     if path.is_dir():
         return "hf"
+    from selfprompt.models import looks_like_path
+
+    if looks_like_path(model):  # meant as a local path that is not there: in-process, which reports it missing
+        return "llamacpp" if model.lower().endswith(".gguf") else "hf"
     return "openai"
 
 
