@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from selfprompt.errors import ConfigError
+from selfprompt.generate.conditions import CONDITIONS, DEFAULT_CONDITION
 
 DEFAULT_DATA_DIR = "../shared/data"
 
@@ -30,8 +31,7 @@ eval_app = typer.Typer(help="Benchmarks with role-aware answer extraction, under
 def eval_command(
     ctx: typer.Context,
     tasks: Optional[str] = typer.Option(None, help="Comma-separated task names (see `selfprompt eval tasks`)."),
-    conditions: str = typer.Option("plain", help="Comma-separated: plain, manual-role, icl-self-prompt, "
-                                   "self-prompt, self-prompt-no-role."),
+    conditions: str = typer.Option(DEFAULT_CONDITION, help=f"Comma-separated: {', '.join(CONDITIONS)}."),
     model: str = typer.Option("default", help="Model: default, HF folder, GGUF file, adapter folder, hub id."),
     backend: str = typer.Option("hf", help="hf, llamacpp or openai."),
     base_url: Optional[str] = typer.Option(None, help="openai backend: server URL (else OPENAI_BASE_URL)."),

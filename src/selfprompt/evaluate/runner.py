@@ -42,10 +42,7 @@ from selfprompt.evaluate.stats import accuracy, paired_comparison
 from selfprompt.evaluate.tasks import Item, TaskSpec, get_tasks, load_items, select_items, task_files
 from selfprompt.format import DEFAULT_FORMAT, get_format
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
-from selfprompt.generate.conditions import (
-    MAX_ROLE_CHARS, SELF_PROMPT_ROLE_ALLOWANCE, ConditionOutput, answer_questions, check_condition,
-    default_role_sampling, icl_prompt, role_checks_id,
-)
+from selfprompt.generate.conditions import DEFAULT_CONDITION, ConditionOutput, ManualRole, get_condition
 from selfprompt.jsonl import JsonlAppender, iter_json_lines, write_json, write_records
 from selfprompt.manifest import sha256_text, write_manifest
 from selfprompt.records import Usage
@@ -61,7 +58,7 @@ class EvalConfig(BaseModel):
     model: str = Field(default="default", description="Model spec for the resolver (default, folder, GGUF, hub id).")
     backend: str = Field(default="hf", description="hf, llamacpp or openai.")
     tasks: list[str] = Field(description="Task names from the registry.")
-    conditions: list[str] = Field(default_factory=lambda: ["plain"], description="Prompting conditions.")
+    conditions: list[str] = Field(default_factory=lambda: [DEFAULT_CONDITION], description="Prompting conditions.")
     data_dir: str = Field(description="Local data mirror (layout of ../shared/data).")
     out: str = Field(description="Output folder (results, per-item records, cache, manifest).")
     task_files: list[str] = Field(default_factory=list, description="Extra task YAML files.")
@@ -141,17 +138,14 @@ def trigger_sampling(config: EvalConfig) -> Sampling:
     return Sampling(max_tokens=config.trigger_max_tokens, temperature=0.0, seed=0)
 
 
+def task_manual_role(spec: TaskSpec, condition: str) -> ManualRole | None:
+    """The manual role of the task's family where the condition needs one (roles.yaml), else None."""
+    return manual_role(spec.role_family) if get_condition(condition).needs_manual_role else None
+
+
 def condition_prompts(condition: str, spec: TaskSpec, config: EvalConfig) -> dict[str, Any] | None:
     """The prompt texts and settings a condition adds to a generation (None for conditions without any)."""
-    if condition == "manual-role":
-        role = manual_role(spec.role_family)
-        return {"roles_version": roles_version(), "role": sha256_text(role.role_prompt + "\0" + role.acceptance)}
-    if condition == "icl-self-prompt":
-        return {"prompt": icl_prompt().id, "max_role_chars": MAX_ROLE_CHARS, "role_checks": role_checks_id(),
-                "role_sampling": default_role_sampling(sampling_for(config)).model_dump()}
-    if condition == "self-prompt":
-        return {"role_allowance": SELF_PROMPT_ROLE_ALLOWANCE}
-    return None
+    return get_condition(condition).cache_prompts(sampling_for(config), task_manual_role(spec, condition))
 
 
 def cache_key(backend: Backend, spec: TaskSpec, item: Item, condition: str, config: EvalConfig,
@@ -178,9 +172,8 @@ def trigger_request(out: ConditionOutput, trigger: str, sampling: Sampling) -> C
 def generate_batch(backend: Backend, spec: TaskSpec, items: list[Item], condition: str, keys: list[str],
                    config: EvalConfig) -> list[Generation]:
     fmt = get_format(config.format)
-    role = manual_role(spec.role_family) if condition == "manual-role" else None
-    outputs = answer_questions(backend, [i.question for i in items], condition, sampling_for(config),
-                               fmt=fmt, manual_role=role)
+    outputs = get_condition(condition).answer(backend, [i.question for i in items], sampling_for(config), fmt=fmt,
+                                              manual_role=task_manual_role(spec, condition))
     trigger = None if config.no_trigger else spec.trigger
     triggered: list[str | None] = [None] * len(items)
     if trigger:
@@ -401,8 +394,9 @@ def run_eval(config: EvalConfig, backend: Backend | None = None,
              progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Run (or resume) an eval; returns the results dict also written to results.json."""
     specs = get_tasks(config.tasks, config.task_files)
-    for condition in config.conditions:
-        check_condition(condition, manual_role("math") if condition == "manual-role" else None)
+    for spec in specs:
+        for condition in config.conditions:
+            get_condition(condition).check(task_manual_role(spec, condition))
     get_format(config.format)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
