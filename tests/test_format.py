@@ -215,7 +215,7 @@ def test_a_stated_answer_survives_any_malformed_role_block(role, reasoning, numb
 
 def test_outputs_of_conditions_without_a_role_are_never_parsed_as_roles():
     from selfprompt.generate.backends.base import ChatResponse
-    from selfprompt.generate.conditions import CONDITIONS, answer_request, read_answer, read_output
+    from selfprompt.generate.conditions import CONDITIONS, get_condition, read_answer
 
     looks_like_a_role = "You are a careful reader.\n\nThe answer is 18."
     tagged = FMT.render("You are X.", "The answer is 18.")
@@ -223,8 +223,9 @@ def test_outputs_of_conditions_without_a_role_are_never_parsed_as_roles():
         assert condition in CONDITIONS
         for text in (looks_like_a_role, tagged, "<role>\nYou are X.\n\nThe answer is 18."):
             assert read_answer(condition, text) == (None, text.strip(), None, None), condition
-    request = answer_request("Q?", "plain", Sampling(max_tokens=8))
-    out = read_output("Q?", "plain", request, ChatResponse(text=looks_like_a_role, model="m"))
+    plain = get_condition("plain")
+    request = plain.answer_request("Q?", Sampling(max_tokens=8))
+    out = plain.read_output("Q?", request, ChatResponse(text=looks_like_a_role, model="m"))
     assert (out.role, out.answer, out.format_held, out.problem) == (None, looks_like_a_role.strip(), None, None)
     # the self-prompt conditions are parsed
     assert read_answer("self-prompt", looks_like_a_role)[:2] == ("You are a careful reader.", "The answer is 18.")

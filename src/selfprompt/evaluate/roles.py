@@ -1,7 +1,8 @@
 """Manual roles (condition `manual-role`), one per task family, declared in roles.yaml.
 
-The texts are read when used; the eval cache key holds a hash of the role a generation used
-(evaluate.runner.condition_prompts; its version travels in ManualRole.version), so an edited role regenerates exactly its generations.
+The texts are read when used; the eval cache key holds a hash of the role a generation used and the
+file's version, carried in ManualRole.version (see Condition.cache_prompts), so an edited role regenerates
+exactly its generations.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ from selfprompt.format import DEFAULT_FORMAT, get_format
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
 from selfprompt.generate.conditions import DEFAULT_CONDITION, ConditionOutput, ManualRole, get_condition
 from selfprompt.jsonl import JsonlAppender, iter_json_lines, write_json, write_records
-from selfprompt.manifest import sha256_text, write_manifest
+from selfprompt.manifest import write_manifest
 from selfprompt.records import Usage
 
 TRIGGER_MAX_TOKENS = 32  # the answer after a trigger is a few tokens (Kojima et al. used 32)
