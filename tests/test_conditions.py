@@ -32,6 +32,7 @@ from selfprompt.records import Example
 SRC = Path(__file__).resolve().parents[1] / "src" / "selfprompt"
 REGISTRY = SRC / "generate" / "conditions.py"
 SKY = "Why is the sky blue?"
+SHORT = "Say hello."  # a short answer: self-prompt may write 4 + 160 tokens
 
 
 def test_every_condition_is_one_registered_object_and_a_miss_lists_the_valid_names():
@@ -167,10 +168,10 @@ def test_streamed_and_batched_ask_send_identical_requests(condition, hf_backend,
     monkeypatch.setattr(ask_cli, "get_backend", lambda *a, **kw: recorder)
     runner = CliRunner()
     args = ["ask", "--condition", condition, "--max-tokens", "4", "--role-prompt", "From now on, you are a physicist."]
-    streamed = runner.invoke(app, [*args, SKY])  # one question without --json: streamed
+    streamed = runner.invoke(app, [*args, SHORT])  # one question without --json: streamed
     assert streamed.exit_code == 0, (streamed.output, streamed.exception)
     sent_streamed, recorder.requests = recorder.requests, []
-    batched = runner.invoke(app, [*args, "--json", SKY])  # --json: the batched path
+    batched = runner.invoke(app, [*args, "--json", SHORT])  # --json: the batched path
     assert batched.exit_code == 0, (batched.output, batched.exception)
     assert [json.loads(line)["condition"] for line in batched.output.splitlines() if line.startswith("{")] == [
         condition]
