@@ -214,6 +214,7 @@ def register(app: typer.Typer) -> None:
         from selfprompt.generate.backends import get_backend
         from selfprompt.generate.backends.base import Sampling
 
+        get_condition(condition).check()  # an unknown condition, or one that needs a manual role, before any work
         out_file = out if out.suffix == ".jsonl" else out / J.ANSWERS_FILE
         out_file.parent.mkdir(parents=True, exist_ok=True)
         qs = load_questions(questions, data_dir, limit)

@@ -278,7 +278,7 @@ class Condition:
         self.check(manual_role)
         written: list[WrittenRole | None] = [None] * len(questions)
         step1 = [self.role_request(q, role_sampling or default_role_sampling(sampling)) for q in questions]
-        if all(r is not None for r in step1):
+        if step1 and all(r is not None for r in step1):
             responses = backend.generate(step1)
             written = [self.written_role(resp, q) for q, resp in zip(questions, responses)]
         requests = [self.answer_request(q, sampling, role=w.role if w else None, manual_role=manual_role, fmt=fmt)
