@@ -11,11 +11,10 @@ from selfprompt.cli import app
 from selfprompt.errors import ConfigError
 from selfprompt.format import DEFAULT_FORMAT
 from selfprompt.generate.backends import Sampling
-from selfprompt.generate.conditions import (
-    CONDITIONS, ICL_ACCEPTANCE, ROLE_OPENER, ManualRole, answer_questions, clean_role,
-)
+from selfprompt.generate.conditions import CONDITIONS, ManualRole, answer_questions, clean_role, icl_prompt
 
 runner = CliRunner()
+ROLE_OPENER, ICL_ACCEPTANCE = icl_prompt().opener, icl_prompt().acceptance
 SKY = "Why is the sky blue?"
 
 

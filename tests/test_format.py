@@ -7,9 +7,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from selfprompt.errors import ConfigError
-from selfprompt.format import DEFAULT_FORMAT, get_format
+from selfprompt.format import DEFAULT_FORMAT, RoleDecided, StreamParser, get_format
 from selfprompt.generate.backends import ChatRequest, Sampling
-from selfprompt.generate.cli import RoleAnswerSplitter
 from selfprompt.records import Message
 
 FMT = DEFAULT_FORMAT
@@ -45,27 +44,68 @@ def test_parse_never_raises_on_arbitrary_text(text):
     assert parsed.held == (parsed.problem is None)
 
 
-@settings(max_examples=200, deadline=None)
-@given(role=TEXT, answer=TEXT, cuts=st.lists(st.integers(0, 400), max_size=8))
-def test_stream_splitter_reassembles_any_chunking(role, answer, cuts):
-    """`selfprompt ask` shows a streamed self-prompt output in two sections, whatever the chunk borders."""
-    text = FMT.render(role, answer)
+# Pieces a model's output is made of, malformed ones included: tags in any case and layout, blank lines,
+# role-like and answer-like sentences, and arbitrary text.
+FRAGMENTS = st.one_of(
+    st.sampled_from(["<role>", "</role>", "<role>\n", "\n</role>\n\n", "</Role>", "<ROLE>", "<\\/role>", "\n",
+                     "\n\n", " ", "From now on, you are a chemist. ", "You are a teacher.", "The answer is 42.",
+                     "Janet sells eggs. ", "#### 7", "```py\nx = 1\n```", "Sure! ", "\t", "\u00a0"]),
+    TEXT,
+)
+
+
+def _stream(text: str, cuts: list[int]):
+    """Feed `text` to a StreamParser in the pieces `cuts` make; (RoleDecided, answer, events)."""
     borders = sorted({min(c, len(text)) for c in cuts} | {0, len(text)})
-    splitter = RoleAnswerSplitter(FMT.open_tag, FMT.close_tag)
+    parser = StreamParser(FMT)
     events = []
     for a, b in zip(borders, borders[1:]):
-        events += list(splitter.feed(text[a:b]))
-    events += list(splitter.finish())
-    sections: dict[str, str] = {}
-    current = None
-    for kind, value in events:
-        if kind == "section":
-            current = value
-            sections[current] = ""
-        else:
-            sections[current] += value
-    assert sections["Role prompt (written by the model)"] == FMT.escape_role(role)
-    assert sections["Answer"] == answer.lstrip("\n")
+        events += parser.feed(text[a:b])
+    events += parser.finish()
+    decided = [e for e in events if isinstance(e, RoleDecided)]
+    assert len(decided) == 1 and events[0] is decided[0], "one role decision, before any answer text"
+    return decided[0], "".join(e for e in events[1:] if isinstance(e, str)), events
+
+
+@settings(max_examples=300, deadline=None)
+@given(role=TEXT, answer=TEXT, cuts=st.lists(st.integers(0, 400), max_size=8))
+def test_stream_parser_agrees_with_parse_on_the_trained_format(role, answer, cuts):
+    """The exact format, cut anywhere (inside a tag, between the newlines around it): the stream is parse()."""
+    text = FMT.render(role, answer)
+    decided, streamed, _ = _stream(text, cuts)
+    assert (decided.role, decided.held, decided.problem, streamed) == (role, True, None, answer)
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts=st.lists(FRAGMENTS, max_size=10), cuts=st.lists(st.integers(0, 300), max_size=10))
+@example(parts=["<role>", "You are a teacher.", "</Role>", "\n", "The answer is 42.", " "], cuts=[3, 20, 30])
+@example(parts=["Sure! ", "<ROLE>", "You are a teacher.", "\n\n", "The answer is 42."], cuts=[1, 9])
+@example(parts=["From now on, you are a chemist. ", "\n\n", "The answer is 42.", "</role>"], cuts=[5])
+@example(parts=["<role>\n", "You are a teacher.", "</role>", "\n", " ", "\n", "x", "\t"], cuts=[8, 30, 31])
+def test_stream_parser_agrees_with_parse_on_any_text_and_chunking(parts, cuts):
+    """Malformed outputs too (tags of any case, unclosed or missing roles, no role): role, held, problem and
+    the answer pieces joined are those parse() gives for the whole text."""
+    text = "".join(parts)
+    parsed = FMT.parse(text)
+    decided, streamed, _ = _stream(text, cuts)
+    assert (decided.role, decided.held, decided.problem) == (parsed.role, parsed.held, parsed.problem)
+    assert streamed == parsed.answer
+
+
+def test_stream_parser_streams_the_answer_before_the_end():
+    """The role is given as soon as it is certain, and the answer follows piece by piece."""
+    parser = StreamParser(FMT)
+    assert parser.feed("<role>\nYou are a chemist.\n</ro") == []
+    assert parser.feed("le>\n") == []  # one newline: the exact layout may still hold
+    assert parser.feed("\nWater") == [RoleDecided("You are a chemist.", True, None), "Water"]
+    assert parser.feed(" boils.") == [" boils."]
+    sloppy = StreamParser(FMT)
+    assert sloppy.feed("<role>You are a chemist.</role>  ") == []  # no answer text yet
+    assert sloppy.feed("Water  ") == [RoleDecided("You are a chemist.", False, "tag-layout"), "Water"]
+    assert sloppy.feed("boils.\n") == ["  boils."] and sloppy.finish() == []  # trailing blanks dropped
+    untagged = StreamParser(FMT)
+    assert untagged.feed("Water boils at 100 C.") == []  # a tag further on would change the reading
+    assert untagged.finish() == [RoleDecided(None, False, "no-role"), "Water boils at 100 C."]
 
 
 def test_format_registry():
@@ -175,7 +215,7 @@ def test_a_stated_answer_survives_any_malformed_role_block(role, reasoning, numb
 
 def test_outputs_of_conditions_without_a_role_are_never_parsed_as_roles():
     from selfprompt.generate.backends.base import ChatResponse
-    from selfprompt.generate.conditions import CONDITIONS, answer_request, read_answer, read_output
+    from selfprompt.generate.conditions import CONDITIONS, get_condition, read_answer
 
     looks_like_a_role = "You are a careful reader.\n\nThe answer is 18."
     tagged = FMT.render("You are X.", "The answer is 18.")
@@ -183,8 +223,9 @@ def test_outputs_of_conditions_without_a_role_are_never_parsed_as_roles():
         assert condition in CONDITIONS
         for text in (looks_like_a_role, tagged, "<role>\nYou are X.\n\nThe answer is 18."):
             assert read_answer(condition, text) == (None, text.strip(), None, None), condition
-    request = answer_request("Q?", "plain", Sampling(max_tokens=8))
-    out = read_output("Q?", "plain", request, ChatResponse(text=looks_like_a_role, model="m"))
+    plain = get_condition("plain")
+    request = plain.answer_request("Q?", Sampling(max_tokens=8))
+    out = plain.read_output("Q?", request, ChatResponse(text=looks_like_a_role, model="m"))
     assert (out.role, out.answer, out.format_held, out.problem) == (None, looks_like_a_role.strip(), None, None)
     # the self-prompt conditions are parsed
     assert read_answer("self-prompt", looks_like_a_role)[:2] == ("You are a careful reader.", "The answer is 18.")

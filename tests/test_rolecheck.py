@@ -8,11 +8,10 @@ import pytest
 from selfprompt.evaluate.runner import ItemResult, summarize
 from selfprompt.format import DEFAULT_FORMAT
 from selfprompt.generate.backends.base import Backend, ChatResponse, Sampling
-from selfprompt.generate.conditions import (
-    FALLBACK_ROLE, ROLE_OPENER, answer_questions, answer_request, check_role, choose_role, read_output,
-)
+from selfprompt.generate.conditions import answer_questions, check_role, choose_role, get_condition, icl_prompt
 from selfprompt.rolecheck import Checks, role_problem
 
+FALLBACK_ROLE, ROLE_OPENER = icl_prompt().fallback_role, icl_prompt().opener
 QUESTION = "A week after Monday, June 3, what day is it, and how many days have passed?"
 GOOD = " an experienced calendar expert who counts the days between dates carefully and explains each step."
 LOOP = " a calendar expert who is a calendar expert who is a calendar expert who is a calendar expert who is " \
@@ -96,16 +95,16 @@ def test_icl_self_prompt_answers_under_the_fallback_when_the_written_role_fails(
 
 def test_a_self_prompt_role_is_checked_and_its_answer_kept():
     question = "How many days are in 3 weeks?"
-    request = answer_request(question, "self-prompt", Sampling(max_tokens=8))
+    self_prompt, no_role_condition = get_condition("self-prompt"), get_condition("self-prompt-no-role")
+    request = self_prompt.answer_request(question, Sampling(max_tokens=8))
     leaking = DEFAULT_FORMAT.render("From now on, you are a calendar expert. The answer is 21 days.", "3 * 7 = 21.")
-    out = read_output(question, "self-prompt", request, ChatResponse(text=leaking, model="m"))
+    out = self_prompt.read_output(question, request, ChatResponse(text=leaking, model="m"))
     assert out.role_check == "states an answer ('The answer is 21 days.')"
     assert (out.answer, out.format_held) == ("3 * 7 = 21.", True)  # the answer is what the model wrote
     fine = DEFAULT_FORMAT.render("From now on, you are a calendar expert who counts days carefully.", "21.")
-    assert read_output(question, "self-prompt", request, ChatResponse(text=fine, model="m")).role_check == "ok"
-    no_role = answer_request(question, "self-prompt-no-role", Sampling(max_tokens=8))
-    assert read_output(question, "self-prompt-no-role", no_role, ChatResponse(text="21.", model="m")).role_check \
-        is None
+    assert self_prompt.read_output(question, request, ChatResponse(text=fine, model="m")).role_check == "ok"
+    no_role = no_role_condition.answer_request(question, Sampling(max_tokens=8))
+    assert no_role_condition.read_output(question, no_role, ChatResponse(text="21.", model="m")).role_check is None
 
 
 def test_results_count_fallbacks_and_failed_checks():

@@ -1,6 +1,6 @@
 """`selfprompt serve`: the real CLI on loopback, answered through the official openai client.
 
-The splitter is checked on its own over every way a real model's text can arrive in pieces; the
+The stream parser's deltas are checked on their own over every way a real model's text can arrive in pieces; the
 server is then started as a subprocess (`selfprompt serve --backend hf`, default model) and must
 return answer and role apart, streaming and not, agreeing with each other.
 """
@@ -16,21 +16,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import background_server, free_port
-from selfprompt.format import DEFAULT_FORMAT
-from selfprompt.generate.serve import RoleStreamSplitter
+from selfprompt.format import DEFAULT_FORMAT, StreamParser
+from selfprompt.generate.serve import as_deltas
 
 pytest.importorskip("fastapi")
 openai = pytest.importorskip("openai")
 
 
-def stream_through_splitter(text: str, cuts: list[int]) -> tuple[dict, str]:
+def stream_through_parser(text: str, cuts: list[int]) -> tuple[dict, str]:
     """Feed `text` cut at `cuts`; return the role delta and the joined answer content."""
-    splitter = RoleStreamSplitter(DEFAULT_FORMAT)
+    parser = StreamParser(DEFAULT_FORMAT)
     bounds = [0, *sorted(set(c for c in cuts if 0 < c < len(text))), len(text)]
     deltas = []
     for start, end in zip(bounds, bounds[1:]):
-        deltas += splitter.feed(text[start:end])
-    deltas += splitter.finish()
+        deltas += as_deltas(parser.feed(text[start:end]))
+    deltas += as_deltas(parser.finish())
     role_deltas = [d for d in deltas if "role_prompt" in d]
     assert len(role_deltas) == 1, "the role goes out exactly once"
     assert deltas.index(role_deltas[0]) == 0, "the role comes before any answer text"
@@ -39,9 +39,9 @@ def stream_through_splitter(text: str, cuts: list[int]) -> tuple[dict, str]:
 
 @settings(max_examples=150, deadline=None)
 @given(role=st.text(max_size=60), answer=st.text(max_size=80), cuts=st.lists(st.integers(0, 200), max_size=12))
-def test_splitter_recovers_role_and_answer_from_any_chunking(role, answer, cuts):
+def test_stream_recovers_role_and_answer_from_any_chunking(role, answer, cuts):
     text = DEFAULT_FORMAT.render(role, answer)
-    role_delta, content = stream_through_splitter(text, cuts)
+    role_delta, content = stream_through_parser(text, cuts)
     assert role_delta["role_prompt"] == role
     assert role_delta["format_held"] is True
     assert content == answer
@@ -61,12 +61,12 @@ REAL_SHAPES = [
 
 @pytest.mark.parametrize("text", REAL_SHAPES)
 @pytest.mark.parametrize("step", [1, 3, 7, 1000])
-def test_splitter_agrees_with_parse_on_real_shapes(text, step):
-    role_delta, content = stream_through_splitter(text, list(range(step, len(text), step)))
+def test_stream_agrees_with_parse_on_real_shapes(text, step):
+    role_delta, content = stream_through_parser(text, list(range(step, len(text), step)))
     parsed = DEFAULT_FORMAT.parse(text)
     assert role_delta["role_prompt"] == parsed.role
-    assert role_delta["format_held"] == parsed.held
-    assert content.rstrip() == parsed.answer.rstrip()
+    assert (role_delta["format_held"], role_delta["format_problem"]) == (parsed.held, parsed.problem)
+    assert content == parsed.answer
 
 
 @pytest.fixture(scope="module")

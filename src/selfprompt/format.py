@@ -36,12 +36,17 @@ A malformed role block never takes the answer with it:
 
 Outputs of conditions that ask for no role are not parsed at all (see
 `selfprompt.generate.conditions.read_answer`).
+
+`StreamParser` reads the same format as the text arrives (for `ask` and `serve`): it decides the role
+as soon as the rest of the text can no longer change what `parse` makes of it, then streams the answer;
+on any chunking of a text, what it gives equals `parse` of the whole text.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Union
 
 from selfprompt.errors import ConfigError
 
@@ -197,6 +202,115 @@ class SelfPromptFormat:
                 return ParsedOutput(role=role.strip(), answer=_join(spilled, answer), held=False,
                                     problem="heuristic-role")
         return ParsedOutput(role=None, answer=text.strip(), held=False, problem="no-role")
+
+
+@dataclass(frozen=True)
+class RoleDecided:
+    """The role of a streamed output, given once, before any answer text: `parse`'s role, held and problem."""
+
+    role: str | None
+    held: bool
+    problem: str | None = None
+
+
+StreamEvent = Union[RoleDecided, str]  # a str is the next piece of the answer
+
+
+class StreamParser:
+    """Splits a self-prompt output into role and answer as it arrives, agreeing with `fmt.parse`.
+
+    `feed(piece)` and `finish()` return events: one RoleDecided, then answer pieces (str). For any
+    chunking of a text T, the RoleDecided equals parse(T)'s role, held and problem, and the pieces join
+    to parse(T).answer exactly. So the role is decided only when no continuation can change it:
+
+    * the exact format: once the first closing tag and the two characters after it have arrived; the
+      answer then streams verbatim;
+    * both tags present, any case or layout: once a non-blank answer part is known (parse's answer is
+      then the parts before the tags plus what follows them, each stripped); the rest streams with its
+      leading blanks dropped and trailing ones held back until more text follows;
+    * anything else (no tag yet, or a role still open) could still change with a later tag, so it is
+      decided by `finish()`, from the whole text.
+    """
+
+    def __init__(self, fmt: SelfPromptFormat):
+        self.fmt = fmt
+        self.text = ""  # everything fed so far
+        self.decided: RoleDecided | None = None
+        self._verbatim = False  # exact format: the answer is the rest of the text as it comes
+        self._separator = ""  # "\n\n" owed before the first non-blank text of the tail (tolerant layout)
+        self._tail_started = False  # tolerant layout: the tail's leading blanks are behind us
+        self._held_blank = ""  # tolerant layout: trailing blanks, sent only when more text follows them
+
+    def feed(self, piece: str) -> list[StreamEvent]:
+        self.text += piece
+        if self.decided is not None:
+            return self._answer_piece(piece)
+        return self._try_decide()
+
+    def finish(self) -> list[StreamEvent]:
+        """End of the text: the role is decided now if it was not yet. Returns the last events."""
+        if self.decided is not None:
+            return []
+        parsed = self.fmt.parse(self.text)
+        self.decided = RoleDecided(parsed.role, parsed.held, parsed.problem)
+        return [self.decided] + ([parsed.answer] if parsed.answer else [])
+
+    def result(self) -> ParsedOutput:
+        """parse() of everything fed (call after finish)."""
+        return self.fmt.parse(self.text)
+
+    def _answer_piece(self, piece: str) -> list[StreamEvent]:
+        if self._verbatim:
+            return [piece] if piece else []
+        if not self._tail_started:
+            piece = piece.lstrip()
+            if not piece:
+                return []
+            self._tail_started = True
+            piece, self._separator = self._separator + piece, ""
+        body = piece.rstrip()
+        if not body:
+            self._held_blank += piece
+            return []
+        out, self._held_blank = self._held_blank + body, piece[len(body):]
+        return [out]
+
+    def _try_decide(self) -> list[StreamEvent]:
+        fmt, text = self.fmt, self.text
+        start = fmt.open_tag + "\n"
+        if text.startswith(start):
+            close = text.find(fmt.close_tag, len(start))
+            after = close + len(fmt.close_tag) + 2  # "\n\n" follows the tag in the exact layout
+            if close < 0 or len(text) < after:
+                return []  # the exact layout may still hold
+            exact = fmt._parse_exact(text)
+            if exact is not None:
+                self.decided, self._verbatim = RoleDecided(exact.role, True), True
+                return [self.decided] + ([exact.answer] if exact.answer else [])
+        elif start.startswith(text):
+            return []  # may still become the exact layout's opening
+        opener = re.compile(re.escape(fmt.open_tag), re.IGNORECASE).search(text)
+        if opener is None:
+            return []  # a tag further on would change the reading
+        closer = re.compile(re.escape(fmt.close_tag), re.IGNORECASE).search(text, opener.end())
+        if closer is None:
+            return []  # an open role: where it ends depends on what follows
+        leading = text[: opener.start()]
+        role, spilled = _split_off_answer(fmt.unescape_role(text[opener.end() : closer.start()]))
+        head = _join(leading, spilled)
+        tail = text[closer.end() :]
+        if not (head or tail.strip()):
+            return []  # an empty answer so far: parse would take the answer from the role
+        if leading.strip():
+            problem = "text-before-role"
+        elif spilled.strip():
+            problem = "answer-in-role"
+        else:
+            problem = "tag-layout"
+        self.decided = RoleDecided(role.strip(), False, problem)
+        self._separator = "\n\n" if head else ""
+        events: list[StreamEvent] = [self.decided] + ([head] if head else [])
+        return events + self._answer_piece(tail)
 
 
 ROLE_TAGS_V1 = SelfPromptFormat(name="role-tags", version="1", open_tag="<role>", close_tag="</role>")

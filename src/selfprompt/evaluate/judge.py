@@ -31,6 +31,7 @@ from selfprompt.evaluate.stats import bootstrap_ci
 from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat
 from selfprompt.generate.backends import BACKEND_HELP, DEFAULT_API_KEY_ENV, BackendName, infer_backend
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
+from selfprompt.generate.conditions import CONDITIONS, DEFAULT_CONDITION, get_condition
 from selfprompt.jsonl import iter_json_lines, validation_error
 from selfprompt.prompts import load_prompt, text_field
 from selfprompt.records import Message
@@ -292,8 +293,8 @@ class AnswersConfig(BaseModel):
     base_url: str | None = Field(default=None, description="openai backend: server base URL.")
     api_key_env: str = Field(default=DEFAULT_API_KEY_ENV, description="openai backend: environment variable holding "
                              "the API key.")
-    condition: str = Field(default="plain", description="How the questions are asked: plain, self-prompt, "
-                           "icl-self-prompt, self-prompt-no-role.")
+    condition: str = Field(default=DEFAULT_CONDITION, description="How the questions are asked: "
+                           + ", ".join(c for c in CONDITIONS if not get_condition(c).needs_manual_role) + ".")
     questions: str = Field(default="vicuna_bench", description="vicuna_bench | mt_bench | path to a JSONL of "
                            "questions.")
     data_dir: str | None = Field(default=None, description="Local data mirror (default: $SELFPROMPT_DATA_DIR).")

@@ -19,6 +19,7 @@ from rich.console import Console
 from selfprompt.cliconfig import OverridesGroup, config_command
 from selfprompt.errors import ConfigError, DataError
 from selfprompt.evaluate import judge as J
+from selfprompt.generate.conditions import CONDITIONS, get_condition
 from selfprompt.jsonl import JsonlAppender, iter_json_lines, write_json, write_records
 from selfprompt.manifest import write_manifest
 from selfprompt.progress import ProgressLine
@@ -26,6 +27,8 @@ from selfprompt.records import Example
 
 QUESTION_SETS = {"vicuna_bench": "vicuna_bench/question.jsonl", "mt_bench": "mt_bench/question.jsonl"}
 PARTIAL_SUFFIX = ".partial"
+# Answers come without a task, so no manual role can be chosen for them.
+ANSWER_CONDITIONS = [c for c in CONDITIONS if not get_condition(c).needs_manual_role]
 console = Console(stderr=True)
 
 
@@ -69,12 +72,11 @@ def load_questions(name: str, data_dir: str | None = None, limit: int | None = N
 
 def answer_key(backend: Any, question: Example, condition: str, sampling: Any) -> str:
     """sha256 of every input of one answer: model (by content), question, condition and its prompts, sampling."""
-    from selfprompt.generate.conditions import icl_prompt
     from selfprompt.manifest import sha256_text
 
     parts = {"backend": backend.name, "model": backend.model_id, "question": question.question,
              "condition": condition, "sampling": sampling.model_dump(),
-             "prompt": icl_prompt().id if condition == "icl-self-prompt" else None}
+             "prompt": get_condition(condition).answers_key_prompt()}
     return sha256_text(json.dumps(parts, sort_keys=True))
 
 
@@ -84,8 +86,8 @@ def generate_answers(backend: Any, questions: list[Example], condition: str, sam
     input of the answer, see answer_key) it already holds, so a resumed run never mixes in another model's.
 
     `progress(n, cached)` hears of the answers already held first (cached=True), then of each chunk."""
-    from selfprompt.generate.conditions import answer_questions
-
+    answering = get_condition(condition)
+    answering.check()  # before anything is written: a condition that needs a manual role has none here
     partial = out_file.with_name(out_file.name + PARTIAL_SUFFIX)
     keys = {q.id: answer_key(backend, q, condition, sampling) for q in questions}
     with JsonlAppender(partial) as out:  # opening first cuts a torn tail left by a kill
@@ -94,7 +96,7 @@ def generate_answers(backend: Any, questions: list[Example], condition: str, sam
         progress(len(questions) - len(todo), True)
         for start in range(0, len(todo), chunk):
             batch = todo[start : start + chunk]
-            outputs = answer_questions(backend, [q.question for q in batch], condition, sampling)
+            outputs = answering.answer(backend, [q.question for q in batch], sampling)
             for q, o in zip(batch, outputs):
                 out.append({"id": q.id, "question": q.question, "answer": o.answer, "role": o.role, "raw": o.raw,
                             "condition": condition, "format_held": o.format_held, "problem": o.problem,

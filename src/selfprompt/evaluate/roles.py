@@ -1,7 +1,8 @@
 """Manual roles (condition `manual-role`), one per task family, declared in roles.yaml.
 
-The texts are read when used; the eval cache key holds a hash of the role a generation used
-(evaluate.runner.condition_prompts), so an edited role regenerates exactly its generations.
+The texts are read when used; the eval cache key holds a hash of the role a generation used and the
+file's version, carried in ManualRole.version (see Condition.cache_prompts), so an edited role regenerates
+exactly its generations.
 """
 
 from __future__ import annotations
@@ -38,4 +39,13 @@ def manual_role(family: str) -> ManualRole:
     if family not in families:
         raise ConfigError(f"no manual role for family '{family}'; valid: {', '.join(sorted(families))}")
     entry = families[family]
-    return ManualRole(role_prompt=entry["role_prompt"].strip(), acceptance=entry["acceptance"].strip())
+    return ManualRole(role_prompt=entry["role_prompt"].strip(), acceptance=entry["acceptance"].strip(),
+                      version=roles_version())
+
+
+def condition_files(conditions: list[str]) -> list[Path]:
+    """The prompt files the named conditions read, with this roles file where one needs a manual role."""
+    from selfprompt.generate.conditions import get_condition
+
+    files = [f for c in conditions for f in get_condition(c).prompt_files()]
+    return files + ([ROLES_FILE] if any(get_condition(c).needs_manual_role for c in conditions) else [])

@@ -43,12 +43,9 @@ from selfprompt.evaluate.tasks import Item, TaskSpec, get_tasks, load_items, sel
 from selfprompt.format import DEFAULT_FORMAT, get_format
 from selfprompt.generate.backends import BACKEND_HELP, BackendName
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
-from selfprompt.generate.conditions import (
-    MAX_ROLE_CHARS, SELF_PROMPT_ROLE_ALLOWANCE, ConditionOutput, answer_questions, check_condition,
-    default_role_sampling, icl_prompt, role_checks_id,
-)
+from selfprompt.generate.conditions import CONDITIONS, DEFAULT_CONDITION, ConditionOutput, ManualRole, get_condition
 from selfprompt.jsonl import JsonlAppender, iter_json_lines, write_json, write_records
-from selfprompt.manifest import sha256_text, write_manifest
+from selfprompt.manifest import write_manifest
 from selfprompt.records import Usage
 
 TRIGGER_MAX_TOKENS = 32  # the answer after a trigger is a few tokens (Kojima et al. used 32)
@@ -68,8 +65,8 @@ class EvalConfig(BaseModel):
                              "the key.")
     tasks: list[str] = Field(description="Comma-separated task names (see `selfprompt eval tasks`).",
                              json_schema_extra={"cli": {"split": ","}})
-    conditions: list[str] = Field(default_factory=lambda: ["plain"], description="Comma-separated prompting "
-                                  "conditions: plain, manual-role, icl-self-prompt, self-prompt, self-prompt-no-role.",
+    conditions: list[str] = Field(default_factory=lambda: [DEFAULT_CONDITION], description="Comma-separated prompting "
+                                  "conditions: " + ", ".join(CONDITIONS) + ".",
                                   json_schema_extra={"cli": {"split": ","}})
     data_dir: str | None = Field(default=None, description="Local data mirror (default: $SELFPROMPT_DATA_DIR).")
     out: str = Field(default="runs/eval", description="Output folder, one run per folder: rerunning with the same "
@@ -153,17 +150,14 @@ def trigger_sampling(config: EvalConfig) -> Sampling:
     return Sampling(max_tokens=config.trigger_max_tokens, temperature=0.0, seed=0)
 
 
+def task_manual_role(spec: TaskSpec, condition: str) -> ManualRole | None:
+    """The manual role of the task's family where the condition needs one (roles.yaml), else None."""
+    return manual_role(spec.role_family) if get_condition(condition).needs_manual_role else None
+
+
 def condition_prompts(condition: str, spec: TaskSpec, config: EvalConfig) -> dict[str, Any] | None:
     """The prompt texts and settings a condition adds to a generation (None for conditions without any)."""
-    if condition == "manual-role":
-        role = manual_role(spec.role_family)
-        return {"roles_version": roles_version(), "role": sha256_text(role.role_prompt + "\0" + role.acceptance)}
-    if condition == "icl-self-prompt":
-        return {"prompt": icl_prompt().id, "max_role_chars": MAX_ROLE_CHARS, "role_checks": role_checks_id(),
-                "role_sampling": default_role_sampling(sampling_for(config)).model_dump()}
-    if condition == "self-prompt":
-        return {"role_allowance": SELF_PROMPT_ROLE_ALLOWANCE}
-    return None
+    return get_condition(condition).cache_prompts(sampling_for(config), task_manual_role(spec, condition))
 
 
 def cache_key(backend: Backend, spec: TaskSpec, item: Item, condition: str, config: EvalConfig,
@@ -190,9 +184,8 @@ def trigger_request(out: ConditionOutput, trigger: str, sampling: Sampling) -> C
 def generate_batch(backend: Backend, spec: TaskSpec, items: list[Item], condition: str, keys: list[str],
                    config: EvalConfig) -> list[Generation]:
     fmt = get_format(config.format)
-    role = manual_role(spec.role_family) if condition == "manual-role" else None
-    outputs = answer_questions(backend, [i.question for i in items], condition, sampling_for(config),
-                               fmt=fmt, manual_role=role)
+    outputs = get_condition(condition).answer(backend, [i.question for i in items], sampling_for(config), fmt=fmt,
+                                              manual_role=task_manual_role(spec, condition))
     trigger = None if config.no_trigger else spec.trigger
     triggered: list[str | None] = [None] * len(items)
     if trigger:
@@ -423,8 +416,9 @@ def run_eval(config: EvalConfig, backend: Backend | None = None,
 
     specs = get_tasks(config.tasks, config.task_files)
     data_dir = str(resolve_data_dir(config.data_dir))
-    for condition in config.conditions:
-        check_condition(condition, manual_role("math") if condition == "manual-role" else None)
+    for spec in specs:
+        for condition in config.conditions:
+            get_condition(condition).check(task_manual_role(spec, condition))
     get_format(config.format)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)

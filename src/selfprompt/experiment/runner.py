@@ -78,12 +78,9 @@ def _model_ref(model: str, deps: list[str]) -> str:
 
 def _prompt_files(conditions: list[str]) -> list[Path]:
     """The prompt files the conditions read: an edited prompt reruns the stages that use it."""
-    from selfprompt.evaluate.roles import ROLES_FILE
-    from selfprompt.generate.conditions import ICL_PROMPT_FILE
-    from selfprompt.prompts import prompt_path
+    from selfprompt.evaluate.roles import condition_files
 
-    files = [prompt_path(ICL_PROMPT_FILE)] if "icl-self-prompt" in conditions else []
-    return files + ([ROLES_FILE] if "manual-role" in conditions else [])
+    return condition_files(conditions)
 
 
 def _task_files(tasks: list[str]) -> list[Path]:

@@ -17,16 +17,14 @@ from rich.panel import Panel
 from rich.text import Text
 
 from selfprompt.errors import ConfigError
-from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat, get_format
+from selfprompt.format import DEFAULT_FORMAT, RoleDecided, SelfPromptFormat, StreamParser, get_format
 from selfprompt.generate.backends import BACKEND_HELP, Backend, ChatResponse, Sampling, build_backend
 from selfprompt.generate.conditions import (
-    CONDITIONS, ROLE_OPENER, ConditionOutput, ManualRole, answer_questions, answer_request, check_condition,
-    choose_role, default_role_sampling, read_output, role_request,
+    CONDITIONS, Condition, ConditionOutput, IclSelfPrompt, ManualRole, check_condition, default_role_sampling,
+    get_condition,
 )
 from selfprompt.preflight import check_backend, check_questions
 from selfprompt.progress import ProgressLine
-
-ASK_CONDITIONS = CONDITIONS
 
 
 def register(app: typer.Typer) -> None:
@@ -35,7 +33,7 @@ def register(app: typer.Typer) -> None:
 
 def ask(
     questions: list[str] = typer.Argument(..., help="One or more questions; one is streamed, several are batched."),
-    condition: str = typer.Option("icl-self-prompt", help=f"How the model is asked: {' | '.join(ASK_CONDITIONS)}."),
+    condition: str = typer.Option(IclSelfPrompt.name, help=f"How the model is asked: {' | '.join(CONDITIONS)}."),
     model: str = typer.Option("default", help="Model: default, HF folder, GGUF file, adapter folder, hub id; "
                               "for --backend openai, the served model name."),
     backend: str = typer.Option("auto", help=BACKEND_HELP.format(embedded="hf")),
@@ -55,7 +53,7 @@ def ask(
     check_backend(backend)
     fmt = get_format(fmt_name)
     manual = ManualRole(role_prompt, acceptance) if role_prompt else None
-    check_condition(condition, manual)
+    answering = check_condition(condition, manual)  # fail before loading a model
     try:
         sampling = Sampling(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
     except ValidationError as e:
@@ -63,14 +61,14 @@ def ask(
     client = build_backend(model, backend, base_url=base_url, api_key_env=api_key_env, embedded="hf")
     try:
         if len(questions) == 1 and not json_output:
-            show(stream_one(client, questions[0], condition, sampling, fmt, manual), Console())
+            show(stream_one(client, questions[0], answering, sampling, fmt, manual), Console())
             return
         # In chunks of the backend's own batch size (the batches it would make anyway), so that the
         # progress line moves and answers appear as each chunk is done.
         chunk = getattr(client, "batch_size", 8)
         with ProgressLine("ask", len(questions), "answers") as line:
             for start in range(0, len(questions), chunk):
-                outputs = answer_questions(client, questions[start : start + chunk], condition, sampling, fmt=fmt,
+                outputs = answering.answer(client, questions[start : start + chunk], sampling, fmt=fmt,
                                            manual_role=manual)
                 line.advance(len(outputs))
                 for out in outputs:
@@ -96,106 +94,58 @@ def output_record(out: ConditionOutput, client: Backend) -> dict:
 Event = tuple[str, object]
 
 
-def stream_one(client: Backend, question: str, condition: str, sampling: Sampling, fmt: SelfPromptFormat,
+def stream_one(client: Backend, question: str, condition: Condition, sampling: Sampling, fmt: SelfPromptFormat,
                manual: ManualRole | None) -> Iterator[Event]:
-    role, problem, role_check = None, None, None
-    if condition == "icl-self-prompt":
-        yield "section", "Role prompt (written by the model)"
-        yield "text", ROLE_OPENER
-        written = ""
-        for piece in client.stream(role_request(question, default_role_sampling(sampling))):
-            written += piece
+    """One question under `condition`, streamed: the same requests `Condition.answer` sends, one by one."""
+    written = None
+    role_request = condition.role_request(question, default_role_sampling(sampling))
+    if role_request is not None:
+        yield "section", condition.role_title
+        yield "text", role_request.assistant_prefix
+        text = ""
+        for piece in client.stream(role_request):
+            text += piece
             yield "text", piece
-        role, problem, role_check = choose_role(written, question)
-        if problem:
-            yield "note", f"no usable role written ({role_check}); using: {role}"
-        elif role != (ROLE_OPENER + written).strip():
-            yield "note", f"role used (cleaned): {role}"
-    elif condition == "manual-role" and manual is not None:
-        yield "section", "Role prompt (given)"
+        written = condition.written_role(ChatResponse(text=text, model=client.model_id), question)
+        if written.problem:
+            yield "note", f"no usable role written ({written.role_check}); using: {written.role}"
+        elif written.role != (role_request.assistant_prefix + text).strip():
+            yield "note", f"role used (cleaned): {written.role}"
+    elif manual is not None and condition.needs_manual_role:
+        yield "section", condition.role_title
         yield "text", manual.role_prompt
-    request = answer_request(question, condition, sampling, role=role, manual_role=manual, fmt=fmt)
+    request = condition.answer_request(question, sampling, role=written.role if written else None,
+                                       manual_role=manual, fmt=fmt)
     raw = ""
-    if condition == "self-prompt":
-        splitter = RoleAnswerSplitter(fmt.open_tag, fmt.close_tag)
+    if condition.role_in_answer:
+        parser = StreamParser(fmt)
         for piece in client.stream(request):
             raw += piece
-            yield from splitter.feed(piece)
-        yield from splitter.finish()
+            yield from _parsed_events(parser.feed(piece), condition)
+        yield from _parsed_events(parser.finish(), condition)
     else:
         yield "section", "Answer"
         for piece in client.stream(request):
             raw += piece
             yield "text", piece
     # Streaming gives no token counts; the finish reason is "stop" unless the text is empty.
-    yield "done", read_output(question, condition, request, ChatResponse(text=raw, model=client.model_id),
-                              role=role, fmt=fmt, problem=problem, role_check=role_check)
+    yield "done", condition.read_output(
+        question, request, ChatResponse(text=raw, model=client.model_id), role=written.role if written else None,
+        fmt=fmt, problem=written.problem if written else None, role_check=written.role_check if written else None)
 
 
-class RoleAnswerSplitter:
-    """Splits a streamed self-prompt output into a role section and an answer section as it arrives.
-
-    Chunk borders fall anywhere (inside a tag, between the newlines around it), so a possible
-    partial close tag is held back, and the newlines that belong to the format are dropped
-    even when they arrive in a later chunk.
-    """
-
-    def __init__(self, open_tag: str, close_tag: str):
-        self.open_tag, self.close_tag = open_tag, close_tag
-        self.buffer, self.state = "", "start"  # start -> role -> answer
-        self.role_newline_pending = False  # the one "\n" after the open tag, possibly not yet seen
-        self.answer_started = False  # until then, leading newlines of the answer are dropped
-
-    def feed(self, piece: str) -> Iterator[Event]:
-        self.buffer += piece
-        if self.state == "start":
-            head = self.buffer.lstrip()
-            if len(head) < len(self.open_tag) and self.open_tag.startswith(head):
-                return  # could still become the open tag
-            if head.startswith(self.open_tag):
-                self.state, self.buffer, self.role_newline_pending = "role", head[len(self.open_tag):], True
-                yield "section", "Role prompt (written by the model)"
-            else:
-                self.state = "answer"
+def _parsed_events(events: list, condition: Condition) -> Iterator[Event]:
+    """StreamParser events as display events: the role's section and text, then the answer's."""
+    for event in events:
+        if isinstance(event, RoleDecided):
+            if event.role is None:
                 yield "section", "Answer (no role prompt written)"
-        if self.state == "role":
-            yield from self._feed_role()
-        if self.state == "answer":
-            yield from self._feed_answer()
-
-    def _feed_role(self) -> Iterator[Event]:
-        if self.role_newline_pending and self.buffer:
-            self.role_newline_pending = False
-            self.buffer = self.buffer[1:] if self.buffer.startswith("\n") else self.buffer
-        close = self.buffer.find(self.close_tag)
-        if close >= 0:
-            role = self.buffer[:close]
-            role = role[:-1] if role.endswith("\n") else role  # the format's newline before the close tag
-            if role:
-                yield "text", role
-            self.state, self.buffer = "answer", self.buffer[close + len(self.close_tag):]
+                continue
+            yield "section", condition.role_title
+            yield "text", event.role
             yield "section", "Answer"
-            return
-        # Keep what could be "\n" + the start of the close tag; emit the rest.
-        safe = len(self.buffer) - len(self.close_tag)
-        if safe > 0:
-            yield "text", self.buffer[:safe]
-            self.buffer = self.buffer[safe:]
-
-    def _feed_answer(self) -> Iterator[Event]:
-        if not self.answer_started:
-            self.buffer = self.buffer.lstrip("\n")
-            self.answer_started = bool(self.buffer)
-        if self.buffer:
-            yield "text", self.buffer
-            self.buffer = ""
-
-    def finish(self) -> Iterator[Event]:
-        if self.state == "start" and self.buffer.strip():
-            yield "section", "Answer (no role prompt written)"
-        if self.buffer:
-            yield "text", self.buffer
-        self.buffer = ""
+        elif event:
+            yield "text", event
 
 
 # --- display ---------------------------------------------------------------------------------------
@@ -222,8 +172,9 @@ def show(events: Iterator[Event], console: Console) -> None:
 def show_output(out: ConditionOutput, console: Console) -> None:
     console.rule(f"[bold]{out.question}")
     if out.role is not None:
-        title = "Role prompt (written by the model)" if out.condition != "manual-role" else "Role prompt (given)"
-        console.print(Panel(Text(out.role) if out.role else Text("(empty)", style="dim"), title=title, border_style="cyan"))
+        title = get_condition(out.condition).role_title
+        console.print(Panel(Text(out.role) if out.role else Text("(empty)", style="dim"), title=title,
+                            border_style="cyan"))
     console.print(Panel(Text(out.answer), title="Answer", border_style="green"))
     notes = [f"finish: {out.finish_reason}", f"tokens: {out.usage.prompt_tokens}+{out.usage.completion_tokens}"]
     if out.format_held is not None:

@@ -6,9 +6,10 @@ Clients want the answer as the message, so the server splits the two:
 * non-streaming: `choices[0].message.content` is the answer; `message.role_prompt` the role
   (null when the model wrote none), `message.format_held` / `message.format_problem` say whether
   the output was in the trained format (see `selfprompt.format`).
-* streaming: the server buffers text until the role is complete (or until it is clear there is
-  no role), sends one delta carrying `role_prompt` and `format_held`, then streams the answer as
-  ordinary `content` deltas.
+* streaming: the server buffers text until the role is certain (`selfprompt.format.StreamParser`:
+  at once for the trained format; an output whose role could still change with later text is read
+  when it ends), sends one delta carrying `role_prompt` and `format_held`, then streams the answer as
+  ordinary `content` deltas. Role and answer equal the non-streaming ones.
 
 Extra request field `role_prompt`: prefill this role instead of letting the model choose one
 ("" forces an empty role: the self-prompt-no-role ablation).
@@ -20,25 +21,18 @@ from __future__ import annotations
 
 import json
 import queue
-import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any, Iterator
 
 import typer
 from pydantic import BaseModel, ConfigDict, Field
 
-from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat, get_format
+from selfprompt.format import DEFAULT_FORMAT, RoleDecided, SelfPromptFormat, StreamEvent, StreamParser, get_format
 from selfprompt.generate.backends import BACKEND_HELP
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
 from selfprompt.records import Message
-
-# How a role written without tags opens (lower case); a buffer that may still become one waits.
-_UNTAGGED_OPENERS = ("from now on, you are", "from now on you are", "you are an ", "you are a ", "you are the ")
-_OPENER_RE = re.compile(r"^\s*(from now on,? you are|you are (an?|the) )", re.IGNORECASE)
-
 
 class ChatCompletionBody(BaseModel):
     """The subset of OpenAI's request body that the server honours; unknown fields are ignored."""
@@ -70,71 +64,16 @@ class ChatCompletionBody(BaseModel):
 # Streaming: split role from answer as text arrives
 
 
-@dataclass
-class RoleStreamSplitter:
-    """Feed text pieces; get OpenAI delta dicts. The role goes out once, as soon as it is complete."""
-
-    fmt: SelfPromptFormat = DEFAULT_FORMAT
-    buffer: str = ""
-    decided: bool = False
-    role: str | None = None
-    held: bool = False
-    problem: str | None = None
-    answer: str = ""  # answer text sent so far
-    # Outside the exact format, parse() strips the answer; while this is set, leading whitespace is
-    # dropped from the stream so that the streamed answer equals the parsed one (up to trailing space).
-    _strip_leading: bool = False
-
-    def feed(self, piece: str) -> list[dict[str, Any]]:
-        if self.decided:
-            return self._content(piece)
-        self.buffer += piece
-        if self._role_complete():
-            return self._decide()
-        return []
-
-    def finish(self) -> list[dict[str, Any]]:
-        """End of generation: whatever is still buffered is decided now."""
-        return [] if self.decided else self._decide()
-
-    def _content(self, text: str) -> list[dict[str, Any]]:
-        if self._strip_leading:
-            text = text.lstrip()
-            self._strip_leading = not text
-        if not text:
-            return []
-        self.answer += text
-        return [{"content": text}]
-
-    def _role_complete(self) -> bool:
-        """False while the buffered text may still be (the start of) a role."""
-        head = self.buffer.lstrip()
-        open_tag, close_tag = self.fmt.open_tag, self.fmt.close_tag
-        if head.startswith(open_tag):
-            close = head.find(close_tag)
-            # Two characters after the closing tag tell the exact format ("\n\n") from a sloppy one.
-            return close >= 0 and len(head) >= close + len(close_tag) + 2
-        if open_tag.startswith(head):
-            return False
-        if _OPENER_RE.match(head):  # an untagged role needs a paragraph after it (else it is all answer)
-            return re.search(r"\n\n\s*\S", head) is not None
-        lowered = head.lower()
-        return not any(opener.startswith(lowered) for opener in _UNTAGGED_OPENERS)
-
-    def _decide(self) -> list[dict[str, Any]]:
-        parsed = self.fmt.parse(self.buffer)
-        self.decided = True
-        self.role, self.held, self.problem = parsed.role, parsed.held, parsed.problem
-        deltas: list[dict[str, Any]] = [
-            {"role": "assistant", "content": "", "role_prompt": parsed.role, "format_held": parsed.held,
-             "format_problem": parsed.problem}
-        ]
-        if self.fmt._parse_exact(self.buffer) is not None:
-            return deltas + self._content(parsed.answer)  # the exact format keeps the answer verbatim
-        self._strip_leading = True
-        # parse() also cut the buffer's trailing whitespace, which may be the middle of the answer.
-        trailing = self.buffer[len(self.buffer.rstrip()):] if parsed.answer else ""
-        return deltas + self._content(parsed.answer + trailing)
+def as_deltas(events: list[StreamEvent]) -> list[dict[str, Any]]:
+    """StreamParser events as OpenAI delta dicts: the role once (with format_held), then answer content."""
+    deltas: list[dict[str, Any]] = []
+    for event in events:
+        if isinstance(event, RoleDecided):
+            deltas.append({"role": "assistant", "content": "", "role_prompt": event.role,
+                           "format_held": event.held, "format_problem": event.problem})
+        elif event:
+            deltas.append({"content": event})
+    return deltas
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,13 +160,13 @@ def _sse(backend: Backend, request: ChatRequest, model: str, fmt: SelfPromptForm
                  "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
         return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
-    splitter = RoleStreamSplitter(fmt)
-    for delta in splitter.feed(request.assistant_prefix):
+    parser = StreamParser(fmt)
+    for delta in as_deltas(parser.feed(request.assistant_prefix)):
         yield event(delta)
     for piece in _pieces(backend, request, busy):
-        for delta in splitter.feed(piece):
+        for delta in as_deltas(parser.feed(piece)):
             yield event(delta)
-    for delta in splitter.finish():
+    for delta in as_deltas(parser.finish()):
         yield event(delta)
     yield event({}, "stop")
     yield "data: [DONE]\n\n"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from selfprompt.errors import ConfigError, DataError
+from selfprompt.generate.conditions import find_condition
 from selfprompt.jsonl import iter_json_lines
 
 EXPERIMENT_INDEX = "experiment.json"  # written by `selfprompt run` at the run root
@@ -218,7 +219,8 @@ def role_distribution(report: Report) -> dict[str, dict[str, list[tuple[str, int
         per_task = {}
         for task, items in s.items.items():
             roles = [it.get("role") for it in items.values() if it.get("role")]
-            if roles and s.condition != "manual-role":  # manual roles are ours, not the model's choice
+            condition = find_condition(s.condition)  # None: a condition of another tool, its roles its own
+            if roles and not (condition and condition.needs_manual_role):  # manual roles are ours, not the model's
                 per_task[task] = Counter(expert_of(r) for r in roles).most_common(TOP_ROLES)
         if per_task:
             out[s.name] = per_task
