@@ -19,7 +19,7 @@ from rich.console import Console
 from selfprompt.cliconfig import OverridesGroup, config_command
 from selfprompt.errors import ConfigError, DataError
 from selfprompt.evaluate import judge as J
-from selfprompt.generate.conditions import CONDITIONS, get_condition
+from selfprompt.generate.conditions import get_condition
 from selfprompt.jsonl import JsonlAppender, iter_json_lines, write_json, write_records
 from selfprompt.manifest import write_manifest
 from selfprompt.progress import ProgressLine
@@ -28,7 +28,6 @@ from selfprompt.records import Example
 QUESTION_SETS = {"vicuna_bench": "vicuna_bench/question.jsonl", "mt_bench": "mt_bench/question.jsonl"}
 PARTIAL_SUFFIX = ".partial"
 # Answers come without a task, so no manual role can be chosen for them.
-ANSWER_CONDITIONS = [c for c in CONDITIONS if not get_condition(c).needs_manual_role]
 console = Console(stderr=True)
 
 
