@@ -165,7 +165,7 @@ class Recording(Backend):
 @pytest.mark.parametrize("condition", CONDITIONS)
 def test_streamed_and_batched_ask_send_identical_requests(condition, hf_backend, monkeypatch):
     recorder = Recording(hf_backend)
-    monkeypatch.setattr(ask_cli, "get_backend", lambda *a, **kw: recorder)
+    monkeypatch.setattr(ask_cli, "build_backend", lambda *a, **kw: recorder)
     runner = CliRunner()
     args = ["ask", "--condition", condition, "--max-tokens", "4", "--role-prompt", "From now on, you are a physicist."]
     streamed = runner.invoke(app, [*args, SHORT])  # one question without --json: streamed
