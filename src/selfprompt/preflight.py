@@ -27,14 +27,17 @@ def empty_questions(questions: Sequence[str]) -> list[int]:
 def check_questions(questions: Sequence[str], param_hint: str = "'QUESTIONS...'") -> None:
     """A command-line usage error (exit 2, with the usage line) when a question is empty or whitespace."""
     if not questions:
-        raise typer.BadParameter("give at least one question", ctx=get_current_context(silent=True),
-                                 param_hint=param_hint)
+        raise typer.BadParameter(
+            "give at least one question", ctx=get_current_context(silent=True), param_hint=param_hint
+        )
     empty = empty_questions(questions)
     if empty:
         which = "question" if len(empty) == 1 else "questions"
-        raise typer.BadParameter(f"{which} {', '.join(map(str, empty))} of {len(questions)} empty; "
-                                 "a model cannot answer an empty question",
-                                 ctx=get_current_context(silent=True), param_hint=param_hint)
+        raise typer.BadParameter(
+            f"{which} {', '.join(map(str, empty))} of {len(questions)} empty; a model cannot answer an empty question",
+            ctx=get_current_context(silent=True),
+            param_hint=param_hint,
+        )
 
 
 def check_backend(name: str) -> None:
@@ -115,5 +118,7 @@ def check_train(cfg, resume: str | None, dry_run: bool = False) -> None:
         import torch
 
         if not torch.cuda.is_available():
-            raise ConfigError("method 'qlora' loads the base model in 4 bits with bitsandbytes, which needs a CUDA "
-                              "GPU; on CPU use method=lora")
+            raise ConfigError(
+                "method 'qlora' loads the base model in 4 bits with bitsandbytes, which needs a CUDA "
+                "GPU; on CPU use method=lora"
+            )
