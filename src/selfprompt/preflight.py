@@ -59,12 +59,6 @@ def check_conditions(names: Iterable[str], option: str = "--conditions") -> None
         raise ConfigError(f"{option}: unknown condition(s) {', '.join(unknown)}; valid: {', '.join(CONDITIONS)}")
 
 
-def check_format(name: str) -> None:
-    from selfprompt.format import get_format
-
-    get_format(name)
-
-
 def check_data_dir(explicit: str | Path | None) -> Path:
     """The data mirror folder (--data-dir, then $SELFPROMPT_DATA_DIR), or an error saying how to set it."""
     from selfprompt.data.mirror import resolve_data_dir
@@ -82,13 +76,6 @@ def check_task_data(tasks: Sequence[str], task_files: Sequence[str | Path], data
 
     for spec in get_tasks(list(tasks), list(task_files)):
         files_of(spec, data_dir)
-
-
-def check_question_set(name: str, data_dir: str | Path | None) -> Path:
-    """A judge question set (vicuna_bench, mt_bench, or a JSONL file) exists; its rows are read later."""
-    from selfprompt.evaluate.judge_cli import questions_file
-
-    return questions_file(name, None if data_dir is None else str(data_dir))
 
 
 def check_input_file(path: str | Path, what: str) -> Path:
