@@ -40,7 +40,8 @@ def answers_files(work: Path) -> None:
 
 
 def predictions(work: Path) -> None:
-    (work / "preds.jsonl").write_text(json.dumps({"task": "gsm8k", "id": "gsm8k-0", "output": "The answer is 18."}) + "\n")
+    row = {"task": "gsm8k", "id": "gsm8k-0", "output": "The answer is 18."}
+    (work / "preds.jsonl").write_text(json.dumps(row) + "\n")
 
 
 @dataclass(frozen=True)
@@ -66,18 +67,21 @@ COMMANDS: dict[str, Run | Parse] = {
     "make demo": Parse("the whole demo study, ~24 minutes (tests/test_experiment.py runs a tiny experiment)"),
     "make test": Parse("the test suite itself"),
     'selfprompt ask --condition icl-self-prompt "Why is the sky blue?"': Run(append=tuple(SMALL)),
-    "selfprompt annotate --data lima --limit 64 --teacher default --backend llamacpp --out lima_role.jsonl":
-        Run(replace={"64": "1"}, append=("--max-tokens", "16", "--max-attempts", "1", "--no-progress")),
+    "selfprompt annotate --data lima --limit 64 --teacher default --backend llamacpp --out lima_role.jsonl": Run(
+        replace={"64": "1"}, append=("--max-tokens", "16", "--max-attempts", "1", "--no-progress")
+    ),
     "selfprompt train --config recipes/smollm2-135m-lora-cpu.yaml data=lima_role.jsonl mode=self-prompt "
     "output_dir=runs/sp": Parse(TRAINS),
     'selfprompt ask --condition self-prompt --model runs/sp "How do magnets work?"': Parse(NEEDS_TUNED),
-    "selfprompt eval --model default --tasks gsm8k,strategyqa,mmlu --conditions plain,icl-self-prompt --limit 20":
-        Run(replace={"20": "1"}, append=(*SMALL, "--trigger-max-tokens", "4")),
+    "selfprompt eval --model default --tasks gsm8k,strategyqa,mmlu --conditions plain,icl-self-prompt --limit 20": Run(
+        replace={"20": "1"}, append=(*SMALL, "--trigger-max-tokens", "4")
+    ),
     "selfprompt judge answers --model runs/sp --condition self-prompt --questions vicuna_bench --limit 10 "
     "--out answers_sp.jsonl": Parse(NEEDS_TUNED),
     "selfprompt judge --a answers_sp.jsonl --b answers_base.jsonl --judge default --judge-backend llamacpp "
-    "--verdict-format json --out runs/judge": Run(append=("--max-tokens", "48", "--max-verdict-attempts", "1"),
-                                                   setup=answers_files),
+    "--verdict-format json --out runs/judge": Run(
+        append=("--max-tokens", "48", "--max-verdict-attempts", "1"), setup=answers_files
+    ),
     "selfprompt run experiments/demo.yaml": Run(append=("--dry-run",)),
     "selfprompt report runs/demo": Parse("needs the finished demo study (tests/test_report.py renders a report)"),
     "selfprompt serve --model runs/sp": Parse(NEEDS_TUNED + "; and a server runs until stopped"),
@@ -86,31 +90,36 @@ COMMANDS: dict[str, Run | Parse] = {
     "--rpm 500 --tpm 200000 --price-in 2.5 --price-out 10": Parse(PAID_API),
     "selfprompt annotate --data lima --teacher meta-llama/Llama-3.1-70B-Instruct --backend openai "
     "--base-url http://gpu-box:8000/v1 --json --out runs/lima_role.jsonl": Parse("a 70B model on a GPU server"),
-    "selfprompt annotate --data lima --limit 50 --teacher default --backend llamacpp --out runs/lima_role.jsonl":
-        Run(replace={"50": "1"}, append=("--max-tokens", "16", "--max-attempts", "1", "--no-progress")),
+    "selfprompt annotate --data lima --limit 50 --teacher default --backend llamacpp --out runs/lima_role.jsonl": Run(
+        replace={"50": "1"}, append=("--max-tokens", "16", "--max-attempts", "1", "--no-progress")
+    ),
     "selfprompt annotate --data my.jsonl --field-map question=instruction,answer=output --teacher gpt-4o "
     "--out my_role.jsonl": Parse(PAID_API),
-    ".venv/bin/pytest tests/test_reliable.py tests/test_annotate_validate.py tests/test_annotate.py":
-        Parse("the tests themselves"),
+    ".venv/bin/pytest tests/test_reliable.py tests/test_annotate_validate.py tests/test_annotate.py": Parse(
+        "the tests themselves"
+    ),
     "selfprompt annotate --data lima --teacher gpt-4o --out runs/lima_role.jsonl --dry-run --price-in 2.5 "
     "--price-out 10": Run(append=("--limit", "2")),
     # docs/evaluate.md
     "selfprompt eval --model default --tasks gsm8k,strategyqa,mmlu --conditions plain,icl-self-prompt --limit 20 "
     "--out runs/eval": Run(replace={"20": "1"}, append=(*SMALL, "--trigger-max-tokens", "4")),
-    "selfprompt eval --model runs/train/self-prompt --tasks gsm8k,mmlu --conditions self-prompt,self-prompt-no-role":
-        Parse(NEEDS_TUNED),
-    "selfprompt eval --model runs/train/plain-lima --tasks gsm8k,mmlu --conditions plain":
-        Parse("needs a baseline model trained by `selfprompt train` (minutes)"),
-    "selfprompt eval --backend openai --base-url http://127.0.0.1:8000/v1 --model my-model --tasks gsm8k":
-        Parse(SERVER),
+    "selfprompt eval --model runs/train/self-prompt --tasks gsm8k,mmlu "
+    "--conditions self-prompt,self-prompt-no-role": Parse(NEEDS_TUNED),
+    "selfprompt eval --model runs/train/plain-lima --tasks gsm8k,mmlu --conditions plain": Parse(
+        "needs a baseline model trained by `selfprompt train` (minutes)"
+    ),
+    "selfprompt eval --backend openai --base-url http://127.0.0.1:8000/v1 --model my-model --tasks gsm8k": Parse(
+        SERVER
+    ),
     "selfprompt eval score --predictions preds.jsonl --out runs/preds-scores": Run(setup=predictions),
     "selfprompt eval tasks": Run(),
     # docs/foundation.md
     'selfprompt ask "Why is the sky blue?"': Run(append=tuple(SMALL)),
     'selfprompt ask --backend llamacpp "Why is the sky blue?"': Run(append=tuple(SMALL)),
     'selfprompt ask --condition self-prompt --model runs/sp-lora "How do magnets work?"': Parse(NEEDS_TUNED),
-    'selfprompt ask --backend openai --base-url http://127.0.0.1:8000/v1 --model default --json "q1" "q2"':
-        Parse(SERVER),
+    'selfprompt ask --backend openai --base-url http://127.0.0.1:8000/v1 --model default --json "q1" "q2"': Parse(
+        SERVER
+    ),
     ".venv/bin/pytest tests/test_format.py tests/test_models.py tests/test_data.py tests/test_backends.py "
     "tests/test_ask.py": Parse("the tests themselves"),
     ".venv/bin/python bench/generate.py": Parse("a benchmark (minutes)"),
@@ -119,23 +128,25 @@ COMMANDS: dict[str, Run | Parse] = {
     "selfprompt run experiments/demo.yaml eval.limit=5": Run(append=("--dry-run",)),
     "selfprompt judge answers --model runs/x/model --condition self-prompt --questions vicuna_bench --limit 10 "
     "--out runs/sp-answers": Parse(NEEDS_TUNED),
-    "selfprompt judge --a runs/sp-answers --b runs/base-answers --out runs/judge --judge default --judge-backend openai "
-    "--base-url http://127.0.0.1:8080/v1 --verdict-format json": Parse(SERVER),
+    "selfprompt judge --a runs/sp-answers --b runs/base-answers --out runs/judge --judge default "
+    "--judge-backend openai --base-url http://127.0.0.1:8080/v1 --verdict-format json": Parse(SERVER),
     "selfprompt report runs/demo/": Parse("needs the finished demo study (tests/test_report.py renders a report)"),
-    "selfprompt report runs/eval-x --eval baseline=runs/eval-y --judge sp-vs-base=runs/judge --baseline baseline":
-        Parse("needs finished eval and judge folders (tests/test_report.py renders a report)"),
-    "selfprompt serve --model runs/x/model --backend hf --port 8000":
-        Parse("a server runs until stopped (tests/test_serve.py starts it)"),
+    "selfprompt report runs/eval-x --eval baseline=runs/eval-y --judge sp-vs-base=runs/judge "
+    "--baseline baseline": Parse("needs finished eval and judge folders (tests/test_report.py renders a report)"),
+    "selfprompt serve --model runs/x/model --backend hf --port 8000": Parse(
+        "a server runs until stopped (tests/test_serve.py starts it)"
+    ),
     # docs/train.md
     "selfprompt train --config recipes/smollm2-135m-lora-cpu.yaml data=runs/lima-role.jsonl": Parse(TRAINS),
     "selfprompt train --config recipes/smollm2-135m-lora-cpu.yaml data=runs/lima-role.jsonl mode=baseline "
     "output_dir=runs/smollm2-baseline": Parse(TRAINS),
     "selfprompt train --config recipes/smollm2-135m-lora-cpu.yaml --dry-run 3": Parse(
         "reads the recipe's data file, runs/lima-role.jsonl, made by `selfprompt annotate` "
-        "(tests/test_train_data.py runs --dry-run)"),
+        "(tests/test_train_data.py runs --dry-run)"
+    ),
     "selfprompt train --config recipes/smollm2-135m-lora-cpu.yaml --resume auto": Parse(TRAINS),
-    "accelerate launch --multi_gpu --num_processes 2 -m selfprompt.train --config recipes/smollm2-135m-lora-cpu.yaml":
-        Parse(TRAINS + " (tests/test_train_run.py runs this 2-process launch)"),
+    "accelerate launch --multi_gpu --num_processes 2 -m selfprompt.train "
+    "--config recipes/smollm2-135m-lora-cpu.yaml": Parse(TRAINS + " (tests/test_train_run.py runs this launch)"),
     "torchrun --nproc_per_node 2 -m selfprompt.train --config recipes/smollm2-135m-lora-cpu.yaml": Parse(TRAINS),
     "accelerate launch --config_file recipes/accelerate/cpu-2proc.yaml --mpirun_hostfile HOSTFILE -m selfprompt.train "
     "--config recipes/smollm2-135m-lora-cpu.yaml": Parse("needs MPI and a host file"),
@@ -181,7 +192,7 @@ def selfprompt_args(command: str) -> list[str] | None:
     if words[0] == "selfprompt":
         return words[1:]
     if "-m" in words and words[words.index("-m") + 1] == "selfprompt.train":
-        return ["train", *words[words.index("-m") + 2:]]
+        return ["train", *words[words.index("-m") + 2 :]]
     return None
 
 
@@ -271,7 +282,10 @@ def test_every_relative_link_in_the_docs_resolves():
 
 def test_docs_do_not_link_to_missing_docs_in_backticks():
     """`docs/NAME.md` written as code is a reference a reader follows like a link."""
-    missing = [f"{doc.relative_to(REPO)}: {ref}" for doc in DOCS
-               for ref in re.findall(r"`(docs/[\w.-]+\.md)`", doc.read_text(encoding="utf-8"))
-               if not (REPO / ref).exists()]
+    missing = [
+        f"{doc.relative_to(REPO)}: {ref}"
+        for doc in DOCS
+        for ref in re.findall(r"`(docs/[\w.-]+\.md)`", doc.read_text(encoding="utf-8"))
+        if not (REPO / ref).exists()
+    ]
     assert not missing, "\n".join(missing)

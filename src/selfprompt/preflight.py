@@ -27,14 +27,17 @@ def empty_questions(questions: Sequence[str]) -> list[int]:
 def check_questions(questions: Sequence[str], param_hint: str = "'QUESTIONS...'") -> None:
     """A command-line usage error (exit 2, with the usage line) when a question is empty or whitespace."""
     if not questions:
-        raise typer.BadParameter("give at least one question", ctx=get_current_context(silent=True),
-                                 param_hint=param_hint)
+        raise typer.BadParameter(
+            "give at least one question", ctx=get_current_context(silent=True), param_hint=param_hint
+        )
     empty = empty_questions(questions)
     if empty:
         which = "question" if len(empty) == 1 else "questions"
-        raise typer.BadParameter(f"{which} {', '.join(map(str, empty))} of {len(questions)} empty; "
-                                 "a model cannot answer an empty question",
-                                 ctx=get_current_context(silent=True), param_hint=param_hint)
+        raise typer.BadParameter(
+            f"{which} {', '.join(map(str, empty))} of {len(questions)} empty; a model cannot answer an empty question",
+            ctx=get_current_context(silent=True),
+            param_hint=param_hint,
+        )
 
 
 def check_backend(name: str) -> None:
@@ -56,12 +59,6 @@ def check_conditions(names: Iterable[str], option: str = "--conditions") -> None
         raise ConfigError(f"{option}: unknown condition(s) {', '.join(unknown)}; valid: {', '.join(CONDITIONS)}")
 
 
-def check_format(name: str) -> None:
-    from selfprompt.format import get_format
-
-    get_format(name)
-
-
 def check_data_dir(explicit: str | Path | None) -> Path:
     """The data mirror folder (--data-dir, then $SELFPROMPT_DATA_DIR), or an error saying how to set it."""
     from selfprompt.data.mirror import resolve_data_dir
@@ -79,13 +76,6 @@ def check_task_data(tasks: Sequence[str], task_files: Sequence[str | Path], data
 
     for spec in get_tasks(list(tasks), list(task_files)):
         files_of(spec, data_dir)
-
-
-def check_question_set(name: str, data_dir: str | Path | None) -> Path:
-    """A judge question set (vicuna_bench, mt_bench, or a JSONL file) exists; its rows are read later."""
-    from selfprompt.evaluate.judge_cli import questions_file
-
-    return questions_file(name, None if data_dir is None else str(data_dir))
 
 
 def check_input_file(path: str | Path, what: str) -> Path:
@@ -115,5 +105,7 @@ def check_train(cfg, resume: str | None, dry_run: bool = False) -> None:
         import torch
 
         if not torch.cuda.is_available():
-            raise ConfigError("method 'qlora' loads the base model in 4 bits with bitsandbytes, which needs a CUDA "
-                              "GPU; on CPU use method=lora")
+            raise ConfigError(
+                "method 'qlora' loads the base model in 4 bits with bitsandbytes, which needs a CUDA "
+                "GPU; on CPU use method=lora"
+            )

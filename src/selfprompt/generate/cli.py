@@ -50,10 +50,10 @@ def ask(
 ) -> None:
     """Ask the model; it writes its own expert role prompt (icl-self-prompt, self-prompt), then answers."""
     check_questions(questions)  # settings first: loading a model takes a while
-    check_backend(backend)
     fmt = get_format(fmt_name)
     manual = ManualRole(role_prompt, acceptance) if role_prompt else None
     answering = check_condition(condition, manual)  # fail before loading a model
+    check_backend(backend)
     try:
         sampling = Sampling(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
     except ValidationError as e:

@@ -59,7 +59,7 @@ def write_report(report: Report, out_dir: Path) -> tuple[Path, Path]:
     env = Environment(loader=PackageLoader("selfprompt.report", "templates"), autoescape=select_autoescape(["html", "jinja"]))
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     write_text(html_path, env.get_template("report.html.jinja").render(**context))
-    write_text(md_path, markdown(report, acc, deltas, roles, examples, pngs))
+    write_text(md_path, markdown(report, acc, deltas, roles, examples))
     return html_path, md_path
 
 
@@ -68,7 +68,7 @@ def _cell(text: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def markdown(report: Report, acc: list, deltas: list, roles: dict, examples: list, pngs: dict[str, bytes]) -> str:
+def markdown(report: Report, acc: list, deltas: list, roles: dict, examples: list) -> str:
     lines = [f"# {report.title}", ""]
     if acc:
         lines += ["## Accuracy", "", "![accuracy](plots/accuracy.png)", "",

@@ -316,7 +316,7 @@ def write_loss_curve(log_history: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
-def save_outputs(cfg: TrainConfig, trainer, tokenizer, data: PreparedData, pair: ChatTemplatePair, out: Path) -> None:
+def save_outputs(cfg: TrainConfig, trainer, tokenizer, pair: ChatTemplatePair, out: Path) -> None:
     trainer.save_model(str(out))  # peft adapter for lora/qlora, full weights otherwise
     if not trainer.accelerator.is_main_process:
         return
@@ -378,7 +378,7 @@ def run(cfg: TrainConfig, resume: str | None = None, dry_run: int | None = None)
 
     # save
     if completed:
-        save_outputs(cfg, trainer, tokenizer, data, pair, out)
+        save_outputs(cfg, trainer, tokenizer, pair, out)
     if main:
         write_run_records(cfg, data, pair, out, {
             "completed": completed, "global_step": state.global_step, "max_steps": state.max_steps,
