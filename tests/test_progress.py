@@ -182,3 +182,13 @@ def test_the_clock_stops_when_the_work_is_done():
         clock.now = 104.0
         line.advance(2)
         assert line.tally.rate() == pytest.approx(6 / 104)
+
+
+def test_no_events_into_a_descriptor_that_is_not_a_pipe(monkeypatch, tmp_path):
+    with (tmp_path / "other.txt").open("w") as other:  # inherited the variable, not the pipe: fd is a file
+        monkeypatch.setenv(P.PROGRESS_FD_ENV, str(other.fileno()))
+        monkeypatch.setattr(P, "EVENTS", P._EventPipe())
+        with P.ProgressLine("eval", 2, show=False) as line:
+            line.advance(2)
+        assert P.EVENTS.stream is None
+    assert (tmp_path / "other.txt").read_text() == ""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import threading
 import time
 from typing import Any, Callable
@@ -145,7 +146,10 @@ class _EventPipe:
                 self.opened = True
                 fd = os.environ.get(PROGRESS_FD_ENV, "")
                 try:
-                    self.stream = os.fdopen(int(fd), "w", buffering=1, encoding="utf-8") if fd else None
+                    # Only a pipe: a process that inherited the variable but not the descriptor may hold
+                    # another file under that number, which events must not be written into.
+                    is_pipe = bool(fd) and stat.S_ISFIFO(os.fstat(int(fd)).st_mode)
+                    self.stream = os.fdopen(int(fd), "w", buffering=1, encoding="utf-8") if is_pipe else None
                 except (ValueError, OSError):
                     self.stream = None  # not ours, or closed: progress is a courtesy, never a failure
             if self.stream is None:
