@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 import threading
 import time
 from typing import Any, Callable
@@ -178,6 +179,13 @@ def read_events(stream: Any, on_event: Callable[[dict[str, Any]], None]) -> None
 # The line
 
 
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 class ProgressLine:
     """A live progress line (terminal) or occasional plain lines (log), plus events for the runner.
 
@@ -209,7 +217,10 @@ class ProgressLine:
         if not self.show:
             return self
         if self.console.is_terminal and not self.console.is_dumb_terminal:
-            self.live = Live(self, console=self.console, transient=True, refresh_per_second=4)
+            # Prints to stdout go above the line only when stdout is this terminal too: redirected output
+            # (`ask --json ... > file`) must stay where the user sent it.
+            self.live = Live(self, console=self.console, transient=True, refresh_per_second=4,
+                             redirect_stdout=_is_terminal(sys.stdout))
             self.live.start()
         else:
             self._plain()
