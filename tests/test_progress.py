@@ -166,7 +166,7 @@ def test_the_stage_table_lists_every_stage_when_one_fails(tmp_path, data_dir):
     table = out.getvalue()
     assert [s.name for s in stages] == ["eval-baseline", "answers-baseline", "report"]
     assert re.search(r"eval-baseline\s+│\s+skipped\s+│\s+1m01s \(earlier\)\s+│\s+eval-baseline-", table), table
-    assert re.search(r"answers-baseline\s+│\s+failed\s+│", table), table
+    assert re.search(r"answers-baseline\s+│\s+failed\s+│\s+\d+s\s+│", table), table
     assert re.search(r"report\s+│\s+not run\s+│\s+│\s+report-", table), table
 
 
@@ -182,3 +182,13 @@ def test_the_clock_stops_when_the_work_is_done():
         clock.now = 104.0
         line.advance(2)
         assert line.tally.rate() == pytest.approx(6 / 104)
+
+
+def test_no_events_into_a_descriptor_that_is_not_a_pipe(monkeypatch, tmp_path):
+    with (tmp_path / "other.txt").open("w") as other:  # inherited the variable, not the pipe: fd is a file
+        monkeypatch.setenv(P.PROGRESS_FD_ENV, str(other.fileno()))
+        monkeypatch.setattr(P, "EVENTS", P._EventPipe())
+        with P.ProgressLine("eval", 2, show=False) as line:
+            line.advance(2)
+        assert P.EVENTS.stream is None
+    assert (tmp_path / "other.txt").read_text() == ""

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import sys
 import threading
 import time
 from typing import Any, Callable
@@ -145,7 +147,10 @@ class _EventPipe:
                 self.opened = True
                 fd = os.environ.get(PROGRESS_FD_ENV, "")
                 try:
-                    self.stream = os.fdopen(int(fd), "w", buffering=1, encoding="utf-8") if fd else None
+                    # Only a pipe: a process that inherited the variable but not the descriptor may hold
+                    # another file under that number, which events must not be written into.
+                    is_pipe = bool(fd) and stat.S_ISFIFO(os.fstat(int(fd)).st_mode)
+                    self.stream = os.fdopen(int(fd), "w", buffering=1, encoding="utf-8") if is_pipe else None
                 except (ValueError, OSError):
                     self.stream = None  # not ours, or closed: progress is a courtesy, never a failure
             if self.stream is None:
@@ -172,6 +177,13 @@ def read_events(stream: Any, on_event: Callable[[dict[str, Any]], None]) -> None
 
 # ---------------------------------------------------------------------------------------------
 # The line
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 class ProgressLine:
@@ -205,7 +217,10 @@ class ProgressLine:
         if not self.show:
             return self
         if self.console.is_terminal and not self.console.is_dumb_terminal:
-            self.live = Live(self, console=self.console, transient=True, refresh_per_second=4)
+            # Prints to stdout go above the line only when stdout is this terminal too: redirected output
+            # (`ask --json ... > file`) must stay where the user sent it.
+            self.live = Live(self, console=self.console, transient=True, refresh_per_second=4,
+                             redirect_stdout=_is_terminal(sys.stdout))
             self.live.start()
         else:
             self._plain()

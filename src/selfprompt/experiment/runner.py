@@ -422,7 +422,7 @@ def run_experiment(exp: Experiment, experiment_file: Path, root: Path | None = N
                     log(f"[skip] {stage.name} (done: {folder.name})")
                     continue
                 log(f"[run ] {stage.name} -> {folder.name}")
-                row.status = "failed"  # until it returns
+                row.status, started = "failed", time.monotonic()  # failed until it returns
                 with ProgressLine(stage.name, None, console=console, send_events=False, summary=False) as line:
                     def show(event: dict[str, Any], name: str = stage.name, line: ProgressLine = line) -> None:
                         line.update(label=f"{name}: {event['label']}", unit=event.get("unit"), done=event["done"],
@@ -433,9 +433,11 @@ def run_experiment(exp: Experiment, experiment_file: Path, root: Path | None = N
                 outcome[stage.name] = row.seconds = round(seconds, 2)
                 row.status = "done"
                 log(f"[done] {stage.name} in {seconds:.1f}s")
-        except KeyboardInterrupt:
+        except BaseException as e:
             for row in table:
-                row.status = "interrupted" if row.status == "failed" else row.status
+                if row.status == "failed":  # the stage that was running: its time so far
+                    row.seconds = time.monotonic() - started
+                    row.status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
             raise
         finally:
             console.print(stage_table(table, root))
