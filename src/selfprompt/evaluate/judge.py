@@ -301,6 +301,7 @@ class AnswersConfig(BaseModel):
     limit: int | None = Field(default=None, ge=1, description="First N questions only.")
     max_tokens: int = Field(default=256, ge=1, description="Answer length limit in new tokens.")
     seed: int = Field(default=0, description="Sampling seed (greedy decoding ignores it).")
+    batch_size: int = Field(default=8, ge=1, description="Questions per generate call and per cache append.")
 
     @property
     def out_file(self) -> Path:

@@ -14,19 +14,21 @@ from pathlib import Path
 from typing import Any, Callable
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from selfprompt.cliconfig import OverridesGroup, config_command
 from selfprompt.errors import ConfigError, DataError
 from selfprompt.evaluate import judge as J
+from selfprompt.evaluate.generation import GenerationCache, batches
 from selfprompt.generate.conditions import get_condition
-from selfprompt.jsonl import JsonlAppender, iter_json_lines, write_json, write_records
+from selfprompt.jsonl import iter_json_lines, write_json, write_records
 from selfprompt.manifest import write_manifest
 from selfprompt.progress import ProgressLine
 from selfprompt.records import Example
 
 QUESTION_SETS = {"vicuna_bench": "vicuna_bench/question.jsonl", "mt_bench": "mt_bench/question.jsonl"}
-PARTIAL_SUFFIX = ".partial"
+PARTIAL_SUFFIX = ".partial"  # an earlier version's resume file, read once for its answers
 # Answers come without a task, so no manual role can be chosen for them.
 console = Console(stderr=True)
 
@@ -69,6 +71,22 @@ def load_questions(name: str, data_dir: str | None = None, limit: int | None = N
     return examples
 
 
+class Answer(BaseModel):
+    """One row of answers.jsonl, and of the answers' generation cache (keyed by answer_key)."""
+
+    id: str
+    question: str
+    answer: str
+    role: str | None
+    raw: str
+    condition: str
+    format_held: bool | None
+    problem: str | None
+    finish_reason: str
+    model: str
+    key: str
+
+
 def answer_key(backend: Any, question: Example, condition: str, sampling: Any) -> str:
     """sha256 of every input of one answer: model (by content), question, condition and its prompts, sampling."""
     from selfprompt.manifest import sha256_text
@@ -79,32 +97,57 @@ def answer_key(backend: Any, question: Example, condition: str, sampling: Any) -
     return sha256_text(json.dumps(parts, sort_keys=True))
 
 
+def answers_cache_path(out_file: Path, condition: str) -> Path:
+    """The answers' generation cache beside the output, laid out as eval's (generations/<set>__<condition>)."""
+    return out_file.parent / "generations" / f"answers__{condition}.jsonl"
+
+
 def generate_answers(backend: Any, questions: list[Example], condition: str, sampling: Any, out_file: Path,
                      chunk: int = 8, progress: Callable[[int, bool], None] = lambda n, cached: None) -> int:
-    """Answer questions in chunks appended durably to a partial file; a rerun skips answers whose key (every
-    input of the answer, see answer_key) it already holds, so a resumed run never mixes in another model's.
+    """Answer `questions` through a keyed generation cache (as eval's: see evaluate/generation.py) and write
+    `out_file` (one Answer row per question, in question order). Returns how many answers were generated now.
 
-    `progress(n, cached)` hears of the answers already held first (cached=True), then of each chunk."""
+    Each chunk of `chunk` questions is appended to the cache durably, so a killed run resumes without
+    redoing or duplicating an answer; the key holds every input of an answer (answer_key), so a rerun with
+    another model, sampling or prompt generates exactly the answers those change, and never mixes in
+    another model's. `progress(n, cached)` hears of the answers already held first (cached=True), then of
+    each chunk. Raises ConfigError for a condition that needs a manual role (answers have no task)."""
     answering = get_condition(condition)
     answering.check()  # before anything is written: a condition that needs a manual role has none here
+    keys = [answer_key(backend, q, condition, sampling) for q in questions]
     partial = out_file.with_name(out_file.name + PARTIAL_SUFFIX)
-    keys = {q.id: answer_key(backend, q, condition, sampling) for q in questions}
-    with JsonlAppender(partial) as out:  # opening first cuts a torn tail left by a kill
-        done = {obj.get("key") for _, obj in iter_json_lines(partial)}
-        todo = [q for q in questions if keys[q.id] not in done]
+    with GenerationCache(answers_cache_path(out_file, condition), Answer) as cache:
+        for earlier in (partial, out_file):
+            _adopt(cache, earlier, set(keys))
+        todo = cache.missing(zip(questions, keys))
         progress(len(questions) - len(todo), True)
-        for start in range(0, len(todo), chunk):
-            batch = todo[start : start + chunk]
-            outputs = answering.answer(backend, [q.question for q in batch], sampling)
-            for q, o in zip(batch, outputs):
-                out.append({"id": q.id, "question": q.question, "answer": o.answer, "role": o.role, "raw": o.raw,
-                            "condition": condition, "format_held": o.format_held, "problem": o.problem,
-                            "finish_reason": o.finish_reason, "model": backend.model_id, "key": keys[q.id]})
+        for batch in batches(todo, chunk):
+            outputs = answering.answer(backend, [q.question for q, _ in batch], sampling)
+            for (q, k), o in zip(batch, outputs):
+                cache.add(Answer(id=q.id, question=q.question, answer=o.answer, role=o.role, raw=o.raw,
+                                 condition=condition, format_held=o.format_held, problem=o.problem,
+                                 finish_reason=o.finish_reason, model=backend.model_id, key=k))
             progress(len(batch), False)
-    rows = {obj["key"]: obj for _, obj in iter_json_lines(partial) if obj.get("key")}
-    write_records(out_file, [rows[keys[q.id]] for q in questions])  # question order, whatever order chunks finished
-    partial.unlink()
+        # A question asked twice under two ids is answered once; each row keeps its own id.
+        rows = [cache[k].model_copy(update={"id": q.id}) for q, k in zip(questions, keys)]
+    write_records(out_file, rows)
+    partial.unlink(missing_ok=True)
     return len(todo)
+
+
+def _adopt(cache: GenerationCache[Answer], path: Path, keys: set[str]) -> None:
+    """Take into the cache the keyed answers of `path` that it lacks: an answers.jsonl written before the
+    cache existed, or the partial file an earlier version left when killed. Their keys are the same, so
+    those answers are reused; rows without a key, or not answers, are not ours and are left alone."""
+    if not path.is_file():
+        return
+    for _, obj in iter_json_lines(path):
+        key = obj.get("key")
+        if key in keys and key not in cache:
+            try:
+                cache.add(Answer.model_validate(obj))
+            except ValidationError:
+                continue
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,7 +226,7 @@ def answers(config: J.AnswersConfig, ctx: typer.Context) -> None:
                            embedded="hf")
     try:
         with ProgressLine("answers", len(qs), "answers", console=console) as line:
-            generated = generate_answers(engine, qs, config.condition, sampling, out_file,
+            generated = generate_answers(engine, qs, config.condition, sampling, out_file, chunk=config.batch_size,
                                          progress=lambda n, cached: line.advance(n, cached=cached))
     finally:
         engine.close()

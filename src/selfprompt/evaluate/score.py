@@ -16,8 +16,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from selfprompt.errors import DataError
-from selfprompt.evaluate.runner import ItemResult, compare, markdown_table, score_item, summarize
+from selfprompt.evaluate.render import markdown_table
 from selfprompt.evaluate.sandbox import SandboxLimits
+from selfprompt.evaluate.scoring import ItemResult, compare, score_item, summarize
 from selfprompt.evaluate.tasks import Item, load_items, task_files
 from selfprompt.format import DEFAULT_FORMAT, get_format
 from selfprompt.jsonl import iter_json_lines, validation_error, write_json, write_records

@@ -10,7 +10,7 @@ files) and the content of the local models it runs (see models.py). So:
 * a changed setting changes the key of that stage and of everything downstream, and nothing else;
 * a killed run resumes: the unfinished stage is started again in the same folder, and the stage
   commands resume their own work (annotate and eval from their caches, train with `--resume auto`,
-  answers from their partial file, the judge from its request cache).
+  answers from their generation cache, the judge from its request cache).
 """
 
 from __future__ import annotations
