@@ -28,9 +28,9 @@ from pathlib import Path
 import httpx
 
 from selfprompt.annotate.run import AnnotateConfig, run_annotate
+from selfprompt.annotate.template import load_template
 from selfprompt.generate.backends import ChatRequest, Sampling, get_backend
 from selfprompt.jsonl import write_json
-from selfprompt.annotate.template import load_template
 from selfprompt.manifest import build_manifest
 from selfprompt.models import resolve_model
 
@@ -38,9 +38,23 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def start_server(port: int, log: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", resolve_model("default").gguf_path,
-           "--model_alias", "default", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
-           "--n_threads", str(os.cpu_count() or 2)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        resolve_model("default").gguf_path,
+        "--model_alias",
+        "default",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "4096",
+        "--n_threads",
+        str(os.cpu_count() or 2),
+    ]
     proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -64,9 +78,15 @@ def free_port() -> int:
 def timed_run(cfg: AnnotateConfig) -> dict:
     summary = run_annotate(cfg, show_progress=False)
     run = summary["this_run"]
-    return {"concurrency": cfg.concurrency, "rows": summary["rows"], "seconds": run["seconds"],
-            "rows_per_second": run["rows_per_second"], "requests_sent": run["requests_sent"],
-            "cache_hits": run["cache_hits"], "status": summary["status"]}
+    return {
+        "concurrency": cfg.concurrency,
+        "rows": summary["rows"],
+        "seconds": run["seconds"],
+        "rows_per_second": run["rows_per_second"],
+        "requests_sent": run["requests_sent"],
+        "cache_hits": run["cache_hits"],
+        "status": summary["status"],
+    }
 
 
 def main() -> None:
@@ -75,7 +95,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--warmup-requests", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=48)
-    parser.add_argument("--data-dir", default=os.environ.get("SELFPROMPT_DATA_DIR", str(REPO.parent / "shared" / "data")))
+    parser.add_argument(
+        "--data-dir", default=os.environ.get("SELFPROMPT_DATA_DIR", str(REPO.parent / "shared" / "data"))
+    )
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "annotate.json"))
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: never orphan the server
@@ -88,19 +110,38 @@ def main() -> None:
         # Warm-up: the server's first requests pay for evaluating the few-shot prefix and for paging the
         # model in (measured here: the first generations ran at <1 token/s, later ones 10x faster).
         warm = get_backend("openai", model="default", base_url=base_url, api_key_env="SELFPROMPT_BENCH_NO_KEY")
-        warm.generate([ChatRequest(messages=load_template().messages(f"Warm-up question {i}?"),
-                                   sampling=Sampling(max_tokens=args.max_tokens)) for i in range(args.warmup_requests)])
+        warm.generate(
+            [
+                ChatRequest(
+                    messages=load_template().messages(f"Warm-up question {i}?"),
+                    sampling=Sampling(max_tokens=args.max_tokens),
+                )
+                for i in range(args.warmup_requests)
+            ]
+        )
         warm.close()
 
         def cfg(name: str, concurrency: int, cache: str) -> AnnotateConfig:
-            return AnnotateConfig(out=work / f"{name}.jsonl", cache=work / cache, data="lima", data_dir=args.data_dir,
-                                  limit=args.rows, teacher="default", backend="openai", base_url=base_url,
-                                  api_key_env="SELFPROMPT_BENCH_NO_KEY", concurrency=concurrency,
-                                  max_tokens=args.max_tokens, max_attempts=1)
+            return AnnotateConfig(
+                out=work / f"{name}.jsonl",
+                cache=work / cache,
+                data="lima",
+                data_dir=args.data_dir,
+                limit=args.rows,
+                teacher="default",
+                backend="openai",
+                base_url=base_url,
+                api_key_env="SELFPROMPT_BENCH_NO_KEY",
+                concurrency=concurrency,
+                max_tokens=args.max_tokens,
+                max_attempts=1,
+            )
 
         serial_runs, parallel_runs = [], []
         for r in range(args.rounds):
-            first, second = ((1, serial_runs), (8, parallel_runs)) if r % 2 == 0 else ((8, parallel_runs), (1, serial_runs))
+            first, second = (
+                ((1, serial_runs), (8, parallel_runs)) if r % 2 == 0 else ((8, parallel_runs), (1, serial_runs))
+            )
             for concurrency, runs in (first, second):
                 runs.append(timed_run(cfg(f"c{concurrency}-r{r}", concurrency, f"c{concurrency}-r{r}.sqlite")))
                 runs[-1]["load_average_after"] = os.getloadavg()[0]
@@ -113,20 +154,24 @@ def main() -> None:
     parallel = statistics.median(r["rows_per_second"] for r in parallel_runs)
     result = {
         "benchmark": "annotate rows/s, llama.cpp server (SmolLM2-135M Q4_1), 2-core CPU",
-        "rows": args.rows, "max_tokens": args.max_tokens,
+        "rows": args.rows,
+        "max_tokens": args.max_tokens,
         "concurrency_1": {"median_rows_per_second": serial, "runs": serial_runs},
         "concurrency_8": {"median_rows_per_second": parallel, "runs": parallel_runs},
         "cached_rerun": cached,
         "speedup_concurrency_8_vs_1": round(parallel / serial, 3),
-        "speedup_cached_rerun_vs_concurrency_8": round(statistics.median(r["seconds"] for r in parallel_runs)
-                                                       / max(cached["seconds"], 1e-9), 1),
+        "speedup_cached_rerun_vs_concurrency_8": round(
+            statistics.median(r["seconds"] for r in parallel_runs) / max(cached["seconds"], 1e-9), 1
+        ),
         "note": "llama-cpp-python's server answers one request at a time; the machine is shared, see load averages",
         "load_average_at_end": os.getloadavg(),
         "manifest": build_manifest(stage="bench-annotate", config=vars(args), seed=0),
     }
     write_json(args.out, result)
-    print(f"c=1 {serial} rows/s, c=8 {parallel} rows/s (medians), "
-          f"cached rerun {cached['seconds']} s ({cached['requests_sent']} requests) -> {args.out}")
+    print(
+        f"c=1 {serial} rows/s, c=8 {parallel} rows/s (medians), "
+        f"cached rerun {cached['seconds']} s ({cached['requests_sent']} requests) -> {args.out}"
+    )
 
 
 if __name__ == "__main__":

@@ -70,9 +70,14 @@ def data_dir() -> Path:
 
 def _timing(n: int, started: float, loaded: float, done: float, load_avg: float) -> dict:
     """End-to-end and eval-only (model already loaded) figures; the load average says how busy the machine was."""
-    return {"seconds": done - started, "items_per_s": n / (done - started),
-            "eval_seconds": done - loaded, "eval_items_per_s": n / (done - loaded),
-            "load_seconds": loaded - started, "load_average_1min_at_start": load_avg}
+    return {
+        "seconds": done - started,
+        "items_per_s": n / (done - started),
+        "eval_seconds": done - loaded,
+        "eval_items_per_s": n / (done - loaded),
+        "load_seconds": loaded - started,
+        "load_average_1min_at_start": load_avg,
+    }
 
 
 def run_ours(n: int, max_tokens: int, batch_size: int, trigger: bool) -> dict:
@@ -84,15 +89,30 @@ def run_ours(n: int, max_tokens: int, batch_size: int, trigger: bool) -> dict:
         started = time.perf_counter()
         backend = get_backend("hf", model="default", batch_size=batch_size)
         loaded = time.perf_counter()
-        config = EvalConfig(tasks=["gsm8k"], conditions=["plain"], data_dir=str(data_dir()), out=out, limit=n,
-                            seed=None, max_tokens=max_tokens, batch_size=batch_size, no_trigger=not trigger)
+        config = EvalConfig(
+            tasks=["gsm8k"],
+            conditions=["plain"],
+            data_dir=str(data_dir()),
+            out=out,
+            limit=n,
+            seed=None,
+            max_tokens=max_tokens,
+            batch_size=batch_size,
+            no_trigger=not trigger,
+        )
         results = run_eval(config, backend=backend)
         done = time.perf_counter()
         backend.close()
     summary = results["tasks"]["gsm8k"]["conditions"]["plain"]
-    return {"items": n, **_timing(n, started, loaded, done, load_avg), "trigger_pass": trigger,
-            "accuracy_strict": summary["strict"]["accuracy"], "accuracy_lenient": summary["lenient"]["accuracy"],
-            "extraction_failure_rate": summary["extraction_failure_rate"], "abstained_rate": summary["abstained_rate"]}
+    return {
+        "items": n,
+        **_timing(n, started, loaded, done, load_avg),
+        "trigger_pass": trigger,
+        "accuracy_strict": summary["strict"]["accuracy"],
+        "accuracy_lenient": summary["lenient"]["accuracy"],
+        "extraction_failure_rate": summary["extraction_failure_rate"],
+        "abstained_rate": summary["abstained_rate"],
+    }
 
 
 def run_lm_eval(n: int, max_tokens: int, batch_size: int) -> dict:
@@ -112,13 +132,21 @@ def run_lm_eval(n: int, max_tokens: int, batch_size: int) -> dict:
         started = time.perf_counter()
         lm = HFLM(pretrained=model_path, dtype="float32", batch_size=batch_size, device="cpu")
         loaded = time.perf_counter()
-        out = lm_eval.simple_evaluate(model=lm, tasks=["selfprompt_gsm8k_local"],
-                                      task_manager=TaskManager(include_path=tmp), apply_chat_template=True,
-                                      log_samples=False)
+        out = lm_eval.simple_evaluate(
+            model=lm,
+            tasks=["selfprompt_gsm8k_local"],
+            task_manager=TaskManager(include_path=tmp),
+            apply_chat_template=True,
+            log_samples=False,
+        )
         done = time.perf_counter()
     metrics = out["results"]["selfprompt_gsm8k_local"]
-    return {"items": n, **_timing(n, started, loaded, done, load_avg), "version": lm_eval.__version__,
-            "accuracy_flexible_extract": metrics.get("exact_match,flexible-extract")}
+    return {
+        "items": n,
+        **_timing(n, started, loaded, done, load_avg),
+        "version": lm_eval.__version__,
+        "accuracy_flexible_extract": metrics.get("exact_match,flexible-extract"),
+    }
 
 
 TIMINGS = ("seconds", "items_per_s", "eval_seconds", "eval_items_per_s", "load_seconds")
@@ -156,14 +184,19 @@ def main() -> None:
     names = list(contenders)
     runs: dict[str, list[dict]] = {name: [] for name in names}
     for round_ in range(args.repeats):
-        for name in names[round_ % 3:] + names[:round_ % 3]:  # rotate who goes first
+        for name in names[round_ % 3 :] + names[: round_ % 3]:  # rotate who goes first
             runs[name].append(contenders[name](args.items))
     ours, peer, ours_trigger = (_summary(runs[n]) for n in ("selfprompt", "lm_eval", "selfprompt_with_trigger_pass"))
     result = {
         "benchmark": "eval items/s, GSM8K first-N test items, default model, transformers, greedy",
-        "config": {"items": args.items, "max_tokens": args.max_tokens, "batch_size": args.batch_size,
-                   "repeats": args.repeats, "threads": os.cpu_count(),
-                   "model": "default (SmolLM2-135M-Instruct, converted HF folder)"},
+        "config": {
+            "items": args.items,
+            "max_tokens": args.max_tokens,
+            "batch_size": args.batch_size,
+            "repeats": args.repeats,
+            "threads": os.cpu_count(),
+            "model": "default (SmolLM2-135M-Instruct, converted HF folder)",
+        },
         "machine": machine_facts(),
         "selfprompt": ours,
         "selfprompt_with_trigger_pass": ours_trigger,
@@ -173,12 +206,12 @@ def main() -> None:
         "ratio_items_per_s_selfprompt_with_trigger_over_lm_eval": ours_trigger["items_per_s"] / peer["items_per_s"],
         "runs": runs,
         "note": "items_per_s: end to end (model load, generation, scoring); eval_items_per_s: model already loaded. "
-                "Medians over the rounds (min, max beside them); ratios are of medians. On a shared machine the "
-                "figures swing with its load (see load_average_1min_at_start). Accuracies "
-                "differ in extraction: lm-eval's flexible-extract takes the last number; ours reports strict "
-                "(the trigger answer only), lenient (a fallback only fills a missing answer) and the abstained "
-                "rate (explicit non-answers, scored wrong); see bench/results/scorer_agreement.json for every "
-                "item where the two readings differ.",
+        "Medians over the rounds (min, max beside them); ratios are of medians. On a shared machine the "
+        "figures swing with its load (see load_average_1min_at_start). Accuracies "
+        "differ in extraction: lm-eval's flexible-extract takes the last number; ours reports strict "
+        "(the trigger answer only), lenient (a fallback only fills a missing answer) and the abstained "
+        "rate (explicit non-answers, scored wrong); see bench/results/scorer_agreement.json for every "
+        "item where the two readings differ.",
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -27,11 +27,17 @@ from selfprompt.records import Message
 RESULT = Path(__file__).resolve().parent / "results" / "generate.json"
 # Open-ended prompts with long answers, so every run generates close to max_tokens.
 PROMPTS = [
-    "Write a poem about the sea.", "Explain in detail how a car engine works.", "Tell me a story about a dragon.",
-    "Describe the history of the Roman Empire.", "How do I bake sourdough bread? Give every step.",
-    "Explain photosynthesis to a ten-year-old.", "Write a letter to a friend about your holiday.",
-    "What are the pros and cons of electric cars?", "Describe how the internet works.",
-    "Give ten tips for learning a new language.", "Explain how vaccines train the immune system.",
+    "Write a poem about the sea.",
+    "Explain in detail how a car engine works.",
+    "Tell me a story about a dragon.",
+    "Describe the history of the Roman Empire.",
+    "How do I bake sourdough bread? Give every step.",
+    "Explain photosynthesis to a ten-year-old.",
+    "Write a letter to a friend about your holiday.",
+    "What are the pros and cons of electric cars?",
+    "Describe how the internet works.",
+    "Give ten tips for learning a new language.",
+    "Explain how vaccines train the immune system.",
     "Write a short essay on the importance of sleep.",
 ]
 
@@ -44,8 +50,14 @@ def timed(backend, requests, batch: int) -> dict:
         responses += backend.generate(requests[i : i + batch])
     seconds = time.perf_counter() - started
     tokens = sum(r.usage.completion_tokens for r in responses)
-    return {"tokens": tokens, "seconds": round(seconds, 3), "tokens_per_s": round(tokens / seconds, 2),
-            "requests": len(requests), "batch": batch, "loadavg_1m": [load_before, os.getloadavg()[0]]}
+    return {
+        "tokens": tokens,
+        "seconds": round(seconds, 3),
+        "tokens_per_s": round(tokens / seconds, 2),
+        "requests": len(requests),
+        "batch": batch,
+        "loadavg_1m": [load_before, os.getloadavg()[0]],
+    }
 
 
 def main() -> None:
@@ -56,8 +68,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
     sampling = Sampling(max_tokens=args.max_tokens, temperature=0.0)
-    requests = [ChatRequest(messages=[Message(role="user", content=p)], sampling=sampling)
-                for p in (PROMPTS * 4)[: args.prompts]]
+    requests = [
+        ChatRequest(messages=[Message(role="user", content=p)], sampling=sampling)
+        for p in (PROMPTS * 4)[: args.prompts]
+    ]
     model = resolve_model("default")
 
     results = {}

@@ -49,16 +49,28 @@ def run_ours(data: Path, out: Path, rows: int, batch: int, precision: str) -> di
     from selfprompt.train.config import load_config
     from selfprompt.train.recipe import run
 
-    cfg = load_config(REPO / "recipes" / "smollm2-135m-lora-cpu.yaml", [
-        f"data={data}", f"output_dir={out}", f"max_rows={rows}", f"per_device_batch_size={batch}", "epochs=1",
-        "max_length=4096", "save_steps=100000", f"precision={precision}",
-    ])
+    cfg = load_config(
+        REPO / "recipes" / "smollm2-135m-lora-cpu.yaml",
+        [
+            f"data={data}",
+            f"output_dir={out}",
+            f"max_rows={rows}",
+            f"per_device_batch_size={batch}",
+            "epochs=1",
+            "max_length=4096",
+            "save_steps=100000",
+            f"precision={precision}",
+        ],
+    )
     result = run(cfg)
     examples = result.data.examples
     return {
         "trainer": f"selfprompt CPU recipe (LoRA r16, assistant-only loss), precision={precision}",
-        "steps": result.global_step, "rows": len(examples), "seconds": result.train_seconds,
-        "trained_tokens": sum(e.trained_tokens for e in examples), "tokens": sum(len(e.input_ids) for e in examples),
+        "steps": result.global_step,
+        "rows": len(examples),
+        "seconds": result.train_seconds,
+        "trained_tokens": sum(e.trained_tokens for e in examples),
+        "tokens": sum(len(e.input_ids) for e in examples),
         "final_loss": result.final_loss,
     }
 
@@ -76,22 +88,44 @@ def run_trl(data: Path, out: Path, rows: int, batch: int) -> dict:
 
     path = resolve_model("default").transformers_path()
     records = read_records(data, RoleExample)[:rows]
-    dataset = Dataset.from_list([{"messages": [
-        {"role": "user", "content": r.question},
-        {"role": "assistant", "content": DEFAULT_FORMAT.render(r.role_prompt, r.answer)},
-    ]} for r in records])
-    args = SFTConfig(output_dir=str(out), per_device_train_batch_size=batch, num_train_epochs=1, report_to=[],
-                     save_strategy="no", logging_steps=1, seed=42,
-                     use_cpu=not torch.cuda.is_available())  # required on CPU: TRL defaults to bf16
-    trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(path), args=args, train_dataset=dataset,
-                         processing_class=AutoTokenizer.from_pretrained(path))
+    dataset = Dataset.from_list(
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": r.question},
+                    {"role": "assistant", "content": DEFAULT_FORMAT.render(r.role_prompt, r.answer)},
+                ]
+            }
+            for r in records
+        ]
+    )
+    args = SFTConfig(
+        output_dir=str(out),
+        per_device_train_batch_size=batch,
+        num_train_epochs=1,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        seed=42,
+        use_cpu=not torch.cuda.is_available(),
+    )  # required on CPU: TRL defaults to bf16
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(path),
+        args=args,
+        train_dataset=dataset,
+        processing_class=AutoTokenizer.from_pretrained(path),
+    )
     seconds = trainer.train().metrics["train_runtime"]
     tokens = sum(len(x) for x in trainer.train_dataset["input_ids"])
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {
         "trainer": "trl.SFTTrainer defaults (full fine-tuning, loss on all tokens, fp32 on CPU)",
-        "steps": trainer.state.global_step, "rows": len(records), "seconds": seconds,
-        "trained_tokens": tokens, "tokens": tokens, "final_loss": losses[-1] if losses else None,
+        "steps": trainer.state.global_step,
+        "rows": len(records),
+        "seconds": seconds,
+        "trained_tokens": tokens,
+        "tokens": tokens,
+        "final_loss": losses[-1] if losses else None,
     }
 
 
@@ -135,14 +169,28 @@ def main() -> None:
             for side in sides:
                 out = Path(tmp) / f"{side}-{repeat}"
                 proc = subprocess.run(
-                    [sys.executable, __file__, "--child", side, "--data", str(data), "--out", str(out),
-                     "--rows", str(args.rows), "--batch", str(args.batch)],
-                    capture_output=True, text=True, check=False,
+                    [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        side,
+                        "--data",
+                        str(data),
+                        "--out",
+                        str(out),
+                        "--rows",
+                        str(args.rows),
+                        "--batch",
+                        str(args.batch),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=False,
                 )
                 line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
                 if line is None:
                     raise SystemExit(f"{side} failed:\n{proc.stderr[-3000:]}")
-                runs[side].append(json.loads(line[len("RESULT "):]))
+                runs[side].append(json.loads(line[len("RESULT ") :]))
                 print(f"{side} #{repeat + 1}: {runs[side][-1]['tokens_per_s']:.1f} tokens/s", file=sys.stderr)
     load["at_end"] = os.getloadavg()
 
@@ -151,7 +199,10 @@ def main() -> None:
     summary = {}
     for side, rs in runs.items():
         summary[side] = {
-            "trainer": rs[0]["trainer"], "steps": rs[0]["steps"], "rows": rs[0]["rows"], "tokens": rs[0]["tokens"],
+            "trainer": rs[0]["trainer"],
+            "steps": rs[0]["steps"],
+            "rows": rs[0]["rows"],
+            "tokens": rs[0]["tokens"],
             "trained_tokens": rs[0]["trained_tokens"],
             "tokens_per_s": spread([r["tokens_per_s"] for r in rs]),
             "trained_tokens_per_s": spread([r["trained_tokens_per_s"] for r in rs]),
@@ -161,16 +212,24 @@ def main() -> None:
     ratios = {}
     if "ours-fp32" in summary and "ours-bf16" in summary:
         ratios["bf16_over_fp32_tokens_per_s"] = [
-            b["tokens_per_s"] / f["tokens_per_s"] for f, b in zip(runs["ours-fp32"], runs["ours-bf16"])]
+            b["tokens_per_s"] / f["tokens_per_s"] for f, b in zip(runs["ours-fp32"], runs["ours-bf16"])
+        ]
     if "ours-fp32" in summary and "trl-defaults" in summary:
         ratios["ours_fp32_over_trl_trained_tokens_per_s"] = [
-            o["trained_tokens_per_s"] / t["trained_tokens_per_s"] for o, t in zip(runs["ours-fp32"], runs["trl-defaults"])]
+            o["trained_tokens_per_s"] / t["trained_tokens_per_s"]
+            for o, t in zip(runs["ours-fp32"], runs["trl-defaults"])
+        ]
     ratios = {k: spread(v) for k, v in ratios.items()}
     facts = cpu_facts()
     report = {
-        "benchmark": "train", "command": "python bench/train.py " + " ".join(sys.argv[1:]),
-        "model": "default (SmolLM2-135M-Instruct)", "rows": args.rows, "batch": args.batch, "repeats": args.repeats,
-        "sides": summary, "ratios": ratios,
+        "benchmark": "train",
+        "command": "python bench/train.py " + " ".join(sys.argv[1:]),
+        "model": "default (SmolLM2-135M-Instruct)",
+        "rows": args.rows,
+        "batch": args.batch,
+        "repeats": args.repeats,
+        "sides": summary,
+        "ratios": ratios,
         "auto_precision_here": resolve_precision("auto", facts, None).as_dict(),
         "machine": {**machine_facts(), "load_average": load},
         "equal_work": "every side trains the same rows for the same number of optimizer steps (asserted)",

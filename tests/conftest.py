@@ -93,9 +93,21 @@ def llama_server(default_model, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("llama_server") / "server.log"
     cmd = [
-        sys.executable, "-m", "llama_cpp.server", "--model", default_model.gguf_path,
-        "--model_alias", "default", "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", "4096", "--n_threads", str(os.cpu_count() or 2),
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        default_model.gguf_path,
+        "--model_alias",
+        "default",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "4096",
+        "--n_threads",
+        str(os.cpu_count() or 2),
     ]
     base_url = f"http://127.0.0.1:{port}/v1"
     with background_server(cmd, f"{base_url}/models", log):

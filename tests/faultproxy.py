@@ -22,14 +22,15 @@ import asyncio
 import json
 import threading
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 import httpx
 
 
 class FaultProxy:
-    def __init__(self, upstream_base_url: str, *, retry_after: float = 1.0, hang_seconds: float = 3.0,
-                 delay: float = 0.0):
+    def __init__(
+        self, upstream_base_url: str, *, retry_after: float = 1.0, hang_seconds: float = 3.0, delay: float = 0.0
+    ):
         self.upstream = upstream_base_url.rstrip("/")  # e.g. http://127.0.0.1:PORT/v1
         self.faults: deque[str] = deque()
         self.retry_after = retry_after
@@ -45,10 +46,11 @@ class FaultProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self.base_url = ""
 
-    def start(self) -> "FaultProxy":
+    def start(self) -> FaultProxy:
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._handle, "127.0.0.1", 0), self._loop).result(10)
+            asyncio.start_server(self._handle, "127.0.0.1", 0), self._loop
+        ).result(10)
         port = self._server.sockets[0].getsockname()[1]
         prefix = "/" + self.upstream.split("/", 3)[3] if self.upstream.count("/") >= 3 else ""
         self.base_url = f"http://127.0.0.1:{port}{prefix}"
@@ -66,7 +68,7 @@ class FaultProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -104,8 +106,14 @@ class FaultProxy:
             writer.transport.abort()
             return False
         if fault == "quota":
-            error = {"error": {"message": "You exceeded your current quota, please check your plan and billing "
-                               "details.", "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}}
+            error = {
+                "error": {
+                    "message": "You exceeded your current quota, please check your plan and billing details.",
+                    "type": "insufficient_quota",
+                    "param": None,
+                    "code": "insufficient_quota",
+                }
+            }
             await _respond(writer, 429, json.dumps(error).encode())
             return True
         if fault in ("429", "500", "401"):

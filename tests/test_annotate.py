@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from faultproxy import FaultProxy
 from selfprompt.annotate.run import AnnotateConfig, TeacherRejected, run_annotate
 from selfprompt.data import load_examples
 from selfprompt.jsonl import read_records
 from selfprompt.records import RoleExample
+
+from faultproxy import FaultProxy
 
 pytestmark = pytest.mark.llamacpp
 SELFPROMPT = str(Path(sys.executable).parent / "selfprompt")
@@ -29,8 +30,16 @@ STATUSES = {"ok", "refused", "invalid", "error"}
 
 def config(out: Path, base_url: str, data_dir: Path, **kw) -> AnnotateConfig:
     kw.setdefault("max_tokens", 32)  # a short role prompt (cut to its last full sentence) keeps CI fast on 2 cores
-    return AnnotateConfig(out=out, data="lima", data_dir=str(data_dir), teacher="default", backend="openai",
-                          base_url=base_url, api_key_env="SELFPROMPT_TEST_NO_KEY", **kw)
+    return AnnotateConfig(
+        out=out,
+        data="lima",
+        data_dir=str(data_dir),
+        teacher="default",
+        backend="openai",
+        base_url=base_url,
+        api_key_env="SELFPROMPT_TEST_NO_KEY",
+        **kw,
+    )
 
 
 def assert_one_row_per_input_in_order(out: Path, expected_ids: list[str]) -> list[RoleExample]:
@@ -69,10 +78,33 @@ def test_kill_minus_9_mid_run_resumes_exactly_and_a_finished_rerun_sends_nothing
     out = tmp_path / "role.jsonl"
     with FaultProxy(llama_server, retry_after=0.5, delay=0.4) as proxy:
         proxy.faults.extend(["429", "drop", "500"])  # faults during the run that is killed
-        cmd = [SELFPROMPT, "annotate", "--out", str(out), "--data", "lima", "--data-dir", str(data_dir),
-               "--limit", str(limit), "--teacher", "default", "--backend", "openai", "--base-url", proxy.base_url,
-               "--api-key-env", "SELFPROMPT_TEST_NO_KEY", "--max-tokens", "16", "--max-attempts", "1",
-               "--concurrency", "2", "--no-progress"]
+        cmd = [
+            SELFPROMPT,
+            "annotate",
+            "--out",
+            str(out),
+            "--data",
+            "lima",
+            "--data-dir",
+            str(data_dir),
+            "--limit",
+            str(limit),
+            "--teacher",
+            "default",
+            "--backend",
+            "openai",
+            "--base-url",
+            proxy.base_url,
+            "--api-key-env",
+            "SELFPROMPT_TEST_NO_KEY",
+            "--max-tokens",
+            "16",
+            "--max-attempts",
+            "1",
+            "--concurrency",
+            "2",
+            "--no-progress",
+        ]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
@@ -111,12 +143,14 @@ def test_refusing_and_off_format_teacher_gives_refused_and_invalid_rows_with_rea
         {"instruction": "Explain photosynthesis. (GOOD)", "output": "Plants turn light into sugar."},
     ]
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    good = ("From now on, you are a plant biologist who has studied how leaves capture light for twenty years. "
-            "You explain biology with clear examples and patience.")
+    good = (
+        "From now on, you are a plant biologist who has studied how leaves capture light for twenty years. "
+        "You explain biology with clear examples and patience."
+    )
     replies = {
         "REFUSE": "I'm sorry, but I cannot help with that request.",
         "OFFFORMAT": "The capital of France is Paris, a city that has been the political and cultural centre "
-                     "of the country for many centuries and remains so today.",
+        "of the country for many centuries and remains so today.",
         "LEAK": "From now on, you are an expert on spiders. You know that the answer is 8 and you explain it well.",
         "GOOD": good,
     }
@@ -127,9 +161,18 @@ def test_refusing_and_off_format_teacher_gives_refused_and_invalid_rows_with_rea
 
     with FaultProxy(llama_server) as proxy:
         proxy.rewrite = rewrite
-        cfg = AnnotateConfig(out=tmp_path / "out.jsonl", data=str(source), field_map={"question": "instruction",
-                             "answer": "output"}, teacher="default", backend="openai", base_url=proxy.base_url,
-                             api_key_env="SELFPROMPT_TEST_NO_KEY", max_tokens=1, max_attempts=2, concurrency=1)
+        cfg = AnnotateConfig(
+            out=tmp_path / "out.jsonl",
+            data=str(source),
+            field_map={"question": "instruction", "answer": "output"},
+            teacher="default",
+            backend="openai",
+            base_url=proxy.base_url,
+            api_key_env="SELFPROMPT_TEST_NO_KEY",
+            max_tokens=1,
+            max_attempts=2,
+            concurrency=1,
+        )
         summary = run_annotate(cfg, show_progress=False)
         out = read_records(cfg.out, RoleExample)
         by_marker = {r.question.split("(")[-1].rstrip(")"): r for r in out}
@@ -164,9 +207,28 @@ def _question_of(request: dict) -> str:
 def test_dry_run_and_bad_input_send_nothing_and_name_file_and_line(tmp_path, data_dir):
     out = tmp_path / "x.jsonl"
     dead_url = "http://127.0.0.1:9/v1"  # nothing listens there: any request would fail loudly
-    dry = subprocess.run([SELFPROMPT, "annotate", "--out", str(out), "--data-dir", str(data_dir), "--limit", "5",
-                          "--base-url", dead_url, "--dry-run", "--price-in", "1", "--price-out", "2"],
-                         capture_output=True, text=True, timeout=60)
+    dry = subprocess.run(
+        [
+            SELFPROMPT,
+            "annotate",
+            "--out",
+            str(out),
+            "--data-dir",
+            str(data_dir),
+            "--limit",
+            "5",
+            "--base-url",
+            dead_url,
+            "--dry-run",
+            "--price-in",
+            "1",
+            "--price-out",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert dry.returncode == 0, dry.stderr
     plan = json.loads(dry.stdout)
     assert plan["requests"] == {"expected": 5, "at_most": 15}
@@ -175,12 +237,31 @@ def test_dry_run_and_bad_input_send_nothing_and_name_file_and_line(tmp_path, dat
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "ok", "output": "ok"}\n{"instruction": 3\n')
-    run = subprocess.run([SELFPROMPT, "annotate", "--out", str(out), "--data", str(bad), "--field-map",
-                          "question=instruction,answer=output", "--base-url", dead_url, "--dry-run"],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [
+            SELFPROMPT,
+            "annotate",
+            "--out",
+            str(out),
+            "--data",
+            str(bad),
+            "--field-map",
+            "question=instruction,answer=output",
+            "--base-url",
+            dead_url,
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and f"{bad}:2" in run.stderr
-    run = subprocess.run([SELFPROMPT, "annotate", "--out", str(out), "--data", str(bad), "--field-map", "question",
-                          "--dry-run"], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [SELFPROMPT, "annotate", "--out", str(out), "--data", str(bad), "--field-map", "question", "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and "--field-map" in run.stderr
 
 
@@ -205,8 +286,9 @@ def test_retry_errors_redoes_failed_rows_and_only_their_requests(llama_server, d
     assert rows[0] == first[0] and rows[2].role_prompt == first[2].role_prompt
 
 
-def test_exhausted_quota_stops_the_run_with_a_clear_message_and_resumes_once_it_is_back(llama_server, data_dir,
-                                                                                           tmp_path):
+def test_exhausted_quota_stops_the_run_with_a_clear_message_and_resumes_once_it_is_back(
+    llama_server, data_dir, tmp_path
+):
     limit = 4
     out = tmp_path / "lima_role.jsonl"
     ids = [e.id for e in load_examples("lima", data_dir=data_dir, limit=limit)]
@@ -238,8 +320,20 @@ def test_the_embedded_teacher_runs_offline_with_no_backend_flag_and_a_rerun_send
     pytest.importorskip("llama_cpp")
     out = tmp_path / "x.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}  # no key, no server to fall back on
-    command = [SELFPROMPT, "annotate", "--data", "lima", "--limit", "2", "--teacher", "default", "--out", str(out),
-               "max_attempts=1", "max_tokens=24"]  # short replies, one per row: the test is about the backend
+    command = [
+        SELFPROMPT,
+        "annotate",
+        "--data",
+        "lima",
+        "--limit",
+        "2",
+        "--teacher",
+        "default",
+        "--out",
+        str(out),
+        "max_attempts=1",
+        "max_tokens=24",
+    ]  # short replies, one per row: the test is about the backend
     first = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
     assert first.returncode == 0, first.stderr[-3000:]
     summary = json.loads(out.with_name(out.name + ".summary.json").read_text())

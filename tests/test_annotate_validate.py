@@ -11,18 +11,24 @@ from selfprompt.annotate.validate import check_reply, final_answer, parse_reply
 from selfprompt.errors import ConfigError, DataError
 
 TEMPLATE = load_template()
-GOOD = ("From now on, you are a marine biologist who has spent fifteen years studying coral reefs. You know "
-        "their ecology, threats and restoration methods, and you explain them with care and clear examples.")
+GOOD = (
+    "From now on, you are a marine biologist who has spent fifteen years studying coral reefs. You know "
+    "their ecology, threats and restoration methods, and you explain them with care and clear examples."
+)
 
 
-def check(text: str, question: str = "How do coral reefs form?", answer: str = "Slowly, from coral polyps.",
-          **kw):
+def check(text: str, question: str = "How do coral reefs form?", answer: str = "Slowly, from coral polyps.", **kw):
     return check_reply(text, question=question, answer=answer, template=TEMPLATE, **kw)
 
 
 def test_plain_json_fenced_and_truncated_json_replies_parse_to_the_same_role():
-    for reply in (GOOD, json.dumps({"role_prompt": GOOD}), f"```json\n{json.dumps({'role_prompt': GOOD})}\n```",
-                  f"Sure! Here is the expert role-play prompt:\n\n\"{GOOD}\"", f"Role prompt: {GOOD}"):
+    for reply in (
+        GOOD,
+        json.dumps({"role_prompt": GOOD}),
+        f"```json\n{json.dumps({'role_prompt': GOOD})}\n```",
+        f'Sure! Here is the expert role-play prompt:\n\n"{GOOD}"',
+        f"Role prompt: {GOOD}",
+    ):
         verdict = check(reply)
         assert verdict.status == "ok", (reply, verdict.reason)
         assert verdict.role_prompt == GOOD
@@ -43,25 +49,37 @@ def test_weak_teacher_output_is_repaired_or_rejected():
     assert "repeats itself" in check(loop_in_sentence).reason
 
 
-@pytest.mark.parametrize("reply, status, reason", [
-    ("I'm sorry, but I can't help with that request.", "refused", "refusal: I'm sorry, but I can't help"),
-    ("As an AI language model, I cannot write role prompts about this topic.", "refused", "refusal: As an AI"),
-    ("", "invalid", "empty reply"),
-    ("From now on, you are a chemist.", "invalid", "too short"),
-    ("The capital of France is Paris. It has been the capital for centuries and is home to many famous "
-     "museums, monuments and restaurants that attract visitors from around the world.", "invalid",
-     "not in the second person"),
-    ("I am a marine biologist and I have studied reefs for years; my work is my passion and I love it, "
-     "so let me tell you about my research and my findings today.", "invalid", "written in the first person"),
-])
+@pytest.mark.parametrize(
+    "reply, status, reason",
+    [
+        ("I'm sorry, but I can't help with that request.", "refused", "refusal: I'm sorry, but I can't help"),
+        ("As an AI language model, I cannot write role prompts about this topic.", "refused", "refusal: As an AI"),
+        ("", "invalid", "empty reply"),
+        ("From now on, you are a chemist.", "invalid", "too short"),
+        (
+            "The capital of France is Paris. It has been the capital for centuries and is home to many famous "
+            "museums, monuments and restaurants that attract visitors from around the world.",
+            "invalid",
+            "not in the second person",
+        ),
+        (
+            "I am a marine biologist and I have studied reefs for years; my work is my passion and I love it, "
+            "so let me tell you about my research and my findings today.",
+            "invalid",
+            "written in the first person",
+        ),
+    ],
+)
 def test_refusals_and_off_format_replies_get_a_status_and_a_reason(reply, status, reason):
     verdict = check(reply)
     assert verdict.status == status and verdict.reason.startswith(reason) and verdict.role_prompt == ""
 
 
 def test_answer_leakage_is_caught_but_restating_the_question_is_allowed():
-    answer = ("Coral reefs form over thousands of years as colonies of tiny coral polyps build calcium carbonate "
-              "skeletons on hard surfaces in warm shallow water.")
+    answer = (
+        "Coral reefs form over thousands of years as colonies of tiny coral polyps build calcium carbonate "
+        "skeletons on hard surfaces in warm shallow water."
+    )
     leaking = GOOD + " You know that colonies of tiny coral polyps build calcium carbonate skeletons on hard surfaces."
     assert check(leaking, answer=answer).reason.startswith("leaks the reference answer")
     question = "Why do colonies of tiny coral polyps build calcium carbonate skeletons on hard surfaces?"

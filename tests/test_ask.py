@@ -19,9 +19,13 @@ SKY = "Why is the sky blue?"
 
 
 def test_clean_role_keeps_first_paragraph_within_bounds():
-    assert clean_role(" an astronomer who explains light.\n\nThe sky is blue because") == \
-        "From now on, you are an astronomer who explains light."
-    assert clean_role("From now on, you are a chemist.") == "From now on, you are a chemist."  # prefill ignored by server
+    assert (
+        clean_role(" an astronomer who explains light.\n\nThe sky is blue because")
+        == "From now on, you are an astronomer who explains light."
+    )
+    assert (
+        clean_role("From now on, you are a chemist.") == "From now on, you are a chemist."
+    )  # prefill ignored by server
     assert clean_role("Sure! From now on, you are a chef.\nAnswer:") == "From now on, you are a chef."
     assert clean_role("\n\n") == "" and clean_role(".") == ""
     long = clean_role(" a physicist. " + "You explain things very well. " * 40)
@@ -47,8 +51,9 @@ def test_conditions_on_the_default_model(hf_backend):
         assert (out.messages[0].content, out.messages[1].content) == (out.role, ICL_ACCEPTANCE)
         assert out.answer == out.raw.strip() and out.format_held is None
         assert out.usage.completion_tokens > 4  # both steps counted
-    manual = answer_questions(hf_backend, [SKY], "manual-role", sampling,
-                              manual_role=ManualRole("From now on, you are a physicist.", "Sure."))[0]
+    manual = answer_questions(
+        hf_backend, [SKY], "manual-role", sampling, manual_role=ManualRole("From now on, you are a physicist.", "Sure.")
+    )[0]
     assert manual.role == "From now on, you are a physicist." and manual.messages[1].content == "Sure."
     no_role = answer_questions(hf_backend, [SKY], "self-prompt-no-role", sampling)[0]
     assert no_role.assistant_prefix == DEFAULT_FORMAT.role_prefix("")
@@ -84,8 +89,9 @@ def test_ask_icl_self_prompt_on_llamacpp():
 @pytest.mark.slow
 @pytest.mark.llamacpp
 def test_ask_json_through_openai_backend(llama_server):
-    out = _ask("--backend", "openai", "--base-url", llama_server, "--model", "default", "--max-tokens", "4",
-               "--json", SKY)
+    out = _ask(
+        "--backend", "openai", "--base-url", llama_server, "--model", "default", "--max-tokens", "4", "--json", SKY
+    )
     records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert [r["question"] for r in records] == [SKY]
     for r in records:

@@ -15,12 +15,17 @@ from selfprompt.records import Message
 from conftest import free_port
 
 # Questions with long answers, so that a few max_tokens always cut the output ("length").
-QUESTIONS = ["Write a poem about the sea.", "Explain in detail how a car engine works.", "Tell me a story about a dragon."]
+QUESTIONS = [
+    "Write a poem about the sea.",
+    "Explain in detail how a car engine works.",
+    "Tell me a story about a dragon.",
+]
 
 
 def req(question: str, max_tokens: int = 10, **sampling) -> ChatRequest:
-    return ChatRequest(messages=[Message(role="user", content=question)],
-                       sampling=Sampling(max_tokens=max_tokens, **sampling))
+    return ChatRequest(
+        messages=[Message(role="user", content=question)], sampling=Sampling(max_tokens=max_tokens, **sampling)
+    )
 
 
 def stop_inside(text: str) -> tuple[str, str]:
@@ -77,19 +82,28 @@ def test_llamacpp_same_prompt_as_hf_and_streams(llamacpp_backend, hf_backend):
     assert (out.finish_reason, out.usage.completion_tokens) == ("length", 12) and out.text
     assert "".join(llamacpp_backend.stream(request)) == out.text
     stop, before = stop_inside(out.text)
-    stopped = llamacpp_backend.generate([request.model_copy(update={"sampling": Sampling(max_tokens=12, stop=[stop])})])[0]
+    stopped = llamacpp_backend.generate(
+        [request.model_copy(update={"sampling": Sampling(max_tokens=12, stop=[stop])})]
+    )[0]
     assert (stopped.text, stopped.finish_reason) == (before, "stop")
 
 
-VERDICT_SCHEMA = {"type": "object", "properties": {"pick": {"type": "string", "enum": ["left", "right"]}},
-                  "required": ["pick"], "additionalProperties": False}
+VERDICT_SCHEMA = {
+    "type": "object",
+    "properties": {"pick": {"type": "string", "enum": ["left", "right"]}},
+    "required": ["pick"],
+    "additionalProperties": False,
+}
 
 
 @pytest.mark.llamacpp
-@pytest.mark.parametrize("response_format", [
-    {"type": "json_schema", "json_schema": {"name": "pick", "strict": True, "schema": VERDICT_SCHEMA}},  # OpenAI's
-    {"type": "json_object", "schema": VERDICT_SCHEMA},  # llama-cpp-python's own spelling
-])
+@pytest.mark.parametrize(
+    "response_format",
+    [
+        {"type": "json_schema", "json_schema": {"name": "pick", "strict": True, "schema": VERDICT_SCHEMA}},  # OpenAI's
+        {"type": "json_object", "schema": VERDICT_SCHEMA},  # llama-cpp-python's own spelling
+    ],
+)
 def test_llamacpp_response_format_constrains_the_reply(llamacpp_backend, response_format):
     """Unconstrained, the 135M model answers in prose; with a schema, llama.cpp's grammar allows only it."""
     question = [Message(role="user", content="Left or right? Say which and why.")]
@@ -104,8 +118,11 @@ def test_llamacpp_response_format_constrains_the_reply(llamacpp_backend, respons
 
 
 def test_hf_refuses_a_response_format_it_cannot_honour(hf_backend):
-    request = ChatRequest(messages=[Message(role="user", content="hi")], sampling=Sampling(max_tokens=4),
-                          response_format={"type": "json_object"})
+    request = ChatRequest(
+        messages=[Message(role="user", content="hi")],
+        sampling=Sampling(max_tokens=4),
+        response_format={"type": "json_object"},
+    )
     with pytest.raises(ConfigError, match="cannot constrain"):
         hf_backend.generate([request])
     with pytest.raises(ConfigError, match="cannot constrain"):

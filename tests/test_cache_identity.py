@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CountingBackend, CountingHash
 
 from selfprompt import hashindex
 from selfprompt.evaluate.runner import EvalConfig, cache_key, run_eval
@@ -21,6 +20,8 @@ from selfprompt.evaluate.tasks import get_tasks
 from selfprompt.generate.backends import get_backend
 from selfprompt.models import load_tokenizer, resolve_model
 from selfprompt.prompts import PROMPT_DIR_ENV, prompt_path
+
+from conftest import CountingBackend, CountingHash
 
 
 def lines(path: Path) -> list[dict]:
@@ -34,10 +35,19 @@ def two_models(default_model, tmp_path_factory) -> tuple[Path, Path]:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = load_tokenizer(default_model)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
     torch.manual_seed(0)
     model = LlamaForCausalLM(config)
     root = tmp_path_factory.mktemp("runs")
@@ -52,8 +62,19 @@ def two_models(default_model, tmp_path_factory) -> tuple[Path, Path]:
 
 
 def eval_config(model: Path, out: Path, data_dir: Path, **kw) -> EvalConfig:
-    base = dict(model=str(model), backend="hf", tasks=["gsm8k"], conditions=["plain"], data_dir=str(data_dir),
-                out=str(out), limit=2, seed=3, max_tokens=4, trigger_max_tokens=2, bootstrap_resamples=100)
+    base = dict(
+        model=str(model),
+        backend="hf",
+        tasks=["gsm8k"],
+        conditions=["plain"],
+        data_dir=str(data_dir),
+        out=str(out),
+        limit=2,
+        seed=3,
+        max_tokens=4,
+        trigger_max_tokens=2,
+        bootstrap_resamples=100,
+    )
     return EvalConfig(**{**base, **kw})
 
 
@@ -80,8 +101,9 @@ def test_same_named_model_folders_get_ids_by_content_remembered_at_no_cost(two_m
     assert [p.name for p in counting.calls] == ["chat_template.jinja"]  # only the new file is read
 
 
-def test_two_models_from_same_named_folders_evaluated_into_one_out_get_two_sets_of_generations(two_models, data_dir,
-                                                                                                 tmp_path):
+def test_two_models_from_same_named_folders_evaluated_into_one_out_get_two_sets_of_generations(
+    two_models, data_dir, tmp_path
+):
     a, b = two_models
     out = tmp_path / "eval"
     runs = {}
@@ -105,8 +127,9 @@ def test_two_models_from_same_named_folders_evaluated_into_one_out_get_two_sets_
     assert [i["raw"] for i in items] == [r["raw"] for r in rows if r["model"] == a_results["model"]]
 
 
-def test_editing_the_icl_examples_file_regenerates_exactly_the_icl_generations(two_models, data_dir, tmp_path,
-                                                                               monkeypatch):
+def test_editing_the_icl_examples_file_regenerates_exactly_the_icl_generations(
+    two_models, data_dir, tmp_path, monkeypatch
+):
     prompts = tmp_path / "prompts"
     prompts.mkdir()
     shutil.copy(prompt_path("icl-self-prompt"), prompts / "icl-self-prompt.yaml")

@@ -18,12 +18,15 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([SELFPROMPT, *args], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("args, says", [
-    (["ask", "--conditon", "plain", "q"], "No such option: --conditon"),
-    (["eval", "--limit", "many"], "Invalid value for '--limit'"),
-    (["train"], "Missing option '--config'"),
-    (["no-such-command"], "No such command"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["ask", "--conditon", "plain", "q"], "No such option: --conditon"),
+        (["eval", "--limit", "many"], "Invalid value for '--limit'"),
+        (["train"], "Missing option '--config'"),
+        (["no-such-command"], "No such command"),
+    ],
+)
 def test_usage_errors_exit_2_with_a_short_usage_line(args, says):
     proc = run(*args)
     assert proc.returncode == 2, proc.stderr
@@ -31,11 +34,14 @@ def test_usage_errors_exit_2_with_a_short_usage_line(args, says):
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) <= 6, proc.stderr
 
 
-@pytest.mark.parametrize("args, says", [
-    (["eval", "--limit", "-3", "--tasks", "gsm8k", "--out", "{tmp}/x"], "invalid value for 'limit'"),
-    (["eval", "--temperature", "-1", "--tasks", "gsm8k", "--out", "{tmp}/x"], "temperature"),
-    (["eval", "score", "--predictions", "{tmp}"], "Is a directory"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["eval", "--limit", "-3", "--tasks", "gsm8k", "--out", "{tmp}/x"], "invalid value for 'limit'"),
+        (["eval", "--temperature", "-1", "--tasks", "gsm8k", "--out", "{tmp}/x"], "temperature"),
+        (["eval", "score", "--predictions", "{tmp}"], "Is a directory"),
+    ],
+)
 def test_bad_values_and_unreadable_paths_are_one_line_errors_not_bugs(args, says, tmp_path):
     proc = run(*[a.format(tmp=tmp_path) for a in args])
     assert proc.returncode == 2, proc.stderr
@@ -53,19 +59,31 @@ def test_version_and_bare_command():
 
 
 def test_train_entry_point_has_the_same_manners():
-    proc = subprocess.run([sys.executable, "-m", "selfprompt.train", "--confg", "x.yaml"], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "selfprompt.train", "--confg", "x.yaml"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2 and "No such option: --confg" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.slow
 def test_ctrl_c_exits_130_and_says_how_to_resume():
-    proc = subprocess.Popen([SELFPROMPT, "ask", "--condition", "plain", "--max-tokens", "400",
-                             "Write a long essay about the history of tea."],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            # A runner started in the background ignores SIGINT, and children inherit that
-                            # (Python then installs no KeyboardInterrupt handler): give the command a terminal's default.
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [
+            SELFPROMPT,
+            "ask",
+            "--condition",
+            "plain",
+            "--max-tokens",
+            "400",
+            "Write a long essay about the history of tea.",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A runner started in the background ignores SIGINT, and children inherit that
+        # (Python then installs no KeyboardInterrupt handler): give the command a terminal's default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
     reader.start()

@@ -24,7 +24,12 @@ from selfprompt.evaluate.runner import EvalConfig, cache_key
 from selfprompt.evaluate.tasks import Item, get_tasks
 from selfprompt.generate.backends.base import Backend, Sampling
 from selfprompt.generate.conditions import (
-    CONDITIONS, SELF_PROMPT_ROLE_ALLOWANCE, ManualRole, find_condition, get_condition, icl_prompt,
+    CONDITIONS,
+    SELF_PROMPT_ROLE_ALLOWANCE,
+    ManualRole,
+    find_condition,
+    get_condition,
+    icl_prompt,
 )
 from selfprompt.prompts import prompt_path
 from selfprompt.records import Example
@@ -54,7 +59,8 @@ def test_what_each_condition_declares():
     assert get_condition("manual-role").role_title == "Role prompt (given)"
     assert get_condition("self-prompt").role_title == "Role prompt (written by the model)"
     assert {n: get_condition(n).role_allowance for n in CONDITIONS if get_condition(n).role_allowance} == {
-        "self-prompt": SELF_PROMPT_ROLE_ALLOWANCE}
+        "self-prompt": SELF_PROMPT_ROLE_ALLOWANCE
+    }
     sampling = Sampling(max_tokens=16)
     two_steps = {n for n in CONDITIONS if get_condition(n).role_request(SKY, sampling) is not None}
     assert two_steps == {"icl-self-prompt"}
@@ -99,16 +105,26 @@ def test_condition_names_are_written_only_where_the_conditions_are_registered():
 # regression pin: the key material a condition adds must stay byte-identical, so existing caches (the
 # demo's results) are reused. (eval key, `judge answers` key) per condition.
 PINNED_KEYS = {
-    "plain": ("bb7d9b8e9cad4065c5f8bbaefc01a076ed7b208ef9a86b2e238aa54a46e93313",
-              "707a13c1c41f46b78b3edf5b65b38b67adda7d6eddda0d62a21776dc968f722e"),
-    "manual-role": ("512b7a3dbb72e2c20798b904c494574f465a3b0bb1109ce46d8cb483195117d8",
-                    "337b27250dd95fbb24397c78c2ced1f1265528747714d32d198dc81ac6679355"),
-    "icl-self-prompt": ("4a97c36686a5e619eddcaaff9104d9106753b8c99ce90ae9631ba0b77c19340a",
-                        "bd67b09394709edee619332d5b8d73cb364f30307dd2a5643ad62ba7b04ecf05"),
-    "self-prompt": ("4718879e6941ee4ea04a6e67de9666a7eb8b996cfaced62e5da7603193aad4f0",
-                    "539f71205904fa65e475803137d9829e6165392e56ed41f16e75fa500a864590"),
-    "self-prompt-no-role": ("640de643057940a9336b1358216ca66b7e25109f32fdd72318e22ab138193b3f",
-                            "b4ec998c7af01c31861acc9ba381e5dfc65005ac274f9366dff6f030ef70a6cd"),
+    "plain": (
+        "bb7d9b8e9cad4065c5f8bbaefc01a076ed7b208ef9a86b2e238aa54a46e93313",
+        "707a13c1c41f46b78b3edf5b65b38b67adda7d6eddda0d62a21776dc968f722e",
+    ),
+    "manual-role": (
+        "512b7a3dbb72e2c20798b904c494574f465a3b0bb1109ce46d8cb483195117d8",
+        "337b27250dd95fbb24397c78c2ced1f1265528747714d32d198dc81ac6679355",
+    ),
+    "icl-self-prompt": (
+        "4a97c36686a5e619eddcaaff9104d9106753b8c99ce90ae9631ba0b77c19340a",
+        "bd67b09394709edee619332d5b8d73cb364f30307dd2a5643ad62ba7b04ecf05",
+    ),
+    "self-prompt": (
+        "4718879e6941ee4ea04a6e67de9666a7eb8b996cfaced62e5da7603193aad4f0",
+        "539f71205904fa65e475803137d9829e6165392e56ed41f16e75fa500a864590",
+    ),
+    "self-prompt-no-role": (
+        "640de643057940a9336b1358216ca66b7e25109f32fdd72318e22ab138193b3f",
+        "b4ec998c7af01c31861acc9ba381e5dfc65005ac274f9366dff6f030ef70a6cd",
+    ),
 }
 
 
@@ -174,7 +190,8 @@ def test_streamed_and_batched_ask_send_identical_requests(condition, hf_backend,
     batched = runner.invoke(app, [*args, "--json", SHORT])  # --json: the batched path
     assert batched.exit_code == 0, (batched.output, batched.exception)
     assert [json.loads(line)["condition"] for line in batched.output.splitlines() if line.startswith("{")] == [
-        condition]
+        condition
+    ]
     assert recorder.requests == sent_streamed
     steps = 2 if condition == "icl-self-prompt" else 1
     assert len(sent_streamed) == steps

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CountingHash
 
 from selfprompt import hashindex
 from selfprompt.data import data_dir as resolve_data_dir
 from selfprompt.data import lima_id, load_examples, mirror_path, verify_mirror
 from selfprompt.errors import ConfigError, DataError
+
+from conftest import CountingHash
 
 
 def write_lines(path, lines):
@@ -38,26 +39,35 @@ def test_lima_mirror_file(data_dir):
 
 
 def test_lima_format_path_with_multi_turn(tmp_path):
-    path = write_lines(tmp_path / "lima.jsonl", [
-        {"conversations": ["q1", "a1"], "source": "stackexchange"},
-        {"conversations": ["q2", "a2", "follow-up", "a3"], "source": "multi_turn"},
-        {"conversations": ["q3"], "source": "test"},
-    ])
+    path = write_lines(
+        tmp_path / "lima.jsonl",
+        [
+            {"conversations": ["q1", "a1"], "source": "stackexchange"},
+            {"conversations": ["q2", "a2", "follow-up", "a3"], "source": "multi_turn"},
+            {"conversations": ["q3"], "source": "test"},
+        ],
+    )
     ex = load_examples(str(path))
-    assert [(e.id, e.question, e.answer) for e in ex] == [("lima-00000", "q1", "a1"), ("lima-00001", "q2", "a2"),
-                                                          ("lima-00002", "q3", "")]
+    assert [(e.id, e.question, e.answer) for e in ex] == [
+        ("lima-00000", "q1", "a1"),
+        ("lima-00001", "q2", "a2"),
+        ("lima-00002", "q3", ""),
+    ]
     assert [m.role for m in ex[1].turns] == ["user", "assistant", "user", "assistant"]
     assert ex[1].turns[2].content == "follow-up"
 
 
-@pytest.mark.parametrize("line, field, message", [
-    ('{"conversations": ["q", "a"]', None, "invalid JSON"),
-    ({"source": "x"}, "conversations", "missing"),
-    ({"conversations": "q"}, "conversations", "list"),
-    ({"conversations": ["q", 7]}, "conversations[1]", "string"),
-    ({"conversations": ["  ", "a"]}, "conversations[0]", "empty"),
-    ({"conversations": ["q", "a"], "source": 3}, "source", "string"),
-])
+@pytest.mark.parametrize(
+    "line, field, message",
+    [
+        ('{"conversations": ["q", "a"]', None, "invalid JSON"),
+        ({"source": "x"}, "conversations", "missing"),
+        ({"conversations": "q"}, "conversations", "list"),
+        ({"conversations": ["q", 7]}, "conversations[1]", "string"),
+        ({"conversations": ["  ", "a"]}, "conversations[0]", "empty"),
+        ({"conversations": ["q", "a"], "source": 3}, "source", "string"),
+    ],
+)
 def test_malformed_lima_names_file_line_field(tmp_path, line, field, message):
     path = write_lines(tmp_path / "bad.jsonl", [{"conversations": ["ok", "fine"]}, "", line])
     with pytest.raises(DataError, match=message) as err:
@@ -67,15 +77,22 @@ def test_malformed_lima_names_file_line_field(tmp_path, line, field, message):
 
 
 def test_alpaca_dolly_and_field_map(tmp_path):
-    alpaca = write_lines(tmp_path / "alpaca.jsonl", [
-        {"instruction": "Add.", "input": "2 + 3", "output": "5"},
-        {"instruction": "Say hi.", "input": "", "output": "hi"},
-    ])
+    alpaca = write_lines(
+        tmp_path / "alpaca.jsonl",
+        [
+            {"instruction": "Add.", "input": "2 + 3", "output": "5"},
+            {"instruction": "Say hi.", "input": "", "output": "hi"},
+        ],
+    )
     ex = load_examples(str(alpaca))
     assert [(e.id, e.question, e.answer, e.source) for e in ex] == [
-        ("alpaca-00000", "Add.\n\n2 + 3", "5", "alpaca"), ("alpaca-00001", "Say hi.", "hi", "alpaca")]
-    dolly = write_lines(tmp_path / "dolly.jsonl", [
-        {"instruction": "Summarize.", "context": "Long text.", "response": "Short.", "category": "summarization"}])
+        ("alpaca-00000", "Add.\n\n2 + 3", "5", "alpaca"),
+        ("alpaca-00001", "Say hi.", "hi", "alpaca"),
+    ]
+    dolly = write_lines(
+        tmp_path / "dolly.jsonl",
+        [{"instruction": "Summarize.", "context": "Long text.", "response": "Short.", "category": "summarization"}],
+    )
     assert load_examples(str(dolly))[0].question == "Summarize.\n\nLong text."
     custom = write_lines(tmp_path / "custom.jsonl", [{"prompt": "p", "completion": "c", "uid": 17}])
     ex = load_examples(str(custom), field_map={"question": "prompt", "answer": "completion", "id": "uid"})
@@ -83,7 +100,9 @@ def test_alpaca_dolly_and_field_map(tmp_path):
 
 
 def test_instruction_jsonl_errors(tmp_path):
-    bad_type = write_lines(tmp_path / "a.jsonl", [{"instruction": "x", "output": "y"}, {"instruction": 5, "output": "y"}])
+    bad_type = write_lines(
+        tmp_path / "a.jsonl", [{"instruction": "x", "output": "y"}, {"instruction": 5, "output": "y"}]
+    )
     with pytest.raises(DataError) as err:
         load_examples(str(bad_type))
     assert (err.value.line, err.value.field) == (2, "instruction") and "string" in str(err.value)
@@ -120,7 +139,10 @@ def test_mirror_verify_and_paths(data_dir, tmp_path):
     assert mirror_path("gsm8k/test.jsonl", data_dir) == data_dir / "gsm8k" / "test.jsonl"
     with pytest.raises(ConfigError, match="name one"):
         mirror_path("mmlu", data_dir)
-    assert verify_mirror(data_dir, names=["lima", "gsm8k"]) == [data_dir / "lima/train.jsonl", data_dir / "gsm8k/test.jsonl"]
+    assert verify_mirror(data_dir, names=["lima", "gsm8k"]) == [
+        data_dir / "lima/train.jsonl",
+        data_dir / "gsm8k/test.jsonl",
+    ]
     with pytest.raises(ConfigError, match="unknown dataset"):
         verify_mirror(data_dir, names=["nope"])
 
@@ -141,15 +163,15 @@ def test_lima_without_local_file_explains_the_gated_hub(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "SELFPROMPT_DATA_DIR"}
     env["HF_HUB_OFFLINE"] = "1"  # the hub is unreachable here; offline mode fails at once instead of retrying
     code = "from selfprompt.data import load_examples; load_examples('lima')"
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode != 0 and last.startswith("selfprompt.errors.DataError: hf://datasets/GAIR/lima")
     assert "gated" in last and "HF_TOKEN" in last and "SELFPROMPT_DATA_DIR" in last
 
 
 # --- the mirror is checked against MANIFEST.json ----------------------------------------------------
-
 
 
 def mirror_copy(data_dir: Path, folder: Path, *files: str) -> Path:
@@ -278,23 +300,42 @@ def test_every_reader_accepts_a_utf8_bom(tmp_path, monkeypatch):
     json_bytes = BOM + json.dumps([{"question": "What is 1 + 1?", "answer": "2"}]).encode()
     (mirror / "sums" / "test.csv").write_bytes(csv_bytes)
     (mirror / "sums" / "test.json").write_bytes(json_bytes)
-    manifest = [{"name": "sums", "files": [
-        {"path": "sums/test.csv", "sha256": hashlib.sha256(csv_bytes).hexdigest()},
-        {"path": "sums/test.json", "sha256": hashlib.sha256(json_bytes).hexdigest()}]}]
+    manifest = [
+        {
+            "name": "sums",
+            "files": [
+                {"path": "sums/test.csv", "sha256": hashlib.sha256(csv_bytes).hexdigest()},
+                {"path": "sums/test.json", "sha256": hashlib.sha256(json_bytes).hexdigest()},
+            ],
+        }
+    ]
     (mirror / "MANIFEST.json").write_bytes(BOM + json.dumps(manifest).encode())
     for name, file, fmt in (("sums_csv", "sums/test.csv", "csv"), ("sums_json", "sums/test.json", "json-list")):
         task = tmp_path / f"{name}.yaml"
-        task.write_text(yaml.safe_dump({
-            "name": name, "version": "1", "files": [file], "file_format": fmt,
-            "row": {"question": "{question}", "answer": "answer"}, "answer_type": "number",
-            "extractors": ["answer-is-number", "last-number"], "role_family": "math"}))
+        task.write_text(
+            yaml.safe_dump(
+                {
+                    "name": name,
+                    "version": "1",
+                    "files": [file],
+                    "file_format": fmt,
+                    "row": {"question": "{question}", "answer": "answer"},
+                    "answer_type": "number",
+                    "extractors": ["answer-is-number", "last-number"],
+                    "role_family": "math",
+                }
+            )
+        )
         items = load_items(load_task_file(task), mirror)
-        assert [(i.question, i.answer) for i in items][:1] == [(("What is 2 + 3?", "5") if fmt == "csv"
-                                                                 else ("What is 1 + 1?", "2"))]
+        assert [(i.question, i.answer) for i in items][:1] == [
+            (("What is 2 + 3?", "5") if fmt == "csv" else ("What is 1 + 1?", "2"))
+        ]
 
     # The report reads the eval's JSON files.
     run = tmp_path / "eval"
     (run / "items").mkdir(parents=True)
-    (run / "results.json").write_bytes(BOM + json.dumps({"tasks": {"sums_csv": {"conditions": {"plain": {
-        "n": 0, "lenient": {}, "strict": {}}}}}}).encode())
+    (run / "results.json").write_bytes(
+        BOM
+        + json.dumps({"tasks": {"sums_csv": {"conditions": {"plain": {"n": 0, "lenient": {}, "strict": {}}}}}}).encode()
+    )
     assert [s.name for s in load_run(run).systems] == ["eval"]

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import CountingBackend
 from typer.testing import CliRunner
 
 from selfprompt.cli import app
@@ -16,10 +15,21 @@ from selfprompt.errors import ConfigError
 from selfprompt.evaluate.roles import manual_role
 from selfprompt.evaluate.runner import EvalConfig, run_eval
 
+from conftest import CountingBackend
+
 
 def config(out: Path, data_dir: Path, **kw) -> EvalConfig:
-    base = dict(tasks=["gsm8k"], conditions=["plain", "manual-role"], data_dir=str(data_dir),
-                out=str(out), limit=2, seed=3, max_tokens=12, trigger_max_tokens=6, bootstrap_resamples=200)
+    base = dict(
+        tasks=["gsm8k"],
+        conditions=["plain", "manual-role"],
+        data_dir=str(data_dir),
+        out=str(out),
+        limit=2,
+        seed=3,
+        max_tokens=12,
+        trigger_max_tokens=6,
+        bootstrap_resamples=200,
+    )
     return EvalConfig(**{**base, **kw})
 
 
@@ -85,25 +95,40 @@ def test_changing_sampling_does_not_reuse_outputs(first_run, hf_backend, data_di
     other = CountingBackend(hf_backend)
     # Other settings in the same folder replace its run (overwrite); the generation cache stays and must not
     # serve the old sampling's outputs.
-    run_eval(config(out, data_dir, tasks=["gsm8k"], conditions=["plain"], limit=1, max_tokens=8, overwrite=True),
-             backend=other)
+    run_eval(
+        config(out, data_dir, tasks=["gsm8k"], conditions=["plain"], limit=1, max_tokens=8, overwrite=True),
+        backend=other,
+    )
     assert other.requests == 2
 
 
 def test_score_predictions_from_elsewhere(tmp_path, data_dir):
     rows = [
-        {"task": "gsm8k", "id": "gsm8k-0", "output": "<role>\nFrom now on, you are a math tutor with 20 years of "
-         "experience.\n</role>\n\n16 - 3 - 4 = 9 eggs, 9 * 2 = $18.", "condition": "ours"},
+        {
+            "task": "gsm8k",
+            "id": "gsm8k-0",
+            "output": "<role>\nFrom now on, you are a math tutor with 20 years of "
+            "experience.\n</role>\n\n16 - 3 - 4 = 9 eggs, 9 * 2 = $18.",
+            "condition": "ours",
+        },
         {"task": "gsm8k", "id": "gsm8k-1", "output": "2 + 1 = 3 bolts", "trigger_output": " 3", "condition": "ours"},
         {"task": "gsm8k", "id": "gsm8k-0", "output": "I think 20.", "condition": "theirs"},
         {"task": "gsm8k", "id": "gsm8k-1", "output": "It takes 3 bolts.", "condition": "theirs"},
         {"task": "mmlu", "id": "mmlu-0", "output": "The answer is (B).", "condition": "ours"},
         # plain has no role: an opener that looks like one, even tagged, is part of the answer
-        {"task": "gsm8k", "id": "gsm8k-0", "output": "<role>You are a baker. You need 16 - 3 - 4 = 9 eggs.\n\n"
-         "9 * 2 = $18.", "condition": "plain"},
+        {
+            "task": "gsm8k",
+            "id": "gsm8k-0",
+            "output": "<role>You are a baker. You need 16 - 3 - 4 = 9 eggs.\n\n9 * 2 = $18.",
+            "condition": "plain",
+        },
         {"task": "gsm8k", "id": "gsm8k-1", "output": "It takes 3 bolts.", "condition": "plain"},
-        {"task": "humaneval", "id": "HumanEval/2", "output": "```python\ndef truncate_number(number: float) -> float:\n"
-         "    return number % 1.0\n```", "condition": "ours"},
+        {
+            "task": "humaneval",
+            "id": "HumanEval/2",
+            "output": "```python\ndef truncate_number(number: float) -> float:\n    return number % 1.0\n```",
+            "condition": "ours",
+        },
     ]
     preds = tmp_path / "preds.jsonl"
     preds.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -127,7 +152,9 @@ def test_score_predictions_from_elsewhere(tmp_path, data_dir):
 
 def test_score_rejects_bad_rows_by_file_line_field(tmp_path, data_dir):
     preds = tmp_path / "bad.jsonl"
-    preds.write_text('{"task": "gsm8k", "id": "gsm8k-0", "output": "18"}\n{"task": "gsm8k", "id": "nope", "output": "1"}\n')
+    preds.write_text(
+        '{"task": "gsm8k", "id": "gsm8k-0", "output": "18"}\n{"task": "gsm8k", "id": "nope", "output": "1"}\n'
+    )
     result = CliRunner().invoke(app, ["eval", "score", "--predictions", str(preds), "--data-dir", str(data_dir)])
     assert result.exit_code != 0 and "bad.jsonl:2" in str(result.exception) and "'id'" in str(result.exception)
     preds.write_text('{"task": "gsm8k", "output": "18"}\n')
@@ -139,9 +166,26 @@ def test_cli_eval_runs_and_rejects_unknown_tasks(tmp_path, data_dir):
     runner = CliRunner()
     bad = runner.invoke(app, ["eval", "--tasks", "gsm9k", "--data-dir", str(data_dir), "--out", str(tmp_path)])
     assert bad.exit_code != 0 and "valid:" in str(bad.exception) and "gsm8k" in str(bad.exception)
-    ok = runner.invoke(app, ["eval", "--tasks", "coin_flip", "--conditions", "plain", "--limit", "1",
-                             "--max-tokens", "8", "--trigger-max-tokens", "4", "--data-dir", str(data_dir),
-                             "--out", str(tmp_path / "cli")])
+    ok = runner.invoke(
+        app,
+        [
+            "eval",
+            "--tasks",
+            "coin_flip",
+            "--conditions",
+            "plain",
+            "--limit",
+            "1",
+            "--max-tokens",
+            "8",
+            "--trigger-max-tokens",
+            "4",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(tmp_path / "cli"),
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     assert "| coin_flip | plain | 1 |" in ok.output
     assert len(lines(tmp_path / "cli" / "items" / "coin_flip__plain.jsonl")) == 1
@@ -170,20 +214,27 @@ def test_score_refuses_a_duplicate_prediction_by_file_line_field(tmp_path, data_
 
 
 def test_score_reads_a_predictions_file_with_a_bom_and_keeps_no_earlier_scoring(tmp_path, data_dir):
-    rows = [{"task": "gsm8k", "id": "gsm8k-0", "output": "The answer is 18."},
-            {"task": "mmlu", "id": "mmlu-0", "output": "The answer is (B).", "condition": "x"}]
+    rows = [
+        {"task": "gsm8k", "id": "gsm8k-0", "output": "The answer is 18."},
+        {"task": "mmlu", "id": "mmlu-0", "output": "The answer is (B).", "condition": "x"},
+    ]
     preds = tmp_path / "bom.jsonl"
     preds.write_bytes(codecs.BOM_UTF8 + "".join(json.dumps(r) + "\n" for r in rows).encode())
     out = tmp_path / "scores"
-    result = CliRunner().invoke(app, ["eval", "score", "--predictions", str(preds), "--data-dir", str(data_dir),
-                                      "--out", str(out)])
+    result = CliRunner().invoke(
+        app, ["eval", "score", "--predictions", str(preds), "--data-dir", str(data_dir), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     res = json.loads((out / "results.json").read_text())["tasks"]
     assert res["gsm8k"]["conditions"]["external"]["lenient"]["correct"] == 1
     assert sorted(p.name for p in (out / "items").iterdir()) == ["gsm8k__external.jsonl", "mmlu__x.jsonl"]
     preds.write_bytes(codecs.BOM_UTF8 + (json.dumps(rows[0]) + "\n").encode())  # score other predictions there
-    assert CliRunner().invoke(app, ["eval", "score", "--predictions", str(preds), "--data-dir", str(data_dir),
-                                    "--out", str(out)]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(app, ["eval", "score", "--predictions", str(preds), "--data-dir", str(data_dir), "--out", str(out)])
+        .exit_code
+        == 0
+    )
     assert [p.name for p in (out / "items").iterdir()] == ["gsm8k__external.jsonl"]
 
 
@@ -206,9 +257,28 @@ def test_an_eval_folder_holds_one_run(hf_backend, data_dir, tmp_path):
     assert {p.name: p.read_text() for p in (out / "items").iterdir()} == items_before  # refused: nothing touched
     assert set(json.loads((out / "results.json").read_text())["tasks"]) == {"gsm8k", "coin_flip"}
 
-    result = CliRunner().invoke(app, ["eval", "--tasks", "gsm8k", "--conditions", "plain", "--limit", "1",
-                                      "--seed", "3", "--max-tokens", "8", "--trigger-max-tokens", "6",
-                                      "--data-dir", str(data_dir), "--out", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--tasks",
+            "gsm8k",
+            "--conditions",
+            "plain",
+            "--limit",
+            "1",
+            "--seed",
+            "3",
+            "--max-tokens",
+            "8",
+            "--trigger-max-tokens",
+            "6",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code != 0 and "--overwrite" in str(result.exception)
 
     replaced = run_eval(fewer.model_copy(update={"overwrite": True}), backend=again)

@@ -10,9 +10,23 @@ import pytest
 from selfprompt.errors import ConfigError, DataError
 from selfprompt.evaluate.tasks import get_tasks, load_items, registry, select_items
 
-ALL_TASKS = ["mmlu", "strategyqa", "gsm8k", "humaneval", "commonsenseqa", "arc_challenge", "aqua", "multiarith",
-             "addsub", "singleeq", "svamp", "last_letters", "coin_flip", "date_understanding",
-             "tracking_shuffled_objects"]
+ALL_TASKS = [
+    "mmlu",
+    "strategyqa",
+    "gsm8k",
+    "humaneval",
+    "commonsenseqa",
+    "arc_challenge",
+    "aqua",
+    "multiarith",
+    "addsub",
+    "singleeq",
+    "svamp",
+    "last_letters",
+    "coin_flip",
+    "date_understanding",
+    "tracking_shuffled_objects",
+]
 
 
 def manifest_records(data_dir, spec) -> int:
@@ -70,18 +84,22 @@ def test_user_task_file_adds_a_task(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "rows.jsonl").write_text('{"q": "2+2?", "a": "4"}\n{"q": "3+3?", "a": "6"}\n')
     task = tmp_path / "toy.yaml"
-    task.write_text("name: toy\nversion: '1'\nfiles: [mine/rows.jsonl]\nfile_format: jsonl\n"
-                    "row: {question: '{q}', answer: a}\nanswer_type: number\n"
-                    "trigger: 'Therefore, the answer (arabic numerals) is'\n"
-                    "extractors: [trigger-number, last-number]\nrole_family: math\n")
+    task.write_text(
+        "name: toy\nversion: '1'\nfiles: [mine/rows.jsonl]\nfile_format: jsonl\n"
+        "row: {question: '{q}', answer: a}\nanswer_type: number\n"
+        "trigger: 'Therefore, the answer (arabic numerals) is'\n"
+        "extractors: [trigger-number, last-number]\nrole_family: math\n"
+    )
     spec = get_tasks(["toy"], [task])[0]
     assert [(i.question, i.answer) for i in load_items(spec, tmp_path)] == [("2+2?", "4"), ("3+3?", "6")]
 
 
 def test_bad_task_file_and_bad_row_are_named(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: bad\nversion: '1'\nfiles: [x.jsonl]\nfile_format: jsonl\nrow: {question: '{q}'}\n"
-                   "answer_type: numbr\nextractors: [last-number]\nrole_family: math\n")
+    bad.write_text(
+        "name: bad\nversion: '1'\nfiles: [x.jsonl]\nfile_format: jsonl\nrow: {question: '{q}'}\n"
+        "answer_type: numbr\nextractors: [last-number]\nrole_family: math\n"
+    )
     with pytest.raises(DataError) as err:
         get_tasks(["bad"], [bad])
     assert "bad.yaml" in str(err.value) and "answer_type" in str(err.value)

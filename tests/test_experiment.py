@@ -28,17 +28,36 @@ TINY = {
     # A short instruction file (Alpaca columns) keeps teacher prompts and training rows small.
     "annotate": {"data": "{questions}", "teacher": "default", "backend": "llamacpp", "max_tokens": 40},
     # One trained model keeps the test short; the untuned default is the other system.
-    "train": {"recipe": str(REPO / "recipes" / "smollm2-135m-lora-cpu.yaml"), "modes": ["self-prompt"],
-              "overrides": {"max_rows": 3, "max_steps": 1, "per_device_batch_size": 3, "save_steps": 1,
-                            "include_statuses": ["ok", "invalid", "refused", "error"]}},
-    "eval": {"tasks": ["gsm8k"], "limit": 2, "max_tokens": 16, "trigger_max_tokens": 6,
-             "systems": {"self-prompt": {"model": "train:self-prompt", "conditions": ["self-prompt"]},
-                         "baseline": {"model": "default", "conditions": ["plain"]}}},
-    "answers": {"limit": 2, "max_tokens": 16,
-                "systems": {"self-prompt": {"model": "train:self-prompt", "condition": "self-prompt"},
-                            "baseline": {"model": "default", "condition": "plain"}}},
-    "judge": {"a": "self-prompt", "b": "baseline", "backend": "llamacpp", "max_tokens": 16,
-              "max_verdict_attempts": 1},
+    "train": {
+        "recipe": str(REPO / "recipes" / "smollm2-135m-lora-cpu.yaml"),
+        "modes": ["self-prompt"],
+        "overrides": {
+            "max_rows": 3,
+            "max_steps": 1,
+            "per_device_batch_size": 3,
+            "save_steps": 1,
+            "include_statuses": ["ok", "invalid", "refused", "error"],
+        },
+    },
+    "eval": {
+        "tasks": ["gsm8k"],
+        "limit": 2,
+        "max_tokens": 16,
+        "trigger_max_tokens": 6,
+        "systems": {
+            "self-prompt": {"model": "train:self-prompt", "conditions": ["self-prompt"]},
+            "baseline": {"model": "default", "conditions": ["plain"]},
+        },
+    },
+    "answers": {
+        "limit": 2,
+        "max_tokens": 16,
+        "systems": {
+            "self-prompt": {"model": "train:self-prompt", "condition": "self-prompt"},
+            "baseline": {"model": "default", "condition": "plain"},
+        },
+    },
+    "judge": {"a": "self-prompt", "b": "baseline", "backend": "llamacpp", "max_tokens": 16, "max_verdict_attempts": 1},
 }
 
 
@@ -67,8 +86,16 @@ def keys_for(spec: dict, data_dir: Path) -> dict[str, str]:
 def test_a_changed_setting_changes_only_what_depends_on_it(data_dir, tmp_path):
     spec = tiny_spec(tmp_path)
     base = keys_for(spec, data_dir)
-    assert list(base) == ["annotate", "train-self-prompt", "eval-self-prompt", "eval-baseline",
-                          "answers-self-prompt", "answers-baseline", "judge", "report"]
+    assert list(base) == [
+        "annotate",
+        "train-self-prompt",
+        "eval-self-prompt",
+        "eval-baseline",
+        "answers-self-prompt",
+        "answers-baseline",
+        "judge",
+        "report",
+    ]
     assert base == keys_for(json.loads(json.dumps(spec)), data_dir), "keys are deterministic"
 
     judge_changed = json.loads(json.dumps(spec))
@@ -130,8 +157,17 @@ def test_prompt_files_and_local_model_content_are_part_of_the_stage_keys(data_di
 def test_shipped_experiments_plan_every_stage(name, data_dir):
     exp = load_experiment(REPO / "experiments" / f"{name}.yaml")
     stages = plan(exp, REPO / "experiments", data_dir)
-    assert [s.name for s in stages] == ["annotate", "train-self-prompt", "train-baseline", "eval-self-prompt",
-                                        "eval-baseline", "answers-self-prompt", "answers-baseline", "judge", "report"]
+    assert [s.name for s in stages] == [
+        "annotate",
+        "train-self-prompt",
+        "train-baseline",
+        "eval-self-prompt",
+        "eval-baseline",
+        "answers-self-prompt",
+        "answers-baseline",
+        "judge",
+        "report",
+    ]
     judge = next(s for s in stages if s.name == "judge")
     # The 135M demo judge needs schema-constrained verdicts; GPT-4 writes FastChat's tags.
     assert judge.config["verdict_format"] == ("json" if name == "demo" else "tags")
@@ -153,8 +189,13 @@ def test_bad_experiment_files_name_the_field(tmp_path):
 
 def run_cli(spec_path: Path, out: Path, **popen) -> subprocess.Popen:
     exe = str(Path(sys.executable).parent / "selfprompt")
-    return subprocess.Popen([exe, "run", str(spec_path), "--out", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **popen)
+    return subprocess.Popen(
+        [exe, "run", str(spec_path), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
+    )
 
 
 def finish(proc: subprocess.Popen) -> str:
@@ -168,8 +209,14 @@ def stage_folders(root: Path) -> dict[str, Path]:
     return {name: root / entry["folder"] for name, entry in index["stages"].items()}
 
 
-FINAL_FILES = ["eval-self-prompt/results.json", "eval-baseline/results.json", "answers-self-prompt/answers.jsonl",
-               "answers-baseline/answers.jsonl", "judge/results.json", "judge/judgments.jsonl"]
+FINAL_FILES = [
+    "eval-self-prompt/results.json",
+    "eval-baseline/results.json",
+    "answers-self-prompt/answers.jsonl",
+    "answers-baseline/answers.jsonl",
+    "judge/results.json",
+    "judge/judgments.jsonl",
+]
 
 
 def final_results(root: Path) -> dict[str, str]:

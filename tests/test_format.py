@@ -47,9 +47,29 @@ def test_parse_never_raises_on_arbitrary_text(text):
 # Pieces a model's output is made of, malformed ones included: tags in any case and layout, blank lines,
 # role-like and answer-like sentences, and arbitrary text.
 FRAGMENTS = st.one_of(
-    st.sampled_from(["<role>", "</role>", "<role>\n", "\n</role>\n\n", "</Role>", "<ROLE>", "<\\/role>", "\n",
-                     "\n\n", " ", "From now on, you are a chemist. ", "You are a teacher.", "The answer is 42.",
-                     "Janet sells eggs. ", "#### 7", "```py\nx = 1\n```", "Sure! ", "\t", "\u00a0"]),
+    st.sampled_from(
+        [
+            "<role>",
+            "</role>",
+            "<role>\n",
+            "\n</role>\n\n",
+            "</Role>",
+            "<ROLE>",
+            "<\\/role>",
+            "\n",
+            "\n\n",
+            " ",
+            "From now on, you are a chemist. ",
+            "You are a teacher.",
+            "The answer is 42.",
+            "Janet sells eggs. ",
+            "#### 7",
+            "```py\nx = 1\n```",
+            "Sure! ",
+            "\t",
+            "\u00a0",
+        ]
+    ),
     TEXT,
 )
 
@@ -116,8 +136,11 @@ def test_format_registry():
 
 # --- real model output ------------------------------------------------------------------------------
 def _ask(backend, question, prefix="", max_tokens=16):
-    req = ChatRequest(messages=[Message(role="user", content=question)],
-                      sampling=Sampling(max_tokens=max_tokens), assistant_prefix=prefix)
+    req = ChatRequest(
+        messages=[Message(role="user", content=question)],
+        sampling=Sampling(max_tokens=max_tokens),
+        assistant_prefix=prefix,
+    )
     return backend.generate([req])[0]
 
 
@@ -150,43 +173,67 @@ def test_parse_real_outputs(hf_backend):
 # --- a malformed role block never loses the answer --------------------------------------------------
 def test_unclosed_role_then_blank_line_keeps_the_answer():
     """The issue's example: `<role>` never closed, a blank line, then the answer (we used to return '')."""
-    text = ("<role>\nFrom now on, you are an excellent math teacher.\n\n"
-            "Janet's ducks lay 16 eggs. She eats 3 and bakes with 4, so she sells 9 at $2. The answer is 18.")
+    text = (
+        "<role>\nFrom now on, you are an excellent math teacher.\n\n"
+        "Janet's ducks lay 16 eggs. She eats 3 and bakes with 4, so she sells 9 at $2. The answer is 18."
+    )
     parsed = FMT.parse(text)
     assert (parsed.role, parsed.held, parsed.problem) == (
-        "From now on, you are an excellent math teacher.", False, "unclosed-role")
-    assert parsed.answer == ("Janet's ducks lay 16 eggs. She eats 3 and bakes with 4, so she sells 9 at $2. "
-                             "The answer is 18.")
+        "From now on, you are an excellent math teacher.",
+        False,
+        "unclosed-role",
+    )
+    assert parsed.answer == (
+        "Janet's ducks lay 16 eggs. She eats 3 and bakes with 4, so she sells 9 at $2. The answer is 18."
+    )
 
 
-@pytest.mark.parametrize("text, role, answer", [
-    # the answer written inside a role block that never closes
-    ("<role>\nYou are a math teacher. She sells 9 eggs at $2 each. The answer is 18.",
-     "You are a math teacher. She sells 9 eggs at $2 each.", "The answer is 18."),
-    ("<role>\nYou are a careful solver. Answer: 18", "You are a careful solver.", "Answer: 18"),
-    ("<role>\nYou are a senior Python developer.\n```python\ndef f():\n    return 1\n```",
-     "You are a senior Python developer.", "```python\ndef f():\n    return 1\n```"),
-    # the answer before the role block
-    ("The answer is 18.\n<role>\nYou are a math teacher.", "You are a math teacher.", "The answer is 18."),
-    ("Sure!\n<role>\nYou are X.\n</role>\n\nThe answer is 18.", "You are X.", "Sure!\n\nThe answer is 18."),
-    # a closing tag without an opening one, with the answer before it
-    ("You are a math teacher. So the final answer is 18.\n</role>\n\n", "You are a math teacher.",
-     "So the final answer is 18."),
-    # tags present, but not the trained newlines, and the answer inside the block
-    ("<role>You are a math teacher. The answer is $\\boxed{18}$.</role>", "You are a math teacher.",
-     "The answer is $\\boxed{18}$."),
-    # truncated while writing the role: there is no answer to lose
-    ("<role>\nFrom now on, you are a chef with thirty", "From now on, you are a chef with thirty", ""),
-])
+@pytest.mark.parametrize(
+    "text, role, answer",
+    [
+        # the answer written inside a role block that never closes
+        (
+            "<role>\nYou are a math teacher. She sells 9 eggs at $2 each. The answer is 18.",
+            "You are a math teacher. She sells 9 eggs at $2 each.",
+            "The answer is 18.",
+        ),
+        ("<role>\nYou are a careful solver. Answer: 18", "You are a careful solver.", "Answer: 18"),
+        (
+            "<role>\nYou are a senior Python developer.\n```python\ndef f():\n    return 1\n```",
+            "You are a senior Python developer.",
+            "```python\ndef f():\n    return 1\n```",
+        ),
+        # the answer before the role block
+        ("The answer is 18.\n<role>\nYou are a math teacher.", "You are a math teacher.", "The answer is 18."),
+        ("Sure!\n<role>\nYou are X.\n</role>\n\nThe answer is 18.", "You are X.", "Sure!\n\nThe answer is 18."),
+        # a closing tag without an opening one, with the answer before it
+        (
+            "You are a math teacher. So the final answer is 18.\n</role>\n\n",
+            "You are a math teacher.",
+            "So the final answer is 18.",
+        ),
+        # tags present, but not the trained newlines, and the answer inside the block
+        (
+            "<role>You are a math teacher. The answer is $\\boxed{18}$.</role>",
+            "You are a math teacher.",
+            "The answer is $\\boxed{18}$.",
+        ),
+        # truncated while writing the role: there is no answer to lose
+        ("<role>\nFrom now on, you are a chef with thirty", "From now on, you are a chef with thirty", ""),
+    ],
+)
 def test_malformed_role_blocks_keep_the_answer(text, role, answer):
     parsed = FMT.parse(text)
     assert (parsed.role, parsed.answer, parsed.held) == (role, answer, False)
 
 
-@pytest.mark.parametrize("text", [
-    "You are a genius to ask! 9 * 2 = 18. The answer is 18.",  # one paragraph: all answer
-    "You are the 3rd person to ask.\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "You are a genius to ask! 9 * 2 = 18. The answer is 18.",  # one paragraph: all answer
+        "You are the 3rd person to ask.\n",
+    ],
+)
 def test_an_untagged_single_paragraph_is_never_a_role(text):
     parsed = FMT.parse(text)
     assert (parsed.role, parsed.answer, parsed.problem) == (None, text.strip(), "no-role")
@@ -196,8 +243,13 @@ WORDS = st.text(alphabet="abcdefghij XYZ,", min_size=1, max_size=40).filter(lamb
 
 
 @settings(max_examples=300, deadline=None)
-@given(role=WORDS, reasoning=WORDS, number=st.integers(-10**6, 10**6), leading=st.sampled_from(["", "Sure!\n"]),
-       shape=st.sampled_from(["no-close", "no-close-no-blank", "no-open", "no-newlines", "answer-first"]))
+@given(
+    role=WORDS,
+    reasoning=WORDS,
+    number=st.integers(-(10**6), 10**6),
+    leading=st.sampled_from(["", "Sure!\n"]),
+    shape=st.sampled_from(["no-close", "no-close-no-blank", "no-open", "no-newlines", "answer-first"]),
+)
 def test_a_stated_answer_survives_any_malformed_role_block(role, reasoning, number, leading, shape):
     """Whatever the role block's fault, the sentence that states the answer ends up in the answer."""
     stated = f"The answer is {number}."
@@ -230,47 +282,97 @@ def test_outputs_of_conditions_without_a_role_are_never_parsed_as_roles():
     # the self-prompt conditions are parsed
     assert read_answer("self-prompt", looks_like_a_role)[:2] == ("You are a careful reader.", "The answer is 18.")
     assert read_answer("self-prompt-no-role", FMT.role_prefix("") + "You are a careful reader.")[:3] == (
-        "", "You are a careful reader.", True)
+        "",
+        "You are a careful reader.",
+        True,
+    )
     # a condition named by another tool: a tagged role is read, an untagged opening is just the answer
     assert read_answer("baseline", looks_like_a_role)[:2] == (None, looks_like_a_role.strip())
     assert read_answer("their-self-prompt", tagged)[:3] == ("You are X.", "The answer is 18.", True)
 
 
 # --- malformed shapes found by a hostile tester (each read through the self-prompt condition) ---------------
-@pytest.mark.parametrize("text, role, answer, problem", [
-    # unclosed, no blank line: the role is its role-like first line, the lines after it the answer
-    ("<role>\nYou are a math teacher.\nShe makes 18 dollars.", "You are a math teacher.", "She makes 18 dollars.",
-     "unclosed-role"),
-    ("<role>\nYou are a math teacher.\n16 - 3 - 4 = 9 eggs, 9 * 2 = 18 dollars.", "You are a math teacher.",
-     "16 - 3 - 4 = 9 eggs, 9 * 2 = 18 dollars.", "unclosed-role"),
-    ("<role>\nYou are a math teacher.\nResult: 18.", "You are a math teacher.", "Result: 18.", "unclosed-role"),
-    ("<role>\nYou are a math teacher.\n; Answer = 18", "You are a math teacher.", "; Answer = 18", "unclosed-role"),
-    # several role-like lines stay role
-    ("<role>\nFrom now on, you are a math teacher.\nYou check each step.\nShe makes 18 dollars.",
-     "From now on, you are a math teacher.\nYou check each step.", "She makes 18 dollars.", "unclosed-role"),
-    # unclosed on one line, holding the answer without a cue
-    ("<role>\nYou are a teacher. Janet makes $18 a day.", "You are a teacher.", "Janet makes $18 a day.",
-     "unclosed-role"),
-    # a role cut while being written, in several sentences, is still all role
-    ("<role>\nYou are a chef. You have cooked for thirty", "You are a chef. You have cooked for thirty", "",
-     "unclosed-role"),
-    # tags in another case are still tags
-    ("<role>\nYou are a math teacher.</Role>\nShe makes 18 dollars.", "You are a math teacher.",
-     "She makes 18 dollars.", "tag-layout"),
-    ("<ROLE>\nYou are a math teacher.\n</ROLE>\n\nShe makes 18 dollars.", "You are a math teacher.",
-     "She makes 18 dollars.", "tag-layout"),
-    ("<Role>\nYou are a math teacher.\nShe makes 18 dollars.", "You are a math teacher.", "She makes 18 dollars.",
-     "unclosed-role"),
-    # a closed role holding the answer, with nothing after it
-    ("<role>\nYou are a teacher. Janet makes $18 a day.\n</role>", "You are a teacher.", "Janet makes $18 a day.",
-     "answer-in-role"),
-    ("You are a teacher. Janet makes $18 a day.\n</role>", "You are a teacher.", "Janet makes $18 a day.",
-     "missing-open-tag"),
-    ("<role>\nJanet makes $18 a day.\n</role>", "", "Janet makes $18 a day.", "answer-in-role"),
-    # the trained newlines missing around correct tags: not the format, though nothing is lost
-    ("<role>You are a historian.</role>The war ended in 1945.", "You are a historian.", "The war ended in 1945.",
-     "tag-layout"),
-])
+@pytest.mark.parametrize(
+    "text, role, answer, problem",
+    [
+        # unclosed, no blank line: the role is its role-like first line, the lines after it the answer
+        (
+            "<role>\nYou are a math teacher.\nShe makes 18 dollars.",
+            "You are a math teacher.",
+            "She makes 18 dollars.",
+            "unclosed-role",
+        ),
+        (
+            "<role>\nYou are a math teacher.\n16 - 3 - 4 = 9 eggs, 9 * 2 = 18 dollars.",
+            "You are a math teacher.",
+            "16 - 3 - 4 = 9 eggs, 9 * 2 = 18 dollars.",
+            "unclosed-role",
+        ),
+        ("<role>\nYou are a math teacher.\nResult: 18.", "You are a math teacher.", "Result: 18.", "unclosed-role"),
+        ("<role>\nYou are a math teacher.\n; Answer = 18", "You are a math teacher.", "; Answer = 18", "unclosed-role"),
+        # several role-like lines stay role
+        (
+            "<role>\nFrom now on, you are a math teacher.\nYou check each step.\nShe makes 18 dollars.",
+            "From now on, you are a math teacher.\nYou check each step.",
+            "She makes 18 dollars.",
+            "unclosed-role",
+        ),
+        # unclosed on one line, holding the answer without a cue
+        (
+            "<role>\nYou are a teacher. Janet makes $18 a day.",
+            "You are a teacher.",
+            "Janet makes $18 a day.",
+            "unclosed-role",
+        ),
+        # a role cut while being written, in several sentences, is still all role
+        (
+            "<role>\nYou are a chef. You have cooked for thirty",
+            "You are a chef. You have cooked for thirty",
+            "",
+            "unclosed-role",
+        ),
+        # tags in another case are still tags
+        (
+            "<role>\nYou are a math teacher.</Role>\nShe makes 18 dollars.",
+            "You are a math teacher.",
+            "She makes 18 dollars.",
+            "tag-layout",
+        ),
+        (
+            "<ROLE>\nYou are a math teacher.\n</ROLE>\n\nShe makes 18 dollars.",
+            "You are a math teacher.",
+            "She makes 18 dollars.",
+            "tag-layout",
+        ),
+        (
+            "<Role>\nYou are a math teacher.\nShe makes 18 dollars.",
+            "You are a math teacher.",
+            "She makes 18 dollars.",
+            "unclosed-role",
+        ),
+        # a closed role holding the answer, with nothing after it
+        (
+            "<role>\nYou are a teacher. Janet makes $18 a day.\n</role>",
+            "You are a teacher.",
+            "Janet makes $18 a day.",
+            "answer-in-role",
+        ),
+        (
+            "You are a teacher. Janet makes $18 a day.\n</role>",
+            "You are a teacher.",
+            "Janet makes $18 a day.",
+            "missing-open-tag",
+        ),
+        ("<role>\nJanet makes $18 a day.\n</role>", "", "Janet makes $18 a day.", "answer-in-role"),
+        # the trained newlines missing around correct tags: not the format, though nothing is lost
+        (
+            "<role>You are a historian.</role>The war ended in 1945.",
+            "You are a historian.",
+            "The war ended in 1945.",
+            "tag-layout",
+        ),
+    ],
+)
 def test_malformed_role_shapes_never_lose_the_answer(text, role, answer, problem):
     from selfprompt.generate.conditions import read_answer
 

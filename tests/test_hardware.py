@@ -12,8 +12,16 @@ from selfprompt.hardware import CpuFacts, GpuFacts, cpu_facts, machine_facts, re
 
 
 def cpu(**kw) -> CpuFacts:
-    base = dict(model_name="Test CPU", arch="x86_64", capability="AVX512", onednn_bf16=True, bf16_flags=("avx512_bf16",),
-                native_bf16=True, cores=2, torch_threads=2)
+    base = dict(
+        model_name="Test CPU",
+        arch="x86_64",
+        capability="AVX512",
+        onednn_bf16=True,
+        bf16_flags=("avx512_bf16",),
+        native_bf16=True,
+        cores=2,
+        torch_threads=2,
+    )
     return CpuFacts(**{**base, **kw})
 
 
@@ -70,13 +78,16 @@ def test_this_machine_reports_consistent_facts():
 
 def test_onednn_isa_cap_turns_native_bf16_off():
     """The standard override reproduces an AVX2-only machine: `auto` then chooses fp32."""
-    code = ("from selfprompt.hardware import cpu_facts, resolve_precision; f = cpu_facts(); "
-            "print(f.capability, f.native_bf16, resolve_precision('auto', f, None).resolved)")
+    code = (
+        "from selfprompt.hardware import cpu_facts, resolve_precision; f = cpu_facts(); "
+        "print(f.capability, f.native_bf16, resolve_precision('auto', f, None).resolved)"
+    )
     env = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
     import os
 
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out == ["AVX2", "False", "fp32"]
 
 

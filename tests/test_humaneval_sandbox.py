@@ -48,14 +48,23 @@ def test_full_function_in_a_code_block_passes(problems):
     assert check_humaneval(p.extra, code, LIMITS).passed
 
 
-@pytest.mark.parametrize("name, body", [
-    ("infinite-loop", "    while True:\n        pass\n"),
-    ("fork-bomb", "    import posix\n    while True:\n        posix.fork()\n"),
-    ("fork-and-hide", "    import posix, time\n    if posix.fork() == 0:\n        time.sleep(60)\n    return number % 1.0\n"),
-    ("huge-output", "    while True:\n        print('x' * 1_000_000)\n"),
-    ("memory-hog", "    blocks = []\n    while True:\n        blocks.append(bytearray(100 << 20))\n"),
-    ("network", "    import socket\n    socket.create_connection(('127.0.0.1', 22), timeout=1)\n    return number % 1.0\n"),
-])
+@pytest.mark.parametrize(
+    "name, body",
+    [
+        ("infinite-loop", "    while True:\n        pass\n"),
+        ("fork-bomb", "    import posix\n    while True:\n        posix.fork()\n"),
+        (
+            "fork-and-hide",
+            "    import posix, time\n    if posix.fork() == 0:\n        time.sleep(60)\n    return number % 1.0\n",
+        ),
+        ("huge-output", "    while True:\n        print('x' * 1_000_000)\n"),
+        ("memory-hog", "    blocks = []\n    while True:\n        blocks.append(bytearray(100 << 20))\n"),
+        (
+            "network",
+            "    import socket\n    socket.create_connection(('127.0.0.1', 22), timeout=1)\n    return number % 1.0\n",
+        ),
+    ],
+)
 def test_hostile_completion_fails_and_leaves_nothing(problems, name, body):
     before = sandbox_processes()
     result = check_humaneval(problems["HumanEval/2"].extra, body, LIMITS)
@@ -68,11 +77,13 @@ def test_file_deletion_cannot_touch_files_outside(tmp_path, problems):
     sentinel = tmp_path / "sentinel.txt"
     sentinel.write_text("keep me")
     os.chmod(tmp_path, 0o755)  # even a readable folder: the sandbox must still not delete in it
-    body = (f"    import os, shutil, importlib\n"
-            f"    for f in (lambda: os.remove({str(sentinel)!r}), lambda: shutil.rmtree({str(tmp_path)!r}),\n"
-            f"              lambda: open({str(sentinel)!r}, 'w').write('gone')):\n"
-            f"        try:\n            f()\n        except Exception:\n            pass\n"
-            f"    return number % 1.0\n")
+    body = (
+        f"    import os, shutil, importlib\n"
+        f"    for f in (lambda: os.remove({str(sentinel)!r}), lambda: shutil.rmtree({str(tmp_path)!r}),\n"
+        f"              lambda: open({str(sentinel)!r}, 'w').write('gone')):\n"
+        f"        try:\n            f()\n        except Exception:\n            pass\n"
+        f"    return number % 1.0\n"
+    )
     result = check_humaneval(problems["HumanEval/2"].extra, body, LIMITS)
     assert sentinel.read_text() == "keep me"
     assert result.status in ("passed", "failed")  # whatever it returns, the file survived
@@ -86,17 +97,19 @@ def test_a_good_problem_still_passes_after_hostile_ones(problems):
 
 # --- passing is proof that the tests ran to their end ---------------------------------------------------
 
+
 def naive_exit_status(problem, completion: str, tmp_path: Path) -> int:
     """Exit status of the program an exit-status scorer runs (prompt, completion, tests, check()), unsandboxed.
     Only for the harmless attacks below: it shows each one fools such a scorer."""
     p = problem.extra
     program = f"{p['prompt']}\n{completion}\n\n{p['test']}\n\ncheck({p['entry_point']})\n"
     (tmp_path / "program.py").write_text(program, encoding="utf-8")
-    return subprocess.run([sys.executable, "-I", "program.py"], cwd=tmp_path, capture_output=True,
-                          timeout=30).returncode
+    return subprocess.run(
+        [sys.executable, "-I", "program.py"], cwd=tmp_path, capture_output=True, timeout=30
+    ).returncode
 
 
-TRACER = '''
+TRACER = """
     return False
 
 
@@ -116,7 +129,7 @@ def _skip_to_last_line(frame, event, arg):
 
 
 sys.settrace(_skip_to_last_line)
-'''
+"""
 
 # (name, problem, completion, fools an exit-status scorer): every one is a wrong solution.
 EARLY_EXITS = [
@@ -127,61 +140,129 @@ EARLY_EXITS = [
     ("quit(0)", "HumanEval/0", "    quit(0)", True),
     ("os._exit(0)", "HumanEval/0", "    import os; os._exit(0)", True),
     ("posix._exit(0)", "HumanEval/0", "    import posix; posix._exit(0)", True),
-    ("signal handler exits 0", "HumanEval/0",
-     "    import os, signal\n    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))\n"
-     "    signal.raise_signal(signal.SIGTERM)\n", True),
+    (
+        "signal handler exits 0",
+        "HumanEval/0",
+        "    import os, signal\n    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))\n"
+        "    signal.raise_signal(signal.SIGTERM)\n",
+        True,
+    ),
     ("kill itself", "HumanEval/0", "    import os, signal; os.kill(os.getpid(), signal.SIGKILL)", False),
     ("KeyboardInterrupt", "HumanEval/0", "    raise KeyboardInterrupt", False),
-    ("BaseException subclass, then atexit", "HumanEval/0",
-     "    import atexit, os\n    atexit.register(os._exit, 0)\n    class Stop(BaseException):\n        pass\n"
-     "    raise Stop()", True),
-    ("atexit turns a failed assert into 0", "HumanEval/0",
-     "    import atexit, os\n    atexit.register(os._exit, 0)\n    return True", True),
-    ("thread exits 0 after the failure", "HumanEval/0",
-     "    import os, threading, time\n    threading.Thread(target=lambda: (time.sleep(0.5), os._exit(0))).start()\n"
-     "    return True", True),
-    ("close stdout and stderr, exit 0", "HumanEval/0",
-     "    import os\n    os.close(1); os.close(2)\n    os._exit(0)", True),
-    ("write a fake proof everywhere", "HumanEval/0",
-     "    import os\n    for fd in range(64):\n        try:\n            os.write(fd, b'0' * 32)\n"
-     "        except OSError:\n            pass\n    os._exit(0)", True),
+    (
+        "BaseException subclass, then atexit",
+        "HumanEval/0",
+        "    import atexit, os\n    atexit.register(os._exit, 0)\n    class Stop(BaseException):\n        pass\n"
+        "    raise Stop()",
+        True,
+    ),
+    (
+        "atexit turns a failed assert into 0",
+        "HumanEval/0",
+        "    import atexit, os\n    atexit.register(os._exit, 0)\n    return True",
+        True,
+    ),
+    (
+        "thread exits 0 after the failure",
+        "HumanEval/0",
+        "    import os, threading, time\n    threading.Thread(target=lambda: (time.sleep(0.5), os._exit(0))).start()\n"
+        "    return True",
+        True,
+    ),
+    (
+        "close stdout and stderr, exit 0",
+        "HumanEval/0",
+        "    import os\n    os.close(1); os.close(2)\n    os._exit(0)",
+        True,
+    ),
+    (
+        "write a fake proof everywhere",
+        "HumanEval/0",
+        "    import os\n    for fd in range(64):\n        try:\n            os.write(fd, b'0' * 32)\n"
+        "        except OSError:\n            pass\n    os._exit(0)",
+        True,
+    ),
 ]
 DISARMS = [
-    ("always-equal object", "HumanEval/0",
-     "    class Yes:\n        def __eq__(self, other):\n            return True\n    return Yes()", True),
-    ("int subclass equal to everything", "HumanEval/0",
-     "    class Yes(int):\n        def __eq__(self, other):\n            return True\n    return Yes(1)", True),
-    ("builtins.abs patched", "HumanEval/2",
-     "    import builtins\n    builtins.abs = lambda x: 0\n    return 0.5", True),
+    (
+        "always-equal object",
+        "HumanEval/0",
+        "    class Yes:\n        def __eq__(self, other):\n            return True\n    return Yes()",
+        True,
+    ),
+    (
+        "int subclass equal to everything",
+        "HumanEval/0",
+        "    class Yes(int):\n        def __eq__(self, other):\n            return True\n    return Yes(1)",
+        True,
+    ),
+    (
+        "builtins.abs patched",
+        "HumanEval/2",
+        "    import builtins\n    builtins.abs = lambda x: 0\n    return 0.5",
+        True,
+    ),
     ("math.fabs patched", "HumanEval/32", "    import math\n    math.fabs = lambda x: 0.0\n    return 0.0", True),
-    ("sys.modules['math'] replaced", "HumanEval/32",
-     "    return 0.0\n\n\nimport copy, random, sys, types\nfake = types.ModuleType('math')\nfake.fabs = lambda x: 0.0\n"
-     "sys.modules['math'] = fake\n", True),
+    (
+        "sys.modules['math'] replaced",
+        "HumanEval/32",
+        "    return 0.0\n\n\nimport copy, random, sys, types\nfake = types.ModuleType('math')\nfake.fabs = lambda x: 0.0\n"
+        "sys.modules['math'] = fake\n",
+        True,
+    ),
     ("the test's helper redefined", "HumanEval/32", "    return 0.0\n\n\ndef poly(xs, x):\n    return 0.0\n", True),
-    ("the test's helper rebound through a frame", "HumanEval/32",
-     "    import sys\n    frame = sys._getframe(1)\n    while 'poly' not in frame.f_globals:\n"
-     "        frame = frame.f_back\n    frame.f_globals['poly'] = lambda xs, x: 0.0\n    return 0.0", True),
-    ("random.Random patched to feed easy inputs", "HumanEval/32",
-     "    return -1.0\n\n\nimport random\nrandom.Random.randint = lambda self, a, b: 1\n", True),
+    (
+        "the test's helper rebound through a frame",
+        "HumanEval/32",
+        "    import sys\n    frame = sys._getframe(1)\n    while 'poly' not in frame.f_globals:\n"
+        "        frame = frame.f_back\n    frame.f_globals['poly'] = lambda xs, x: 0.0\n    return 0.0",
+        True,
+    ),
+    (
+        "random.Random patched to feed easy inputs",
+        "HumanEval/32",
+        "    return -1.0\n\n\nimport random\nrandom.Random.randint = lambda self, a, b: 1\n",
+        True,
+    ),
     ("sys.settrace jumps over the asserts", "HumanEval/0", TRACER, True),
     # HumanEval/38 and /50 draw their inputs with random.randint / random.choice: rigging the shared
     # instance behind those functions makes every input the same easy string.
-    ("random._inst._randbelow patched", "HumanEval/38",
-     "    return s\n\nimport random\nrandom._inst._randbelow = lambda n: 0\n", True),
-    ("random._inst.getrandbits patched", "HumanEval/38",
-     "    return s\n\nimport random\nrandom._inst.getrandbits = lambda k: 0\n", True),
-    ("random._inst.__class__ swapped", "HumanEval/38",
-     "    return s\n\nimport random\nclass R(random.Random):\n    def _randbelow(self, n):\n        return 0\n"
-     "random._inst.__class__ = R\n", True),
-    ("random._inst rigged for encode_shift", "HumanEval/50",
-     "    return 'a' * len(s)\n\nimport random\nrandom._inst._randbelow = lambda n: 0\n", True),
+    (
+        "random._inst._randbelow patched",
+        "HumanEval/38",
+        "    return s\n\nimport random\nrandom._inst._randbelow = lambda n: 0\n",
+        True,
+    ),
+    (
+        "random._inst.getrandbits patched",
+        "HumanEval/38",
+        "    return s\n\nimport random\nrandom._inst.getrandbits = lambda k: 0\n",
+        True,
+    ),
+    (
+        "random._inst.__class__ swapped",
+        "HumanEval/38",
+        "    return s\n\nimport random\nclass R(random.Random):\n    def _randbelow(self, n):\n        return 0\n"
+        "random._inst.__class__ = R\n",
+        True,
+    ),
+    (
+        "random._inst rigged for encode_shift",
+        "HumanEval/50",
+        "    return 'a' * len(s)\n\nimport random\nrandom._inst._randbelow = lambda n: 0\n",
+        True,
+    ),
 ]
 
 
-@pytest.mark.parametrize("name, task_id, completion, fools_exit_status", EARLY_EXITS + DISARMS,
-                         ids=[case[0] for case in EARLY_EXITS + DISARMS])
-def test_a_program_that_stops_early_or_disarms_the_tests_fails(problems, tmp_path, name, task_id, completion,
-                                                               fools_exit_status):
+@pytest.mark.parametrize(
+    "name, task_id, completion, fools_exit_status",
+    EARLY_EXITS + DISARMS,
+    ids=[case[0] for case in EARLY_EXITS + DISARMS],
+)
+def test_a_program_that_stops_early_or_disarms_the_tests_fails(
+    problems, tmp_path, name, task_id, completion, fools_exit_status
+):
     problem = problems[task_id]
     if fools_exit_status:  # the attack is real: scored by exit status, this wrong solution passes
         assert naive_exit_status(problem, completion, tmp_path) == 0, name
@@ -197,7 +278,7 @@ def test_issue_example_exit_zero_fails_and_the_canonical_solution_passes(problem
     assert check_humaneval(problem.extra, problem.answer, LIMITS).passed
 
 
-THIEF = '''
+THIEF = """
     import gc, os, re, signal, sys
     found = set()
     def look(obj):
@@ -244,7 +325,7 @@ THIEF = '''
             except OSError:
                 pass
     os._exit(0)
-'''
+"""
 
 
 def test_the_proof_cannot_be_stolen(problems):
@@ -254,7 +335,7 @@ def test_the_proof_cannot_be_stolen(problems):
     assert "blocked 9 of 9 found 0" in result.output, result.output
 
 
-CORRECT_WITH_STDLIB = '''
+CORRECT_WITH_STDLIB = """
     import collections, functools, typing
     T = typing.TypeVar("T")
     Parts = collections.namedtuple("Parts", "whole fraction")
@@ -268,22 +349,25 @@ CORRECT_WITH_STDLIB = '''
         return Splitter.method(x)
     print("splitting", number)
     return split(number).fraction
-'''
+"""
 
-COUNTER_HISTOGRAM = '''
+COUNTER_HISTOGRAM = """
     from collections import Counter
     counts = Counter(w for w in test.split(" ") if w)
     if not counts:
         return Counter()
     top = max(counts.values())
     return Counter({w: c for w, c in counts.items() if c == top})
-'''
+"""
 
 
-@pytest.mark.parametrize("task_id, completion", [
-    ("HumanEval/2", CORRECT_WITH_STDLIB),  # namedtuple, TypeVar, lru_cache, a class changed after creation
-    ("HumanEval/111", COUNTER_HISTOGRAM),  # a dict subclass is compared as the dict it is
-])
+@pytest.mark.parametrize(
+    "task_id, completion",
+    [
+        ("HumanEval/2", CORRECT_WITH_STDLIB),  # namedtuple, TypeVar, lru_cache, a class changed after creation
+        ("HumanEval/111", COUNTER_HISTOGRAM),  # a dict subclass is compared as the dict it is
+    ],
+)
 def test_correct_solutions_using_the_standard_library_still_pass(problems, task_id, completion):
     result = check_humaneval(problems[task_id].extra, completion, LIMITS)
     assert result.passed, result

@@ -19,53 +19,66 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import Request  # module level: FastAPI resolves the string annotation from module globals
+
+from selfprompt.evaluate.judge import FEEDBACK, AnswerRow, judged_text, parse_json_verdict, parse_verdict
 
 from conftest import free_port
-from fastapi import Request  # module level: FastAPI resolves the string annotation from module globals
-from selfprompt.evaluate.judge import AnswerRow, FEEDBACK, judged_text, parse_json_verdict, parse_verdict
 
 # --- strict verdict parsing (no server) ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("text,verdict", [
-    ("A is more accurate.\n[[A]]", "A"),
-    ("Both fine.\n\n[[C]]  \n", "C"),
-    ("Verdict: [[B]]", "B"),
-    ("B explains more. [[B]]\nFinal: [[B]]", "B"),  # the same verdict twice is still one verdict
-])
+@pytest.mark.parametrize(
+    "text,verdict",
+    [
+        ("A is more accurate.\n[[A]]", "A"),
+        ("Both fine.\n\n[[C]]  \n", "C"),
+        ("Verdict: [[B]]", "B"),
+        ("B explains more. [[B]]\nFinal: [[B]]", "B"),  # the same verdict twice is still one verdict
+    ],
+)
 def test_parse_verdict_accepts_one_final_verdict(text, verdict):
     assert parse_verdict(text).verdict == verdict
 
 
-@pytest.mark.parametrize("text,problem", [
-    ("", "empty"),
-    ("Answer A is better.", "no [[A]]"),
-    ("[[A]] at first, but on reflection [[B]]", "conflicting"),
-    ("[[A]]\nThat is my verdict because A is shorter.", "last line"),
-    ("I pick [A] or [[D]]", "no [[A]]"),
-])
+@pytest.mark.parametrize(
+    "text,problem",
+    [
+        ("", "empty"),
+        ("Answer A is better.", "no [[A]]"),
+        ("[[A]] at first, but on reflection [[B]]", "conflicting"),
+        ("[[A]]\nThat is my verdict because A is shorter.", "last line"),
+        ("I pick [A] or [[D]]", "no [[A]]"),
+    ],
+)
 def test_parse_verdict_rejects_what_it_cannot_read(text, problem):
     parsed = parse_verdict(text)
     assert parsed.verdict is None and problem in parsed.problem
 
 
-@pytest.mark.parametrize("text,verdict", [
-    ('{"comparison": "A is right.", "verdict": "A"}', "A"),
-    ('{"comparison": "", "verdict": "tie"}', "C"),
-    (' {"verdict": "B", "comparison": "B is kinder."}\n', "B"),
-])
+@pytest.mark.parametrize(
+    "text,verdict",
+    [
+        ('{"comparison": "A is right.", "verdict": "A"}', "A"),
+        ('{"comparison": "", "verdict": "tie"}', "C"),
+        (' {"verdict": "B", "comparison": "B is kinder."}\n', "B"),
+    ],
+)
 def test_parse_json_verdict_accepts_the_schema(text, verdict):
     assert parse_json_verdict(text).verdict == verdict
 
 
-@pytest.mark.parametrize("text,problem", [
-    ('{"comparison": "A is right.", "verdict": "C"}', "not one of"),  # tags-format letter in JSON mode
-    ('{"comparison": "cut at max_tok', "not JSON"),
-    ('{"verdict": "A"}', "exactly"),
-    ('{"comparison": "x", "verdict": "A", "score": 9}', "exactly"),
-    ('[[A]]', "not JSON"),
-    ("", "empty"),
-])
+@pytest.mark.parametrize(
+    "text,problem",
+    [
+        ('{"comparison": "A is right.", "verdict": "C"}', "not one of"),  # tags-format letter in JSON mode
+        ('{"comparison": "cut at max_tok', "not JSON"),
+        ('{"verdict": "A"}', "exactly"),
+        ('{"comparison": "x", "verdict": "A", "score": 9}', "exactly"),
+        ("[[A]]", "not JSON"),
+        ("", "empty"),
+    ],
+)
 def test_parse_json_verdict_rejects_anything_else(text, problem):
     parsed = parse_json_verdict(text)
     assert parsed.verdict is None and problem in parsed.problem
@@ -89,10 +102,18 @@ QUESTIONS = {
     "q-garbage-once": "[garbage-once] Why do we need sleep?",
     "q-never": "[never] What causes tides?",
 }
-ANSWERS_A = {"q-prefer-a": "Practise daily with native speakers (alpha).", "q-first-slot": "Photosynthesis (alpha).",
-             "q-garbage-once": "Sleep restores the brain (alpha).", "q-never": "The moon's gravity (alpha)."}
-ANSWERS_B = {"q-prefer-a": "Buy a book (beta).", "q-first-slot": "They eat soil (beta).",
-             "q-garbage-once": "Nobody knows (beta).", "q-never": "Wind (beta)."}
+ANSWERS_A = {
+    "q-prefer-a": "Practise daily with native speakers (alpha).",
+    "q-first-slot": "Photosynthesis (alpha).",
+    "q-garbage-once": "Sleep restores the brain (alpha).",
+    "q-never": "The moon's gravity (alpha).",
+}
+ANSWERS_B = {
+    "q-prefer-a": "Buy a book (beta).",
+    "q-first-slot": "They eat soil (beta).",
+    "q-garbage-once": "Nobody knows (beta).",
+    "q-never": "Wind (beta).",
+}
 ROLE_A = "From now on, you are an expert tutor named Zorblax."
 
 
@@ -136,7 +157,7 @@ class RewritingProxy:
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> "RewritingProxy":
+    def __enter__(self) -> RewritingProxy:
         self.thread.start()
         while not self.server.started:
             time.sleep(0.05)
@@ -169,8 +190,23 @@ def test_judge_both_orders_inconsistency_retries_errors_and_free_rerun(llama_ser
     a = write_answers(tmp_path / "a.jsonl", ANSWERS_A, role=ROLE_A)
     b = write_answers(tmp_path / "b.jsonl", ANSWERS_B)
     out = tmp_path / "judge"
-    args = ["judge", "--a", str(a), "--b", str(b), "--out", str(out), "--judge", "default",
-            "--judge-backend", "openai", "--max-tokens", "16", "--max-verdict-attempts", "3"]
+    args = [
+        "judge",
+        "--a",
+        str(a),
+        "--b",
+        str(b),
+        "--out",
+        str(out),
+        "--judge",
+        "default",
+        "--judge-backend",
+        "openai",
+        "--max-tokens",
+        "16",
+        "--max-verdict-attempts",
+        "3",
+    ]
     with RewritingProxy(llama_server) as proxy:
         run_cli(*args, "--base-url", proxy.base_url)
         first_count = proxy.count
@@ -210,8 +246,22 @@ def test_keep_roles_shows_the_judge_the_role(llama_server, tmp_path):
     a = write_answers(tmp_path / "a.jsonl", {"q-prefer-a": ANSWERS_A["q-prefer-a"]}, role=ROLE_A)
     b = write_answers(tmp_path / "b.jsonl", {"q-prefer-a": ANSWERS_B["q-prefer-a"]})
     with RewritingProxy(llama_server) as proxy:
-        run_cli("judge", "--a", str(a), "--b", str(b), "--out", str(tmp_path / "j"), "--judge-backend", "openai",
-                "--base-url", proxy.base_url, "--max-tokens", "8", "--keep-roles")
+        run_cli(
+            "judge",
+            "--a",
+            str(a),
+            "--b",
+            str(b),
+            "--out",
+            str(tmp_path / "j"),
+            "--judge-backend",
+            "openai",
+            "--base-url",
+            proxy.base_url,
+            "--max-tokens",
+            "8",
+            "--keep-roles",
+        )
         assert proxy.count == 2 and all("Zorblax" in json.dumps(body) for body in proxy.bodies)
 
 
@@ -221,8 +271,23 @@ def test_unscripted_real_judge_every_item_is_judged_or_recorded(llama_server, tm
     a = write_answers(tmp_path / "a.jsonl", {k: ANSWERS_A[k] for k in ("q-first-slot",)})
     b = write_answers(tmp_path / "b.jsonl", {k: ANSWERS_B[k] for k in ("q-first-slot",)})
     out = tmp_path / "real"
-    run_cli("judge", "--a", str(a), "--b", str(b), "--out", str(out), "--judge-backend", "openai",
-            "--base-url", llama_server, "--max-tokens", "32", "--max-verdict-attempts", "2")
+    run_cli(
+        "judge",
+        "--a",
+        str(a),
+        "--b",
+        str(b),
+        "--out",
+        str(out),
+        "--judge-backend",
+        "openai",
+        "--base-url",
+        llama_server,
+        "--max-tokens",
+        "32",
+        "--max-verdict-attempts",
+        "2",
+    )
     results = json.loads((out / "results.json").read_text())
     items = [json.loads(line) for line in (out / "judgments.jsonl").read_text().splitlines()]
     assert results["win"] + results["tie"] + results["loss"] + results["error"] == results["n_pairs"] == 1
@@ -243,8 +308,21 @@ def test_json_verdicts_from_the_in_process_judge_are_always_readable(tmp_path):
     a = write_answers(tmp_path / "a.jsonl", {k: ANSWERS_A[k] for k in ids})
     b = write_answers(tmp_path / "b.jsonl", {k: ANSWERS_B[k] for k in ids})
     out = tmp_path / "json"
-    args = ("judge", "--a", str(a), "--b", str(b), "--out", str(out), "--judge-backend", "llamacpp",
-            "--verdict-format", "json", "--max-tokens", "96")
+    args = (
+        "judge",
+        "--a",
+        str(a),
+        "--b",
+        str(b),
+        "--out",
+        str(out),
+        "--judge-backend",
+        "llamacpp",
+        "--verdict-format",
+        "json",
+        "--max-tokens",
+        "96",
+    )
     run_cli(*args)
     first = json.loads((out / "results.json").read_text())
     items = [json.loads(line) for line in (out / "judgments.jsonl").read_text().splitlines()]
@@ -261,8 +339,24 @@ def test_json_verdicts_from_the_in_process_judge_are_always_readable(tmp_path):
 def test_json_verdicts_are_refused_for_a_judge_without_structured_output(tmp_path):
     a = write_answers(tmp_path / "a.jsonl", {"q-never": ANSWERS_A["q-never"]})
     exe = str(Path(sys.executable).parent / "selfprompt")
-    proc = subprocess.run([exe, "judge", "--a", str(a), "--b", str(a), "--out", str(tmp_path / "j"),
-                           "--judge-backend", "hf", "--verdict-format", "json"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            exe,
+            "judge",
+            "--a",
+            str(a),
+            "--b",
+            str(a),
+            "--out",
+            str(tmp_path / "j"),
+            "--judge-backend",
+            "hf",
+            "--verdict-format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0 and "structured output" in proc.stderr and not (tmp_path / "j").exists()
 
 
@@ -275,8 +369,25 @@ def test_exhausted_quota_stops_the_judge_and_a_rerun_resumes(llama_server, tmp_p
     b = write_answers(tmp_path / "b.jsonl", {k: ANSWERS_B[k] for k in ids})
     out = tmp_path / "judge"
     with FaultProxy(llama_server) as proxy:
-        args = ["judge", "--a", str(a), "--b", str(b), "--out", str(out), "--judge-backend", "openai",
-                "--base-url", proxy.base_url, "--max-tokens", "8", "--max-verdict-attempts", "1", "--concurrency", "1"]
+        args = [
+            "judge",
+            "--a",
+            str(a),
+            "--b",
+            str(b),
+            "--out",
+            str(out),
+            "--judge-backend",
+            "openai",
+            "--base-url",
+            proxy.base_url,
+            "--max-tokens",
+            "8",
+            "--max-verdict-attempts",
+            "1",
+            "--concurrency",
+            "1",
+        ]
         proxy.faults.extend(["forward", "forward"] + ["quota"] * 20)  # two replies, then the quota is gone
         exe = str(Path(sys.executable).parent / "selfprompt")
         stopped = subprocess.run([exe, *args], capture_output=True, text=True, timeout=600)

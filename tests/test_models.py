@@ -48,8 +48,9 @@ def test_bad_paths_name_the_problem(tmp_path):
         resolve_model(str(tmp_path / "notes.txt"))
 
 
-@pytest.mark.parametrize("spec", ["runs/sp", "./sp", "../sp", "~/no-such-model-folder", "runs/sp/model", "sp.gguf",
-                                  "my model"])
+@pytest.mark.parametrize(
+    "spec", ["runs/sp", "./sp", "../sp", "~/no-such-model-folder", "runs/sp/model", "sp.gguf", "my model"]
+)
 def test_a_missing_path_is_reported_as_a_path_not_a_hub_id(tmp_path, monkeypatch, spec):
     (tmp_path / "runs").mkdir()  # `runs/sp` in a project that has a runs/ folder is a path, not org/name
     monkeypatch.chdir(tmp_path)

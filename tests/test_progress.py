@@ -28,6 +28,7 @@ class Clock:
 
 # --- the arithmetic -------------------------------------------------------------------------------
 
+
 def test_rate_and_time_left_count_only_items_worked_in_this_run():
     clock = Clock()
     tally = P.Tally(100, clock)
@@ -66,13 +67,15 @@ def test_format_duration(seconds, text):
     assert P.format_duration(seconds) == text
 
 
-@pytest.mark.parametrize("rate,text", [(None, "-- rows/s"), (2.5, "2.50 rows/s"), (0.029, "1.74 rows/min"),
-                                       (0.001, "3.60 rows/h")])
+@pytest.mark.parametrize(
+    "rate,text", [(None, "-- rows/s"), (2.5, "2.50 rows/s"), (0.029, "1.74 rows/min"), (0.001, "3.60 rows/h")]
+)
 def test_format_rate_picks_a_unit_that_gives_a_number_of_at_least_one(rate, text):
     assert P.format_rate(rate, "rows") == text
 
 
 # --- the line --------------------------------------------------------------------------------------
+
 
 def test_a_log_gets_plain_lines_at_start_each_tenth_and_end():
     out = io.StringIO()
@@ -114,9 +117,19 @@ QUESTIONS = [{"id": "q1", "question": "Name a primary colour."}, {"id": "q2", "q
 
 
 def answers_experiment(tmp_path: Path, data_dir: Path, questions: Path, **extra) -> tuple[Experiment, Path]:
-    spec = {"name": "progress", "data_dir": str(data_dir), "report": False,
-            "answers": {"questions": str(questions), "limit": 2, "max_tokens": 8, "backend": "llamacpp",
-                        "systems": {"baseline": {"model": "default", "condition": "plain"}}}, **extra}
+    spec = {
+        "name": "progress",
+        "data_dir": str(data_dir),
+        "report": False,
+        "answers": {
+            "questions": str(questions),
+            "limit": 2,
+            "max_tokens": 8,
+            "backend": "llamacpp",
+            "systems": {"baseline": {"model": "default", "condition": "plain"}},
+        },
+        **extra,
+    }
     path = tmp_path / "experiment.yaml"
     path.write_text(json.dumps(spec))  # JSON is YAML
     return Experiment.model_validate(spec), path
@@ -130,13 +143,14 @@ def test_the_runner_shows_a_real_stage_progress_and_ends_with_the_stage_table(tm
     exp, path = answers_experiment(tmp_path, data_dir, questions)
     out = io.StringIO()
     lines: list[str] = []
-    outcome = run_experiment(exp, path, tmp_path / "run", log=lines.append,
-                             console=Console(file=out, force_terminal=False, width=250))
+    outcome = run_experiment(
+        exp, path, tmp_path / "run", log=lines.append, console=Console(file=out, force_terminal=False, width=250)
+    )
     shown = out.getvalue()
     assert isinstance(outcome["answers-baseline"], float) and lines[0].startswith("[run ] answers-baseline")
     # The runner's own line, drawn from the stage's events: its label, 2 of 2 answers, none cached.
     assert re.search(r"answers-baseline: answers  2/2 answers  [\d.]+ answers/(s|min)", shown), shown
-    table = shown[shown.index("stages in"):]
+    table = shown[shown.index("stages in") :]
     assert re.search(r"answers-baseline\s+│\s+done\s+│", table), table
     # The full stage output stays in the stage folder's log, the stage's own progress lines included.
     log = next((tmp_path / "run").glob("answers-baseline-*/stage.log")).read_text()
@@ -150,8 +164,12 @@ def test_the_runner_shows_a_real_stage_progress_and_ends_with_the_stage_table(tm
 def test_the_stage_table_lists_every_stage_when_one_fails(tmp_path, data_dir):
     bad = tmp_path / "questions.jsonl"
     bad.write_text(json.dumps({"question": "no id"}) + "\n")  # `judge answers` refuses it before loading a model
-    eval_section = {"tasks": ["gsm8k"], "limit": 1, "max_tokens": 8,
-                    "systems": {"baseline": {"model": "default", "conditions": ["plain"]}}}
+    eval_section = {
+        "tasks": ["gsm8k"],
+        "limit": 1,
+        "max_tokens": 8,
+        "systems": {"baseline": {"model": "default", "conditions": ["plain"]}},
+    }
     exp, path = answers_experiment(tmp_path, data_dir, bad, eval=eval_section)
     exp = exp.model_copy(update={"report": True})
     root = tmp_path / "run"

@@ -7,10 +7,11 @@ import time
 
 import pytest
 
-from faultproxy import FaultProxy
 from selfprompt.generate.backends import ChatRequest, Sampling, get_backend
 from selfprompt.generate.reliable import ReliableClient, TokenBucket, cache_key, retry_after_seconds
 from selfprompt.records import Message
+
+from faultproxy import FaultProxy
 
 # Tests that use the llama_server fixture skip cleanly without the llamacpp extra.
 
@@ -159,8 +160,12 @@ def test_quota_errors_stop_and_rate_limits_are_retried():
         cls = {401: openai.AuthenticationError, 429: openai.RateLimitError}.get(status, openai.APIStatusError)
         return cls(body.get("message", "x"), response=response, body=body)
 
-    quota = classify(status_error(429, {"message": "You exceeded your current quota", "type": "insufficient_quota",
-                                        "code": "insufficient_quota"}))
+    quota = classify(
+        status_error(
+            429,
+            {"message": "You exceeded your current quota", "type": "insufficient_quota", "code": "insufficient_quota"},
+        )
+    )
     assert not quota.retryable and quota.stops_all and quota.quota and "insufficient_quota" in quota.message
     billing = classify(status_error(429, {"message": "Billing hard limit", "code": "billing_hard_limit_reached"}))
     assert billing.quota and billing.stops_all and not billing.retryable

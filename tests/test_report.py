@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from selfprompt.evaluate.judge import JudgeConfig, summarize as judge_summary
+from selfprompt.evaluate.judge import JudgeConfig
+from selfprompt.evaluate.judge import summarize as judge_summary
 from selfprompt.evaluate.runner import ItemResult, compare, summarize
 from selfprompt.jsonl import write_json, write_records
 from selfprompt.manifest import write_manifest
@@ -39,16 +40,34 @@ def write_eval(folder: Path, condition: str, accuracy: float, roles: bool, seed:
         items = []
         for k in range(30):
             correct = rng.random() < accuracy
-            items.append(ItemResult(
-                task=task, condition=condition, id=f"{task}-{k}", question=f"Question {k} of {task} <b>bold?</b>",
-                reference="42", role=rng.choice(ROLES) if roles else None, raw="...", answer=f"The answer is {k}.",
-                trigger_output=None, extracted_strict=str(k), extracted=str(k), extractor="regex",
-                correct_strict=correct and k % 2 == 0, correct=correct, extraction_failed=False,
-                format_held=True if roles else None))
+            items.append(
+                ItemResult(
+                    task=task,
+                    condition=condition,
+                    id=f"{task}-{k}",
+                    question=f"Question {k} of {task} <b>bold?</b>",
+                    reference="42",
+                    role=rng.choice(ROLES) if roles else None,
+                    raw="...",
+                    answer=f"The answer is {k}.",
+                    trigger_output=None,
+                    extracted_strict=str(k),
+                    extracted=str(k),
+                    extractor="regex",
+                    correct_strict=correct and k % 2 == 0,
+                    correct=correct,
+                    extraction_failed=False,
+                    format_held=True if roles else None,
+                )
+            )
         write_records(folder / "items" / f"{task}__{condition}.jsonl", items)
-        results["tasks"][task] = {"version": "1", "metric": "accuracy", "n_items": 30,
-                                  "conditions": {condition: summarize(items, 200, 0)},
-                                  "comparisons": compare({condition: items}, 200, 0)}
+        results["tasks"][task] = {
+            "version": "1",
+            "metric": "accuracy",
+            "n_items": 30,
+            "conditions": {condition: summarize(items, 200, 0)},
+            "comparisons": compare({condition: items}, 200, 0),
+        }
     write_json(folder / "results.json", results)
     write_manifest(folder, stage="eval", config={"condition": condition}, seed=0)
 
@@ -58,11 +77,26 @@ def write_judge(folder: Path) -> None:
     items = []
     for k in range(20):
         outcome = rng.choice(["win", "win", "tie", "loss", "error"])
-        items.append({"id": str(k), "question": f"Open question {k}?", "answer_a": "A's answer", "role_a": ROLES[0],
-                      "answer_b": "B's answer", "role_b": None, "outcome": outcome,
-                      "inconsistent": outcome == "tie" and k % 2 == 0, "verdict_ab": "A", "verdict_ba": "B",
-                      "reasoning_ab": "A is clearer.", "reasoning_ba": "", "attempts_ab": 1, "attempts_ba": 1 + (k % 3 == 0),
-                      "problems": [], "error": "unparsable" if outcome == "error" else None})
+        items.append(
+            {
+                "id": str(k),
+                "question": f"Open question {k}?",
+                "answer_a": "A's answer",
+                "role_a": ROLES[0],
+                "answer_b": "B's answer",
+                "role_b": None,
+                "outcome": outcome,
+                "inconsistent": outcome == "tie" and k % 2 == 0,
+                "verdict_ab": "A",
+                "verdict_ba": "B",
+                "reasoning_ab": "A is clearer.",
+                "reasoning_ba": "",
+                "attempts_ab": 1,
+                "attempts_ba": 1 + (k % 3 == 0),
+                "problems": [],
+                "error": "unparsable" if outcome == "error" else None,
+            }
+        )
     results = {"a": "a", "b": "b", "judge": "default", **judge_summary(items, JudgeConfig(bootstrap_samples=200))}
     write_records(folder / "judgments.jsonl", items)
     write_json(folder / "results.json", results)
@@ -74,9 +108,15 @@ def run_dir(tmp_path):
     write_eval(tmp_path / "eval-sp", "self-prompt", 0.7, roles=True, seed=1)
     write_eval(tmp_path / "eval-base", "plain", 0.3, roles=False, seed=2)
     write_judge(tmp_path / "judge")
-    write_json(tmp_path / "experiment.json", {"title": "Report test", "baseline": "baseline",
-                                               "evals": {"self-prompt": "eval-sp", "baseline": "eval-base"},
-                                               "judges": {"self-prompt vs baseline": "judge"}})
+    write_json(
+        tmp_path / "experiment.json",
+        {
+            "title": "Report test",
+            "baseline": "baseline",
+            "evals": {"self-prompt": "eval-sp", "baseline": "eval-base"},
+            "judges": {"self-prompt vs baseline": "judge"},
+        },
+    )
     return tmp_path
 
 
@@ -114,8 +154,16 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     assert not re.search(r"""(src|href)=["'](?!data:|#)""", page), "self-contained: no external assets"
     assert "&lt;b&gt;bold?&lt;/b&gt;" in page, "model and data text is escaped"
 
-    base = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-            "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000"]
+    base = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=5000",
+    ]
     dom = subprocess.run([*base, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     plots = re.search(r'data-plots="(\d+)"', dom.stdout)
@@ -127,8 +175,13 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     assert console == [], f"console messages: {console}"
 
     shot = tmp_path / "report.png"
-    subprocess.run([*base, f"--screenshot={shot}", "--window-size=1280,2400", html.as_uri()],
-                   capture_output=True, text=True, timeout=120, check=True)
+    subprocess.run(
+        [*base, f"--screenshot={shot}", "--window-size=1280,2400", html.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000, "a real screenshot with content"
 
@@ -138,13 +191,27 @@ def test_console_check_catches_errors(tmp_path):
     """The console scan above can fail: a page with an error is caught."""
     page = tmp_path / "bad.html"
     page.write_text("<html><body><script>notDefined();</script></body></html>")
-    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
-                          "--virtual-time-budget=2000", "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                         timeout=120)
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=2000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert any(":CONSOLE" in line and "notDefined" in line for line in dom.stderr.splitlines())
 
 
 # --- the baseline is declared, never guessed --------------------------------------------------------
+
 
 def write_eval_conditions(folder: Path, accuracies: dict[str, float]) -> None:
     """One eval folder with several conditions, as `selfprompt eval --conditions a,b` writes it."""
@@ -152,15 +219,35 @@ def write_eval_conditions(folder: Path, accuracies: dict[str, float]) -> None:
     rng = random.Random(7)
     per_condition = {}
     for condition, accuracy in accuracies.items():
-        items = [ItemResult(task="gsm8k", condition=condition, id=f"gsm8k-{k}", question=f"Q{k}", reference="1",
-                            role=None, raw="1", answer="1", trigger_output=None, extracted_strict="1", extracted="1",
-                            extractor="regex", correct_strict=ok, correct=ok, extraction_failed=False)
-                 for k, ok in enumerate(rng.random() < accuracy for _ in range(40))]
+        items = [
+            ItemResult(
+                task="gsm8k",
+                condition=condition,
+                id=f"gsm8k-{k}",
+                question=f"Q{k}",
+                reference="1",
+                role=None,
+                raw="1",
+                answer="1",
+                trigger_output=None,
+                extracted_strict="1",
+                extracted="1",
+                extractor="regex",
+                correct_strict=ok,
+                correct=ok,
+                extraction_failed=False,
+            )
+            for k, ok in enumerate(rng.random() < accuracy for _ in range(40))
+        ]
         write_records(folder / "items" / f"gsm8k__{condition}.jsonl", items)
         per_condition[condition] = items
-    results["tasks"]["gsm8k"] = {"version": "1", "metric": "accuracy", "n_items": 40,
-                                 "conditions": {c: summarize(r, 200, 0) for c, r in per_condition.items()},
-                                 "comparisons": compare(per_condition, 200, 0)}
+    results["tasks"]["gsm8k"] = {
+        "version": "1",
+        "metric": "accuracy",
+        "n_items": 40,
+        "conditions": {c: summarize(r, 200, 0) for c, r in per_condition.items()},
+        "comparisons": compare(per_condition, 200, 0),
+    }
     write_json(folder / "results.json", results)
 
 
@@ -178,8 +265,9 @@ def test_the_report_never_picks_a_baseline_alphabetically(tmp_path):
         report = load_run(run, baseline=name)
         assert report.baseline == "eval/plain"
         [row] = delta_rows(report)
-        plain, icl = (report.system(f"eval/{c}").summary["gsm8k"]["lenient"]["accuracy"]
-                      for c in ("plain", "icl-self-prompt"))
+        plain, icl = (
+            report.system(f"eval/{c}").summary["gsm8k"]["lenient"]["accuracy"] for c in ("plain", "icl-self-prompt")
+        )
         assert (row["system"], row["baseline"]) == ("eval/icl-self-prompt", "eval/plain")
         assert row["lenient"]["difference"] == pytest.approx(icl - plain) and icl > plain
     assert load_run(run, baseline="icl-self-prompt").baseline == "eval/icl-self-prompt"
@@ -212,8 +300,10 @@ def test_the_experiment_declares_the_baseline_and_it_must_name_one_system(tmp_pa
         load_run(tmp_path)
 
     experiment = tmp_path / "exp.yaml"
-    experiment.write_text("name: x\nbaseline: base\neval:\n  tasks: [gsm8k]\n  systems:\n"
-                          "    tuned: {model: default, conditions: [plain]}\n"
-                          "    untuned: {model: default, conditions: [plain]}\n")
+    experiment.write_text(
+        "name: x\nbaseline: base\neval:\n  tasks: [gsm8k]\n  systems:\n"
+        "    tuned: {model: default, conditions: [plain]}\n"
+        "    untuned: {model: default, conditions: [plain]}\n"
+    )
     with pytest.raises(DataError, match="baseline 'base' is not a label under eval.systems"):
         load_experiment(experiment)

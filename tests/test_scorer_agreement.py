@@ -39,8 +39,17 @@ def specs():
 
 def rows(bench, filters, specs, task, answer, trigger_output, reference, gold=None):
     extra = {} if gold is None else {"gold": gold}
-    case = bench.Case(source="test", task=task, id="x", question="q", reference=reference,
-                      choices=CHOICES if task == "mmlu" else {}, answer=answer, trigger_output=trigger_output, **extra)
+    case = bench.Case(
+        source="test",
+        task=task,
+        id="x",
+        question="q",
+        reference=reference,
+        choices=CHOICES if task == "mmlu" else {},
+        answer=answer,
+        trigger_output=trigger_output,
+        **extra,
+    )
     return {r["filter"]: r for r in bench.compare(case, specs[task], filters)}
 
 
@@ -48,10 +57,14 @@ def test_filters_are_the_installed_configs(bench, filters):
     import lm_eval.tasks
 
     by_id = {f.id: f for f in filters}
-    assert set(by_id) == {"gsm8k/strict-match", "gsm8k/flexible-extract", "gsm8k_cot/strict-match",
-                          "mmlu_abstract_algebra_generative/get_response",
-                          "mmlu_flan_cot_zeroshot_abstract_algebra/strict-match",
-                          "mmlu_flan_cot_zeroshot_abstract_algebra/flexible-extract"}
+    assert set(by_id) == {
+        "gsm8k/strict-match",
+        "gsm8k/flexible-extract",
+        "gsm8k_cot/strict-match",
+        "mmlu_abstract_algebra_generative/get_response",
+        "mmlu_flan_cot_zeroshot_abstract_algebra/strict-match",
+        "mmlu_flan_cot_zeroshot_abstract_algebra/flexible-extract",
+    }
     shipped = yaml.safe_load((Path(lm_eval.tasks.__file__).parent / "gsm8k" / "gsm8k.yaml").read_text())
     flexible = next(f for f in shipped["filter_list"] if f["name"] == "flexible-extract")
     assert by_id["gsm8k/flexible-extract"].steps == flexible["filter"]
@@ -72,16 +85,30 @@ def test_agreement_on_a_plain_answer(bench, filters, specs):
 
 
 def test_peer_takes_a_number_written_after_the_answer(bench, filters, specs):
-    r = rows(bench, filters, specs, "gsm8k", "She sells 16 - 3 - 4 = 9 eggs; 9 * 2 = 18 dollars.",
-             " 18.\n\nQuestion: Tom has 3 cats.", "18")["gsm8k/flexible-extract"]
+    r = rows(
+        bench,
+        filters,
+        specs,
+        "gsm8k",
+        "She sells 16 - 3 - 4 = 9 eggs; 9 * 2 = 18 dollars.",
+        " 18.\n\nQuestion: Tom has 3 cats.",
+        "18",
+    )["gsm8k/flexible-extract"]
     assert r["ours"]["answer"] == "18" and r["ours"]["correct"]
     assert r["peer"]["filtered"] == "3" and not r["peer"]["correct"]
     assert (r["kind"], r["status"]) == ("peer-last-number-of-continuation", "peer wrong")
 
 
 def test_mmlu_filters_on_echoed_options_and_bare_letters(bench, filters, specs):
-    r = rows(bench, filters, specs, "mmlu", "Options (A) Paris (B) London (C) Rome (D) Berlin. Rome is the capital.",
-             " C.", "C")
+    r = rows(
+        bench,
+        filters,
+        specs,
+        "mmlu",
+        "Options (A) Paris (B) London (C) Rome (D) Berlin. Rome is the capital.",
+        " C.",
+        "C",
+    )
     flexible = r["mmlu_flan_cot_zeroshot_abstract_algebra/flexible-extract"]
     assert flexible["peer"]["filtered"] == "(D)" and flexible["ours"]["answer"] == "C"
     assert flexible["kind"] == "peer-last-paren-letter" and flexible["status"] == "peer wrong"
@@ -95,9 +122,16 @@ def test_mmlu_filters_on_echoed_options_and_bare_letters(bench, filters, specs):
 
 
 def test_abstentions(bench, filters, specs):
-    case = bench.Case(source="model", task="gsm8k", id="x", question="q", reference="12", choices={},
-                      answer="5 + 7 = 12, but the price is not given.",
-                      trigger_output=" not determinable from the information given.")
+    case = bench.Case(
+        source="model",
+        task="gsm8k",
+        id="x",
+        question="q",
+        reference="12",
+        choices={},
+        answer="5 + 7 = 12, but the price is not given.",
+        trigger_output=" not determinable from the information given.",
+    )
     f = next(f for f in filters if f.id == "gsm8k/flexible-extract")
     text = bench.transcript(case, specs["gsm8k"].trigger)
     peer = bench.peer_score(f, text, bench.peer_doc("gsm8k", "q", "12", {}))
@@ -110,14 +144,26 @@ def test_abstentions(bench, filters, specs):
     none = bench.peer_score(strict, text, bench.peer_doc("gsm8k", "q", "12", {}))
     reading = {"answer": "12", "extractor": "last-number", "abstained": None, "correct": True}
     verdict = bench.judge(case, specs["gsm8k"], strict, reading, none, text)
-    assert (verdict["kind"], verdict["right"], verdict["status"]) == ("ours-reads-past-abstention", "peer",
-                                                                      "ours wrong")
+    assert (verdict["kind"], verdict["right"], verdict["status"]) == (
+        "ours-reads-past-abstention",
+        "peer",
+        "ours wrong",
+    )
 
 
 def test_gold_decides_who_is_right(bench, filters, specs):
     f = next(f for f in filters if f.id == "gsm8k/flexible-extract")
-    case = bench.Case(source="gold", task="gsm8k", id="x", question="q", reference="540", choices={},
-                      answer="Total = 9 * 60 = 540 meters.", trigger_output=None, gold="540")
+    case = bench.Case(
+        source="gold",
+        task="gsm8k",
+        id="x",
+        question="q",
+        reference="540",
+        choices={},
+        answer="Total = 9 * 60 = 540 meters.",
+        trigger_output=None,
+        gold="540",
+    )
     text = bench.transcript(case, specs["gsm8k"].trigger)
     peer = bench.peer_score(f, text, bench.peer_doc("gsm8k", "q", "540", {}))
     wrong = {"answer": "9", "extractor": "answer-is-number", "abstained": None, "correct": False}
@@ -126,8 +172,19 @@ def test_gold_decides_who_is_right(bench, filters, specs):
 
 
 def test_score_source_counts(bench, filters, specs):
-    cases = [bench.Case(source="model", task="gsm8k", id=str(i), question="q", reference="18", choices={},
-                        answer="9 * 2 = 18.", trigger_output=out) for i, out in enumerate([" 18.", " 18.\n\n3 cats"])]
+    cases = [
+        bench.Case(
+            source="model",
+            task="gsm8k",
+            id=str(i),
+            question="q",
+            reference="18",
+            choices={},
+            answer="9 * 2 = 18.",
+            trigger_output=out,
+        )
+        for i, out in enumerate([" 18.", " 18.\n\n3 cats"])
+    ]
     res = bench.score_source(cases, specs, filters)["gsm8k"]
     flexible = res["filters"]["gsm8k/flexible-extract"]
     assert (flexible["n"], flexible["agree"], flexible["agreement_rate"]) == (2, 1, 0.5)
@@ -141,9 +198,18 @@ def test_read_corpus_takes_gsm8k_and_mmlu_with_the_mirror_reference(bench, data_
     from selfprompt.errors import DataError
 
     monkeypatch.setenv("SELFPROMPT_DATA_DIR", str(data_dir))
-    record = {"id": "gsm8k-001", "task": "gsm8k", "item": "gsm8k-0", "style": "small", "question": "q",
-              "choices": {}, "output": "9 * 2 = 18", "trigger_output": " 18.",
-              "expected": {"status": "strict", "value": "18"}, "note": ""}
+    record = {
+        "id": "gsm8k-001",
+        "task": "gsm8k",
+        "item": "gsm8k-0",
+        "style": "small",
+        "question": "q",
+        "choices": {},
+        "output": "9 * 2 = 18",
+        "trigger_output": " 18.",
+        "expected": {"status": "strict", "value": "18"},
+        "note": "",
+    }
     other = {**record, "id": "strategyqa-001", "task": "strategyqa", "item": "strategyqa-0"}
     corpus = tmp_path / "extraction.jsonl"
     corpus.write_text("\n".join(json.dumps(r) for r in (record, other)) + "\n", encoding="utf-8")
@@ -158,8 +224,16 @@ def test_read_corpus_takes_gsm8k_and_mmlu_with_the_mirror_reference(bench, data_
 
 def test_outputs_with_two_answers_go_to_review(bench, filters, specs):
     choices = {"A": "True, True", "B": "False, False", "C": "True, False", "D": "False, True"}
-    case = bench.Case(source="model", task="mmlu", id="x", question="q", reference="B", choices=choices,
-                      answer="Both statements are false.", trigger_output=" False, False (D)")
+    case = bench.Case(
+        source="model",
+        task="mmlu",
+        id="x",
+        question="q",
+        reference="B",
+        choices=choices,
+        answer="Both statements are false.",
+        trigger_output=" False, False (D)",
+    )
     f = next(f for f in filters if f.id.endswith("flexible-extract") and f.task == "mmlu")
     text = bench.transcript(case, specs["mmlu"].trigger)
     peer = bench.peer_score(f, text, bench.peer_doc("mmlu", "q", "B", choices))

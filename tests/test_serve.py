@@ -15,9 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import background_server, free_port
 from selfprompt.format import DEFAULT_FORMAT, StreamParser
 from selfprompt.generate.serve import as_deltas
+
+from conftest import background_server, free_port
 
 pytest.importorskip("fastapi")
 openai = pytest.importorskip("openai")
@@ -73,8 +74,20 @@ def test_stream_agrees_with_parse_on_real_shapes(text, step):
 def serve_url(default_model, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    cmd = [str(Path(sys.executable).parent / "selfprompt"), "serve", "--model", "default", "--backend", "hf",
-           "--port", str(port), "--served-name", "sp-test", "--max-tokens", "24"]
+    cmd = [
+        str(Path(sys.executable).parent / "selfprompt"),
+        "serve",
+        "--model",
+        "default",
+        "--backend",
+        "hf",
+        "--port",
+        str(port),
+        "--served-name",
+        "sp-test",
+        "--max-tokens",
+        "24",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "2"}
     try:
         with background_server(cmd, f"http://127.0.0.1:{port}/health", log, timeout=180, env=env):
@@ -99,8 +112,9 @@ def test_openai_client_non_streaming_and_streaming_agree(serve_url):
     # The untuned default writes no tagged role: the server must say the format did not hold.
     assert extra["format_held"] is False and extra["format_problem"] is not None
 
-    chunks = list(client.chat.completions.create(model="sp-test", messages=QUESTION, max_tokens=24,
-                                                 temperature=0, stream=True))
+    chunks = list(
+        client.chat.completions.create(model="sp-test", messages=QUESTION, max_tokens=24, temperature=0, stream=True)
+    )
     role_chunks = [c for c in chunks if "role_prompt" in (c.choices[0].delta.model_extra or {})]
     assert len(role_chunks) == 1
     assert role_chunks[0].choices[0].delta.model_extra["role_prompt"] == extra["role_prompt"]
@@ -113,31 +127,44 @@ def test_forced_role_comes_back_apart_from_the_answer(serve_url):
     """`role_prompt` in the request prefills a role: the model continues after it, the server splits."""
     client = openai.OpenAI(base_url=serve_url, api_key="unused", max_retries=0)
     role = "From now on, you are an expert in atmospheric physics."
-    done = client.chat.completions.create(model="sp-test", messages=QUESTION, max_tokens=24, temperature=0,
-                                          extra_body={"role_prompt": role})
+    done = client.chat.completions.create(
+        model="sp-test", messages=QUESTION, max_tokens=24, temperature=0, extra_body={"role_prompt": role}
+    )
     extra = done.choices[0].message.model_extra
     assert extra["role_prompt"] == role and extra["format_held"] is True
     assert "<role>" not in done.choices[0].message.content and done.choices[0].message.content.strip()
 
-    chunks = list(client.chat.completions.create(model="sp-test", messages=QUESTION, max_tokens=24, temperature=0,
-                                                 stream=True, extra_body={"role_prompt": role}))
+    chunks = list(
+        client.chat.completions.create(
+            model="sp-test",
+            messages=QUESTION,
+            max_tokens=24,
+            temperature=0,
+            stream=True,
+            extra_body={"role_prompt": role},
+        )
+    )
     first = next(c for c in chunks if "role_prompt" in (c.choices[0].delta.model_extra or {}))
     assert first.choices[0].delta.model_extra["role_prompt"] == role
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert streamed.rstrip() == done.choices[0].message.content.rstrip()
 
 
-@pytest.mark.parametrize("messages, param", [
-    ([{"role": "user", "content": ""}], "messages[0].content"),
-    ([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "  \n\t"}], "messages[1].content"),
-    ([{"role": "system", "content": "Be brief."}], "messages"),
-])
+@pytest.mark.parametrize(
+    "messages, param",
+    [
+        ([{"role": "user", "content": ""}], "messages[0].content"),
+        ([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "  \n\t"}], "messages[1].content"),
+        ([{"role": "system", "content": "Be brief."}], "messages"),
+    ],
+)
 @pytest.mark.parametrize("stream", [False, True])
 def test_an_empty_question_is_refused_with_an_openai_style_400(serve_url, messages, param, stream):
     import httpx
 
-    raw = httpx.post(f"{serve_url}/chat/completions", json={"model": "sp-test", "messages": messages,
-                                                            "stream": stream}, timeout=60)
+    raw = httpx.post(
+        f"{serve_url}/chat/completions", json={"model": "sp-test", "messages": messages, "stream": stream}, timeout=60
+    )
     assert raw.status_code == 400
     error = raw.json()["error"]
     assert error["type"] == "invalid_request_error" and error["param"] == param and error["message"].startswith(param)

@@ -21,12 +21,20 @@ from selfprompt.experiment.spec import RUNNER_SETS, STAGE_CONFIGS, Experiment
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = {"annotate": ["annotate"], "eval": ["eval"], "answers": ["judge", "answers"], "judge": ["judge"]}
-REQUIRED_ARGS = {"annotate": ["--out", "o.jsonl"], "eval": ["--tasks", "gsm8k"], "answers": ["--out", "ans"],
-                 "judge": []}
+REQUIRED_ARGS = {
+    "annotate": ["--out", "o.jsonl"],
+    "eval": ["--tasks", "gsm8k"],
+    "answers": ["--out", "ans"],
+    "judge": [],
+}
 SYSTEMS_EVAL = {"s": {"model": "default", "conditions": ["plain"]}}
 SYSTEMS_ANSWERS = {"s": {"model": "default", "condition": "plain"}, "t": {"model": "default", "condition": "plain"}}
-MINIMAL_SECTIONS = {"annotate": {}, "eval": {"tasks": ["gsm8k"], "systems": SYSTEMS_EVAL},
-                    "answers": {"systems": SYSTEMS_ANSWERS}, "judge": {"a": "s", "b": "t"}}
+MINIMAL_SECTIONS = {
+    "annotate": {},
+    "eval": {"tasks": ["gsm8k"], "systems": SYSTEMS_EVAL},
+    "answers": {"systems": SYSTEMS_ANSWERS},
+    "judge": {"a": "s", "b": "t"},
+}
 
 
 def parse(stage: str, args: list[str]) -> BaseModel:
@@ -107,8 +115,12 @@ def test_every_field_is_set_from_the_command_line_and_from_an_experiment(stage, 
 
     # key=value sets it too, with the value read as YAML
     override = f"{name}={json.dumps(value if not isinstance(value, Path) else str(value))}"
-    by_override = load_stage_config(model, None, {k: v for k, v in (("out", "o"), ("tasks", ["gsm8k"]))
-                                                  if k in model.model_fields and k != name}, [override])
+    by_override = load_stage_config(
+        model,
+        None,
+        {k: v for k, v in (("out", "o"), ("tasks", ["gsm8k"])) if k in model.model_fields and k != name},
+        [override],
+    )
     assert getattr(by_override, name) == value
 
     section = dict(MINIMAL_SECTIONS[stage])
@@ -116,8 +128,16 @@ def test_every_field_is_set_from_the_command_line_and_from_an_experiment(stage, 
         # Set by the runner from the experiment: the stage folder, the experiment's seed and data
         # folder, a system's model and conditions, the judge's answers labels.
         config = stage_config(stage, section, data_dir, seed=7, data_dir=str(data_dir))
-        expected = {"out": None, "seed": 7, "data_dir": "{data_dir}", "model": "default", "conditions": ["plain"],
-                    "condition": "plain", "a": "{stage:answers-s}", "b": "{stage:answers-t}"}[name]
+        expected = {
+            "out": None,
+            "seed": 7,
+            "data_dir": "{data_dir}",
+            "model": "default",
+            "conditions": ["plain"],
+            "condition": "plain",
+            "a": "{stage:answers-s}",
+            "b": "{stage:answers-t}",
+        }[name]
         if name == "out":
             assert "{out}" in str(config["out"])
         else:
@@ -149,8 +169,9 @@ def test_the_command_line_and_an_experiment_have_the_same_defaults(stage, data_d
         if name in RUNNER_SETS[stage] or name in ("out", "tasks"):
             continue
         assert cli[name] == config[name], f"{stage}.{name}: command line {cli[name]!r}, experiment {config[name]!r}"
-        assert cli[name] == STAGE_CONFIGS[stage].model_fields[name].get_default(call_default_factory=True) or \
-            str(cli[name]) == str(STAGE_CONFIGS[stage].model_fields[name].get_default(call_default_factory=True))
+        assert cli[name] == STAGE_CONFIGS[stage].model_fields[name].get_default(call_default_factory=True) or str(
+            cli[name]
+        ) == str(STAGE_CONFIGS[stage].model_fields[name].get_default(call_default_factory=True))
 
 
 def test_config_file_then_options_then_overrides(tmp_path):
@@ -206,14 +227,17 @@ def test_the_words_the_runner_hands_a_stage_parse_back_to_its_config(name, data_
         words = resolve_args(stage, folders, tmp_path, data_dir)
         command = words[: len(COMMANDS[kind])]
         assert command == COMMANDS[kind]
-        rest = words[len(command):]
+        rest = words[len(command) :]
         if kind in ("annotate", "answers"):  # plain commands: the real parse path, CLI-only options included
             config = parse(kind, rest).model_dump(mode="json")
         else:  # a group's own command gets its key=value words from OverridesGroup when it runs
             assert all("=" in w and not w.startswith("-") for w in rest)
             config = load_stage_config(STAGE_CONFIGS[kind], None, {}, rest).model_dump(mode="json")
-        expected = yaml.safe_load(resolve_args(
-            type(stage)(stage.name, [yaml.safe_dump(stage.config)], paths=stage.paths), folders, tmp_path, data_dir)[0])
+        expected = yaml.safe_load(
+            resolve_args(
+                type(stage)(stage.name, [yaml.safe_dump(stage.config)], paths=stage.paths), folders, tmp_path, data_dir
+            )[0]
+        )
         assert config == expected, stage.name
         checked.add(kind)
     assert checked == set(STAGE_CONFIGS)

@@ -44,9 +44,17 @@ def expected_trained_text(template: str, content: str, eos: str) -> str:
 
 
 CONVERSATIONS = [
-    [{"role": "user", "content": "Why is the sky blue?"}, {"role": "assistant", "content": "<role>\nYou are a physicist.\n</role>\n\nRayleigh scattering."}],
-    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": " hi "}, {"role": "assistant", "content": "Hello! "},
-     {"role": "user", "content": "Again?"}, {"role": "assistant", "content": "Yes.\n"}],
+    [
+        {"role": "user", "content": "Why is the sky blue?"},
+        {"role": "assistant", "content": "<role>\nYou are a physicist.\n</role>\n\nRayleigh scattering."},
+    ],
+    [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": " hi "},
+        {"role": "assistant", "content": "Hello! "},
+        {"role": "user", "content": "Again?"},
+        {"role": "assistant", "content": "Yes.\n"},
+    ],
 ]
 
 
@@ -59,8 +67,12 @@ def test_training_template_renders_byte_identical_to_original(tokenizer, name):
             continue  # Mistral's template refuses system messages, in both copies
         for gen_prompt in (False, True):
             conv = messages[:-1] if gen_prompt else messages
-            original = tokenizer.apply_chat_template(conv, chat_template=pair.original, tokenize=False, add_generation_prompt=gen_prompt)
-            training = tokenizer.apply_chat_template(conv, chat_template=pair.training, tokenize=False, add_generation_prompt=gen_prompt)
+            original = tokenizer.apply_chat_template(
+                conv, chat_template=pair.original, tokenize=False, add_generation_prompt=gen_prompt
+            )
+            training = tokenizer.apply_chat_template(
+                conv, chat_template=pair.training, tokenize=False, add_generation_prompt=gen_prompt
+            )
             assert training == original
 
 
@@ -74,8 +86,16 @@ def test_auto_template_matches_the_default_models_own(tokenizer):
 def test_trained_tokens_are_exactly_role_answer_and_end_of_turn(tokenizer, lima_rows, name, mode):
     pair = load_template_pair(name)
     rows = lima_rows[:12]
-    data = prepare_examples(rows, tokenizer, pair.training, mode=mode, fmt=DEFAULT_FORMAT, system_prompt=None,
-                            max_length=100_000, include_statuses=["ok"])
+    data = prepare_examples(
+        rows,
+        tokenizer,
+        pair.training,
+        mode=mode,
+        fmt=DEFAULT_FORMAT,
+        system_prompt=None,
+        max_length=100_000,
+        include_statuses=["ok"],
+    )
     assert data.row_ids == [r.id for r in rows] and not data.excluded
     for row, example in zip(rows, data.examples):
         content = DEFAULT_FORMAT.render(row.role_prompt, row.answer) if mode == "self-prompt" else row.answer
@@ -86,7 +106,9 @@ def test_trained_tokens_are_exactly_role_answer_and_end_of_turn(tokenizer, lima_
             # merges Mistral's ']' with '<role>'); the model must still emit that whole token.
             first = next(i for i, lab in enumerate(example.labels) if lab != IGNORE_INDEX)
             extra = trained[: len(trained) - len(expected)]
-            assert trained.endswith(expected) and tokenizer.decode(example.input_ids[first : first + 1]).startswith(extra)
+            assert trained.endswith(expected) and tokenizer.decode(example.input_ids[first : first + 1]).startswith(
+                extra
+            )
         # the trained tokens are one contiguous run at the end of the turn: the prompt is never trained
         positions = [i for i, lab in enumerate(example.labels) if lab != IGNORE_INDEX]
         assert positions == list(range(positions[0], positions[-1] + 1))
@@ -95,17 +117,36 @@ def test_trained_tokens_are_exactly_role_answer_and_end_of_turn(tokenizer, lima_
 
 
 def _row(id_, question, answer, status="ok", role="From now on, you are an expert in testing."):
-    return RoleExample(id=id_, question=question, answer=answer, role_prompt=role if status == "ok" else "",
-                       annotation=Annotation(teacher="t", template="x", template_version="1", status=status))
+    return RoleExample(
+        id=id_,
+        question=question,
+        answer=answer,
+        role_prompt=role if status == "ok" else "",
+        annotation=Annotation(teacher="t", template="x", template_version="1", status=status),
+    )
 
 
 def _edge_answer(tokenizer, template, limit):
     """An answer whose row fits `limit` tokens as a baseline but not with its role prompt."""
     for n in range(10, 400):
         row = _row("edge", "Edge?", "x " * n)
-        sizes = {mode: len(prepare_examples([row], tokenizer, template, mode=mode, fmt=DEFAULT_FORMAT, system_prompt=None,
-                                            max_length=10_000, include_statuses=["ok"]).examples[0].input_ids)
-                 for mode in ("self-prompt", "baseline")}
+        sizes = {
+            mode: len(
+                prepare_examples(
+                    [row],
+                    tokenizer,
+                    template,
+                    mode=mode,
+                    fmt=DEFAULT_FORMAT,
+                    system_prompt=None,
+                    max_length=10_000,
+                    include_statuses=["ok"],
+                )
+                .examples[0]
+                .input_ids
+            )
+            for mode in ("self-prompt", "baseline")
+        }
         if sizes["self-prompt"] > limit:
             assert sizes["baseline"] <= limit
             return "x " * n
@@ -118,12 +159,22 @@ def test_exclusions_are_reported_and_identical_in_both_modes(tokenizer):
         _row("a", "Short question?", "Short answer."),
         _row("refused", "Q?", "A.", status="refused"),
         _row("long", "Long one?", "word " * 400),  # fits neither mode in 128 tokens
-        _row("edge", "Edge?", _edge_answer(tokenizer, pair.training, 128)),  # fits only as a baseline: dropped from both
+        _row(
+            "edge", "Edge?", _edge_answer(tokenizer, pair.training, 128)
+        ),  # fits only as a baseline: dropped from both
         _row("b", "Another?", "Fine."),
     ]
     results = {
-        mode: prepare_examples(rows, tokenizer, pair.training, mode=mode, fmt=DEFAULT_FORMAT, system_prompt=None,
-                               max_length=128, include_statuses=["ok"])
+        mode: prepare_examples(
+            rows,
+            tokenizer,
+            pair.training,
+            mode=mode,
+            fmt=DEFAULT_FORMAT,
+            system_prompt=None,
+            max_length=128,
+            include_statuses=["ok"],
+        )
         for mode in ("self-prompt", "baseline")
     }
     for data in results.values():
@@ -136,8 +187,18 @@ def test_exclusions_are_reported_and_identical_in_both_modes(tokenizer):
 def test_shortest_order_and_max_rows_are_mode_independent(tokenizer, lima_rows):
     pair = load_template_pair("smollm2")
     ids = {
-        mode: prepare_examples(lima_rows[:200], tokenizer, pair.training, mode=mode, fmt=DEFAULT_FORMAT, system_prompt=None,
-                               max_length=512, include_statuses=["ok"], row_order="shortest", max_rows=16).row_ids
+        mode: prepare_examples(
+            lima_rows[:200],
+            tokenizer,
+            pair.training,
+            mode=mode,
+            fmt=DEFAULT_FORMAT,
+            system_prompt=None,
+            max_length=512,
+            include_statuses=["ok"],
+            row_order="shortest",
+            max_rows=16,
+        ).row_ids
         for mode in ("self-prompt", "baseline")
     }
     assert ids["self-prompt"] == ids["baseline"] and len(ids["baseline"]) == 16

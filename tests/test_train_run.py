@@ -69,8 +69,12 @@ def generate(model_dir, questions, max_tokens=64):
 
     backend = get_backend("hf", model=str(model_dir), batch_size=len(questions))
     try:
-        requests = [ChatRequest(messages=[Message(role="user", content=q)], sampling=Sampling(max_tokens=max_tokens, temperature=0.0))
-                    for q in questions]
+        requests = [
+            ChatRequest(
+                messages=[Message(role="user", content=q)], sampling=Sampling(max_tokens=max_tokens, temperature=0.0)
+            )
+            for q in questions
+        ]
         return [r.text for r in backend.generate(requests)]
     finally:
         backend.close()
@@ -150,15 +154,21 @@ def test_merge_loads_with_plain_transformers_and_selfprompt_ask(runs, tmp_path):
     merged = AutoModelForCausalLM.from_pretrained(merged_dir)
     tokenizer = AutoTokenizer.from_pretrained(merged_dir)
     assert "generation" not in tokenizer.chat_template.replace("add_generation_prompt", "")
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": "Name a prime number."}], add_generation_prompt=True,
-                                        return_tensors="pt", return_dict=True)["input_ids"]
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Name a prime number."}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )["input_ids"]
     with torch.no_grad():
         reference = load_causal_lm(resolve_model(str(adapter))).eval()(ids).logits
         assert torch.allclose(merged.eval()(ids).logits, reference, atol=1e-3)
 
     questions = ["How do I boil an egg?", "What is the capital of Peru?"]
-    result = CliRunner().invoke(app, ["ask", "--condition", "self-prompt", "--model", str(merged_dir), "--json",
-                                      "--max-tokens", "64", *questions])
+    result = CliRunner().invoke(
+        app,
+        ["ask", "--condition", "self-prompt", "--model", str(merged_dir), "--json", "--max-tokens", "64", *questions],
+    )
     assert result.exit_code == 0, result.output
     outputs = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(outputs) == 2 and all(o["format_held"] and o["role"] for o in outputs)
@@ -202,9 +212,24 @@ def test_two_cpu_processes_end_with_identical_weights(role_file, tmp_path):
     cmd = [
         # accelerate 1.x runs `--cpu --num_processes 2` as ONE process unless mpirun is installed; its
         # torchrun launcher (`--multi_gpu`) starts two processes, which find no CUDA and use gloo DDP.
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-        "--main_process_port", str(free_port()), "-m", "selfprompt.train", "--config", str(CPU_RECIPE),
-        f"data={role_file}", f"output_dir={out}", "max_rows=4", "per_device_batch_size=1", "max_steps=2", "max_length=112",
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "selfprompt.train",
+        "--config",
+        str(CPU_RECIPE),
+        f"data={role_file}",
+        f"output_dir={out}",
+        "max_rows=4",
+        "per_device_batch_size=1",
+        "max_steps=2",
+        "max_length=112",
     ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -222,7 +247,9 @@ def test_qlora_trains_on_a_gpu(role_file, tmp_path):
     if not torch.cuda.is_available():
         pytest.skip("QLoRA needs a CUDA GPU")
     pytest.importorskip("bitsandbytes")
-    _, result = train(role_file, tmp_path / "qlora", "method=qlora", "max_rows=8", "max_steps=2", "per_device_batch_size=2")
+    _, result = train(
+        role_file, tmp_path / "qlora", "method=qlora", "max_rows=8", "max_steps=2", "per_device_batch_size=2"
+    )
     assert result.completed and (tmp_path / "qlora" / "adapter_config.json").exists()
 
 
@@ -244,10 +271,26 @@ def test_sharded_full_fine_tune_on_two_gpus(accelerate_config, role_file, tmp_pa
         pytest.importorskip("deepspeed")
     out = tmp_path / accelerate_config.split(".")[0]
     cmd = [
-        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO / "recipes" / "accelerate" / accelerate_config),
-        "--num_processes", "2", "--main_process_port", str(free_port()), "-m", "selfprompt.train",
-        "--config", str(CPU_RECIPE), f"data={role_file}", f"output_dir={out}", "method=full", "max_rows=8",
-        "per_device_batch_size=1", "max_steps=2", "max_length=112",
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(REPO / "recipes" / "accelerate" / accelerate_config),
+        "--num_processes",
+        "2",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "selfprompt.train",
+        "--config",
+        str(CPU_RECIPE),
+        f"data={role_file}",
+        f"output_dir={out}",
+        "method=full",
+        "max_rows=8",
+        "per_device_batch_size=1",
+        "max_steps=2",
+        "max_length=112",
     ]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]

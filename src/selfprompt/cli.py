@@ -28,9 +28,13 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """Self-Prompt Tuning end to end: annotate, train, ask, eval, judge, run, report, serve."""
+
 
 STAGE_CLIS = (
     "selfprompt.generate.cli",  # ask
@@ -54,8 +58,11 @@ for _module in STAGE_CLIS:
 def raise_bug(err: Console) -> None:
     """Inside an except block: the traceback, a line saying it is a bug, exit status 1."""
     traceback.print_exc()
-    err.print("[bold red]This is a bug in selfprompt[/], not a problem with your input: please report it with the "
-              "command line and the traceback above.", highlight=False)
+    err.print(
+        "[bold red]This is a bug in selfprompt[/], not a problem with your input: please report it with the "
+        "command line and the traceback above.",
+        highlight=False,
+    )
     sys.exit(1)
 
 

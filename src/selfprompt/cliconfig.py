@@ -21,8 +21,9 @@ from __future__ import annotations
 import inspect
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import typer
 import typer.core
@@ -66,8 +67,12 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return loaded
 
 
-def load_stage_config(model: type[C], path: str | Path | None = None, options: dict[str, Any] | None = None,
-                      overrides: list[str] | tuple[str, ...] = ()) -> C:
+def load_stage_config(
+    model: type[C],
+    path: str | Path | None = None,
+    options: dict[str, Any] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> C:
     """The config from its defaults, a YAML file, explicit options and key=value overrides, in that order.
 
     Raises ConfigError naming the key and its source: an unknown key (with the valid ones), a bad value,
@@ -85,16 +90,19 @@ def load_stage_config(model: type[C], path: str | Path | None = None, options: d
         raw[key], source[key] = value, f"override '{item}'"
     unknown = [k for k in raw if k not in model.model_fields]
     if unknown:
-        raise ConfigError(f"{source[unknown[0]]}: unknown key '{unknown[0]}'; valid keys: "
-                          f"{', '.join(model.model_fields)}")
+        raise ConfigError(
+            f"{source[unknown[0]]}: unknown key '{unknown[0]}'; valid keys: {', '.join(model.model_fields)}"
+        )
     try:
         return model.model_validate(raw)
     except ValidationError as e:
         first = e.errors()[0]
         key = str(first["loc"][0]) if first["loc"] else ""
         if first["type"] == "missing":
-            raise ConfigError(f"missing '{key}': give {flag_names(model, key)[0]} VALUE, {key}=VALUE, or "
-                              f"'{key}:' in the --config file") from None
+            raise ConfigError(
+                f"missing '{key}': give {flag_names(model, key)[0]} VALUE, {key}=VALUE, or "
+                f"'{key}:' in the --config file"
+            ) from None
         where = source.get(key, "value")
         path_text = ".".join(str(x) for x in first["loc"])
         raise ConfigError(f"{where}: invalid value for '{path_text}': {first['msg']}") from None
@@ -145,8 +153,11 @@ def _option(name: str, field: Any, model: type[BaseModel]) -> tuple[Any, Any, Ca
     if origin is list:  # one comma-separated value
         sep = cli.get("split", ",")
         shown = sep.join(str(v) for v in default) if default else None
-        return str | None, typer.Option(shown, *flags, help=help_text), \
-            (lambda text, sep=sep: [v.strip() for v in text.split(sep) if v.strip()])
+        return (
+            str | None,
+            typer.Option(shown, *flags, help=help_text),
+            (lambda text, sep=sep: [v.strip() for v in text.split(sep) if v.strip()]),
+        )
     if base is bool:
         return bool, typer.Option(bool(default), *flags, help=help_text), bool
     if base in (int, float):
@@ -159,8 +170,14 @@ def _option(name: str, field: Any, model: type[BaseModel]) -> tuple[Any, Any, Ca
     return str | None, typer.Option(shown, *flags, help=help_text), lambda v: v
 
 
-def config_command(model: type[C], run: Callable[..., Any], *, extra: list[inspect.Parameter] = (),
-                   positional_overrides: bool = True, doc: str | None = None) -> Callable[..., Any]:
+def config_command(
+    model: type[C],
+    run: Callable[..., Any],
+    *,
+    extra: list[inspect.Parameter] = (),
+    positional_overrides: bool = True,
+    doc: str | None = None,
+) -> Callable[..., Any]:
     """A typer command function for `model`: one option per field, --config FILE and key=value overrides.
 
     `run(config, ctx, **extra_values)` is called with the validated config. `extra` are CLI-only
@@ -176,16 +193,34 @@ def config_command(model: type[C], run: Callable[..., Any], *, extra: list[inspe
         annotation, option, _ = _option(name, field, model)
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation))
         annotations[name] = annotation
-    params.append(inspect.Parameter(
-        "config_file", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None,
-        default=typer.Option(None, "--config", "-c", help="YAML file of settings (the keys are the option names "
-                             "with _ for -); options and key=value overrides come after it.")))
+    params.append(
+        inspect.Parameter(
+            "config_file",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Path | None,
+            default=typer.Option(
+                None,
+                "--config",
+                "-c",
+                help="YAML file of settings (the keys are the option names "
+                "with _ for -); options and key=value overrides come after it.",
+            ),
+        )
+    )
     annotations["config_file"] = Path | None
     if positional_overrides:
-        params.append(inspect.Parameter(
-            "overrides", inspect.Parameter.KEYWORD_ONLY, annotation=list[str] | None,
-            default=typer.Argument(None, help="key=value overrides of any setting (value read as YAML), "
-                                   "e.g. limit=4 max_tokens=64.", show_default=False)))
+        params.append(
+            inspect.Parameter(
+                "overrides",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=list[str] | None,
+                default=typer.Argument(
+                    None,
+                    help="key=value overrides of any setting (value read as YAML), e.g. limit=4 max_tokens=64.",
+                    show_default=False,
+                ),
+            )
+        )
         annotations["overrides"] = list[str] | None
     extra_names = []
     for p in extra:

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Union
 
 from selfprompt.errors import ConfigError
 
@@ -68,8 +67,7 @@ _SENTENCE_END = re.compile(r"[.!?:][\"')\]]*\s+|\n")
 
 
 # A sentence of a role prompt speaks to the model: second person, or an opening such as "As a ...".
-_ROLE_LIKE = re.compile(r"\byou(?:r|rs|rself|'re|'ll)?\b|^\W*(?:from now on|as an?|act as|imagine)\b",
-                        re.IGNORECASE)
+_ROLE_LIKE = re.compile(r"\byou(?:r|rs|rself|'re|'ll)?\b|^\W*(?:from now on|as an?|act as|imagine)\b", re.IGNORECASE)
 
 
 def _role_like_prefix(role: str) -> tuple[str, str]:
@@ -193,14 +191,16 @@ class SelfPromptFormat:
                     role, spilled = "\n".join(lines[:kept]), "\n".join(lines[kept:])
             if not _join(leading, spilled, after):
                 role, spilled = _role_like_prefix(role)
-            return ParsedOutput(role=role.strip(), answer=_join(leading, spilled, after), held=False,
-                                problem="unclosed-role")
+            return ParsedOutput(
+                role=role.strip(), answer=_join(leading, spilled, after), held=False, problem="unclosed-role"
+            )
         if untagged and _ROLE_OPENERS.match(text):
             role, _, answer = text.strip().partition("\n\n")
             role, spilled = _split_off_answer(role)
             if answer.strip() and role.strip():
-                return ParsedOutput(role=role.strip(), answer=_join(spilled, answer), held=False,
-                                    problem="heuristic-role")
+                return ParsedOutput(
+                    role=role.strip(), answer=_join(spilled, answer), held=False, problem="heuristic-role"
+                )
         return ParsedOutput(role=None, answer=text.strip(), held=False, problem="no-role")
 
 
@@ -213,7 +213,7 @@ class RoleDecided:
     problem: str | None = None
 
 
-StreamEvent = Union[RoleDecided, str]  # a str is the next piece of the answer
+StreamEvent = RoleDecided | str  # a str is the next piece of the answer
 
 
 class StreamParser:
@@ -272,7 +272,7 @@ class StreamParser:
         if not body:
             self._held_blank += piece
             return []
-        out, self._held_blank = self._held_blank + body, piece[len(body):]
+        out, self._held_blank = self._held_blank + body, piece[len(body) :]
         return [out]
 
     def _try_decide(self) -> list[StreamEvent]:

@@ -27,7 +27,18 @@ Precision = Literal["bf16", "fp16", "fp32"]
 # /proc/cpuinfo flags that mean bf16 arithmetic in hardware (x86: AVX-512 BF16, AMX; Arm: BF16).
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 # Flags worth keeping in a manifest: enough to tell which kernels a figure could have used.
-REPORTED_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", *NATIVE_BF16_FLAGS, "amx_tile", "asimd", "sve")
+REPORTED_FLAGS = (
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx_vnni",
+    *NATIVE_BF16_FLAGS,
+    "amx_tile",
+    "asimd",
+    "sve",
+)
 # Environment knobs that change which kernels run; recorded so a figure can be reproduced.
 KERNEL_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
 
@@ -90,12 +101,19 @@ def model_decisions(model: Any) -> dict[str, dict[str, Any]]:
     import torch
 
     return {
-        "attn_implementation": Decision("attn_implementation", "transformers default",
-                                        getattr(getattr(model, "config", None), "_attn_implementation", None),
-                                        "transformers picks sdpa where torch has it, else eager").as_dict(),
-        "threads": Decision("threads", "torch default", torch.get_num_threads(),
-                            f"torch intra-op threads on {cpu_facts().cores} usable cores"
-                            f" (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})").as_dict(),
+        "attn_implementation": Decision(
+            "attn_implementation",
+            "transformers default",
+            getattr(getattr(model, "config", None), "_attn_implementation", None),
+            "transformers picks sdpa where torch has it, else eager",
+        ).as_dict(),
+        "threads": Decision(
+            "threads",
+            "torch default",
+            torch.get_num_threads(),
+            f"torch intra-op threads on {cpu_facts().cores} usable cores"
+            f" (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})",
+        ).as_dict(),
     }
 
 
@@ -140,9 +158,14 @@ def cpu_facts() -> CpuFacts:
     bf16_flags = tuple(f for f in NATIVE_BF16_FLAGS if f in flags)
     onednn = _onednn_bf16()
     return CpuFacts(
-        model_name=name, arch=platform.machine(), capability=torch.backends.cpu.get_cpu_capability(),
-        onednn_bf16=onednn, bf16_flags=bf16_flags, native_bf16=onednn and bool(bf16_flags),
-        cores=usable_cores(), torch_threads=torch.get_num_threads(),
+        model_name=name,
+        arch=platform.machine(),
+        capability=torch.backends.cpu.get_cpu_capability(),
+        onednn_bf16=onednn,
+        bf16_flags=bf16_flags,
+        native_bf16=onednn and bool(bf16_flags),
+        cores=usable_cores(),
+        torch_threads=torch.get_num_threads(),
         flags=tuple(f for f in REPORTED_FLAGS if f in flags),
         env={k: os.environ[k] for k in KERNEL_ENV if k in os.environ},
     )
@@ -154,8 +177,12 @@ def gpu_facts() -> GpuFacts | None:
     if not torch.cuda.is_available():
         return None
     major, minor = torch.cuda.get_device_capability(0)
-    return GpuFacts(name=torch.cuda.get_device_name(0), count=torch.cuda.device_count(),
-                    bf16=torch.cuda.is_bf16_supported(), capability=f"{major}.{minor}")
+    return GpuFacts(
+        name=torch.cuda.get_device_name(0),
+        count=torch.cuda.device_count(),
+        bf16=torch.cuda.is_bf16_supported(),
+        capability=f"{major}.{minor}",
+    )
 
 
 def machine_facts() -> dict[str, Any]:
@@ -180,13 +207,19 @@ def resolve_precision(requested: str, cpu: CpuFacts, gpu: GpuFacts | None) -> De
         raise ValueError("precision 'fp16' needs a GPU; use bf16 or fp32 on CPU")
     if requested != "auto":
         slow = gpu is None and requested == "bf16" and not cpu.native_bf16
-        warning = "; WARNING: this CPU has no native bf16, expect bf16 to run many times slower than fp32" if slow else ""
+        warning = (
+            "; WARNING: this CPU has no native bf16, expect bf16 to run many times slower than fp32" if slow else ""
+        )
         return Decision("precision", requested, requested, f"set explicitly on {where}{warning}")
     if gpu is not None:
         choice: Precision = "bf16" if gpu.bf16 else "fp16"
-        return Decision("precision", "auto", choice, f"{where}: {'bf16 supported' if gpu.bf16 else 'no bf16, fp16 mixed precision'}")
+        return Decision(
+            "precision", "auto", choice, f"{where}: {'bf16 supported' if gpu.bf16 else 'no bf16, fp16 mixed precision'}"
+        )
     if cpu.native_bf16:
-        return Decision("precision", "auto", "bf16", f"{where}: native bf16 ({', '.join(cpu.bf16_flags)}), bf16 autocast")
+        return Decision(
+            "precision", "auto", "bf16", f"{where}: native bf16 ({', '.join(cpu.bf16_flags)}), bf16 autocast"
+        )
     if cpu.bf16_flags and not cpu.onednn_bf16:
         why = "the CPU has bf16 but oneDNN's bf16 kernels are off (ONEDNN_MAX_CPU_ISA?)"
     elif cpu.onednn_bf16:

@@ -16,8 +16,8 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from selfprompt.manifest import sha256_file
 
@@ -42,8 +42,9 @@ def _connect() -> sqlite3.Connection | None:
         folder = cache_dir()
         folder.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(str(folder / INDEX_FILE), timeout=30.0, isolation_level=None)
-        db.execute("CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, signature TEXT NOT NULL, "
-                   "sha256 TEXT NOT NULL)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, signature TEXT NOT NULL, sha256 TEXT NOT NULL)"
+        )
         return db
     except (OSError, sqlite3.Error):
         return None
@@ -69,8 +70,10 @@ def file_sha256(path: str | Path) -> str:
         # A file that changed while it was read is hashed again next time rather than remembered wrong.
         if db is not None and _signature(real.stat()) == before:
             try:
-                db.execute("INSERT OR REPLACE INTO hashes (path, signature, sha256) VALUES (?, ?, ?)",
-                           (str(real), before, digest))
+                db.execute(
+                    "INSERT OR REPLACE INTO hashes (path, signature, sha256) VALUES (?, ?, ?)",
+                    (str(real), before, digest),
+                )
             except sqlite3.Error:
                 pass
         return digest

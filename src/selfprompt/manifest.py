@@ -8,15 +8,25 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from selfprompt.hardware import machine_facts
 from selfprompt.jsonl import write_json
 
 TRACKED_PACKAGES = (
-    "selfprompt", "torch", "transformers", "peft", "trl", "accelerate", "datasets",
-    "openai", "llama_cpp_python", "numpy", "pydantic",
+    "selfprompt",
+    "torch",
+    "transformers",
+    "peft",
+    "trl",
+    "accelerate",
+    "datasets",
+    "openai",
+    "llama_cpp_python",
+    "numpy",
+    "pydantic",
 )
 MANIFEST_NAME = "manifest.json"
 
@@ -57,7 +67,11 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
 
 
 def build_manifest(
-    *, stage: str, config: dict[str, Any], data_files: Iterable[str | Path] = (), seed: int | None = None,
+    *,
+    stage: str,
+    config: dict[str, Any],
+    data_files: Iterable[str | Path] = (),
+    seed: int | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {

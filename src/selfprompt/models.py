@@ -45,9 +45,19 @@ ModelKind = Literal["default", "hf-folder", "gguf", "adapter", "hub"]
 
 # Files of a model folder that decide what the model generates (besides the weights below).
 MODEL_CONFIG_FILES = (
-    "config.json", "generation_config.json", "adapter_config.json", "selfprompt_base.json",
-    "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "added_tokens.json",
-    "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json",
+    "config.json",
+    "generation_config.json",
+    "adapter_config.json",
+    "selfprompt_base.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "merges.txt",
+    "chat_template.jinja",
+    "chat_template.json",
 )
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".index.json")
 HASH_CHARS = 16  # of the content hash in a model id: 64 bits, no collision among one user's models
@@ -61,7 +71,7 @@ class ResolvedModel:
     hf_path: str | None = None  # folder (or hub id) that transformers loads; None until converted
     gguf_path: str | None = None  # file that llama.cpp loads, when there is one
     adapter_path: str | None = None  # LoRA adapter folder, loaded over `base`
-    base: "ResolvedModel | None" = None
+    base: ResolvedModel | None = None
 
     def transformers_path(self) -> str:
         """A folder transformers can load: converts a GGUF on first use (cached)."""
@@ -102,8 +112,11 @@ class ResolvedModel:
 
 def model_files(folder: Path) -> dict[str, Path]:
     """The files of a model folder that decide its outputs: weights, config, tokenizer, chat template."""
-    files = {p.name: p for p in folder.iterdir()
-             if p.is_file() and (p.name in MODEL_CONFIG_FILES or p.name.endswith(WEIGHT_SUFFIXES))}
+    files = {
+        p.name: p
+        for p in folder.iterdir()
+        if p.is_file() and (p.name in MODEL_CONFIG_FILES or p.name.endswith(WEIGHT_SUFFIXES))
+    }
     if not files:
         raise ModelNotFoundError(f"folder '{folder}' holds no model files (weights, config.json, adapter_config.json)")
     return files
@@ -170,7 +183,9 @@ def _resolve_folder(spec: str, path: Path, base: str | None) -> ResolvedModel:
         return ResolvedModel(
             spec=spec, kind="hf-folder", name=path.name, hf_path=str(path), gguf_path=str(ggufs[0]) if ggufs else None
         )
-    raise ModelNotFoundError(f"folder '{path}' has neither config.json (a model) nor adapter_config.json (a LoRA adapter)")
+    raise ModelNotFoundError(
+        f"folder '{path}' has neither config.json (a model) nor adapter_config.json (a LoRA adapter)"
+    )
 
 
 ADAPTER_BASE_FILE = "selfprompt_base.json"  # written by `selfprompt train` beside a LoRA adapter
@@ -184,7 +199,9 @@ def _adapter_base_spec(path: Path, config: dict[str, Any]) -> str:
         return json.loads(marker.read_text(encoding="utf-8-sig"))["base_model"]
     base = config.get("base_model_name_or_path")
     if not base:
-        raise ModelNotFoundError(f"{path / 'adapter_config.json'}: field 'base_model_name_or_path' is empty; pass --base")
+        raise ModelNotFoundError(
+            f"{path / 'adapter_config.json'}: field 'base_model_name_or_path' is empty; pass --base"
+        )
     return base
 
 
@@ -237,7 +254,11 @@ def gguf_to_hf_folder(gguf: Path) -> Path:
 def load_tokenizer(model: ResolvedModel):
     from transformers import AutoTokenizer
 
-    source = model.adapter_path if model.adapter_path and _has_tokenizer(Path(model.adapter_path)) else model.transformers_path()
+    source = (
+        model.adapter_path
+        if model.adapter_path and _has_tokenizer(Path(model.adapter_path))
+        else model.transformers_path()
+    )
     tokenizer = AutoTokenizer.from_pretrained(source)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

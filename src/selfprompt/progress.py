@@ -31,7 +31,8 @@ import stat
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -125,8 +126,10 @@ def describe(label: str, tally: Tally, unit: str, now: float | None = None) -> s
     counts = f"{tally.done}/{tally.total if tally.total is not None else '?'} {unit}"
     if tally.cached:
         counts += f" ({tally.cached} cached)"
-    return (f"{label}  {counts}  {format_rate(tally.rate(now), unit)}  left {format_duration(tally.seconds_left(now))}"
-            f"  elapsed {format_duration(tally.elapsed(now))}")
+    return (
+        f"{label}  {counts}  {format_rate(tally.rate(now), unit)}  left {format_duration(tally.seconds_left(now))}"
+        f"  elapsed {format_duration(tally.elapsed(now))}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,9 +198,18 @@ class ProgressLine:
     Thread-safe: advance and update may come from any thread.
     """
 
-    def __init__(self, label: str, total: int | None, unit: str = "items", *, console: Console | None = None,
-                 show: bool = True, send_events: bool = True, summary: bool = True,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        label: str,
+        total: int | None,
+        unit: str = "items",
+        *,
+        console: Console | None = None,
+        show: bool = True,
+        send_events: bool = True,
+        summary: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.label, self.unit = label, unit
         self.detail = ""  # shown after the counts (e.g. annotate's status counts); not part of the label
         self.tally = Tally(total, clock)
@@ -212,15 +224,20 @@ class ProgressLine:
         self.last_plain_done = 0
 
     # -- context ----------------------------------------------------------------------------------
-    def __enter__(self) -> "ProgressLine":
+    def __enter__(self) -> ProgressLine:
         self._event("start")
         if not self.show:
             return self
         if self.console.is_terminal and not self.console.is_dumb_terminal:
             # Prints to stdout go above the line only when stdout is this terminal too: redirected output
             # (`ask --json ... > file`) must stay where the user sent it.
-            self.live = Live(self, console=self.console, transient=True, refresh_per_second=4,
-                             redirect_stdout=_is_terminal(sys.stdout))
+            self.live = Live(
+                self,
+                console=self.console,
+                transient=True,
+                refresh_per_second=4,
+                redirect_stdout=_is_terminal(sys.stdout),
+            )
             self.live.start()
         else:
             self._plain()
@@ -264,8 +281,17 @@ class ProgressLine:
         with self.lock:
             self.detail = detail
 
-    def update(self, *, done: int, cached: int, total: int | None, label: str | None = None,
-               unit: str | None = None, detail: str = "", ended: bool = False) -> None:
+    def update(
+        self,
+        *,
+        done: int,
+        cached: int,
+        total: int | None,
+        label: str | None = None,
+        unit: str | None = None,
+        detail: str = "",
+        ended: bool = False,
+    ) -> None:
         """Set absolute values. A new label starts a new tally (another piece of work, with its own rate);
         `ended` stops its clock."""
         with self.lock:
@@ -310,8 +336,17 @@ class ProgressLine:
     def _event(self, state: str) -> None:
         if self.send_events:
             t = self.tally
-            EVENTS.write({"label": self.label, "unit": self.unit, "done": t.done, "total": t.total,
-                          "cached": t.cached, "detail": self.detail, "state": state})
+            EVENTS.write(
+                {
+                    "label": self.label,
+                    "unit": self.unit,
+                    "done": t.done,
+                    "total": t.total,
+                    "cached": t.cached,
+                    "detail": self.detail,
+                    "state": state,
+                }
+            )
 
 
 class PhasedProgress:
@@ -329,8 +364,9 @@ class PhasedProgress:
         if phase != self.phase:
             self._close(None)
             self.phase = phase
-            self.line = ProgressLine(f"{self.prefix} {phase}", total, self.unit, console=self.console,
-                                     show=self.show).__enter__()
+            self.line = ProgressLine(
+                f"{self.prefix} {phase}", total, self.unit, console=self.console, show=self.show
+            ).__enter__()
         assert self.line is not None
         self.line.advance(n, cached=cached)
 
@@ -339,7 +375,7 @@ class PhasedProgress:
             self.line.__exit__(exc_type, None, None)
             self.line = None
 
-    def __enter__(self) -> "PhasedProgress":
+    def __enter__(self) -> PhasedProgress:
         return self
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:

@@ -44,7 +44,7 @@ class Usage(Record):
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def __add__(self, other: "Usage") -> "Usage":
+    def __add__(self, other: Usage) -> Usage:
         return Usage(
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
@@ -69,5 +69,7 @@ class Annotation(Record):
 class RoleExample(Example):
     """A LIMA-Role row: the example, the teacher's expert role prompt, and its provenance."""
 
-    role_prompt: str = Field(default="", description="Second-person expert role-play prompt; empty unless status is ok.")
+    role_prompt: str = Field(
+        default="", description="Second-person expert role-play prompt; empty unless status is ok."
+    )
     annotation: Annotation

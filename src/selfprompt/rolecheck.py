@@ -17,7 +17,7 @@ on:
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,20 +50,25 @@ class Checks(BaseModel):
     min_words: int = Field(default=15, ge=1, description="Shortest acceptable role prompt, in words.")
     max_words: int = Field(default=250, ge=1, description="Longest acceptable role prompt, in words.")
     leak_ngram: int = Field(
-        default=8, ge=3,
+        default=8,
+        ge=3,
         description="A run of this many words shared with the reference answer, and absent from the "
         "question, counts as answer leakage.",
     )
     short_answer_words: int = Field(
-        default=6, ge=0,
+        default=6,
+        ge=0,
         description="A reference answer of at most this many words must not appear verbatim in the role prompt.",
     )
     min_distinct_trigrams: float = Field(
-        default=0.75, ge=0.0, le=1.0,
+        default=0.75,
+        ge=0.0,
+        le=1.0,
         description="Share of distinct 3-word runs below which a reply counts as repetitive (a looping teacher).",
     )
     exemplar_copy_ngram: int = Field(
-        default=12, ge=3,
+        default=12,
+        ge=3,
         description="A run of this many words copied from a few-shot exemplar's role prompt makes the reply "
         "invalid (weak teachers copy the example instead of writing for the question).",
     )
@@ -77,9 +82,10 @@ def ngrams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
 
 
-def role_problem(role: str, *, question: str, checks: Checks, answer: str | None = None,
-                 exemplars: Sequence[tuple[str, str]] = ()) -> str:
-    """"" when `role` passes every check, else the reason of the first that fails.
+def role_problem(
+    role: str, *, question: str, checks: Checks, answer: str | None = None, exemplars: Sequence[tuple[str, str]] = ()
+) -> str:
+    """ "" when `role` passes every check, else the reason of the first that fails.
 
     `answer`: the reference answer when one is known (annotation); None at generation time, where only
     an answer the role states itself counts. `exemplars`: (question, role prompt) pairs shown few-shot."""
@@ -148,8 +154,11 @@ def leak_problem(role: str, question: str, answer: str, checks: Checks) -> str:
     shared = (ngrams(role_words, n) & ngrams(answer_words, n)) - ngrams(question_words, n)
     if shared:
         return f"leaks the reference answer (shares '{' '.join(sorted(shared)[0])}')"
-    if 0 < len(answer_words) <= checks.short_answer_words and _contains_run(role_words, answer_words) \
-            and not _contains_run(question_words, answer_words):
+    if (
+        0 < len(answer_words) <= checks.short_answer_words
+        and _contains_run(role_words, answer_words)
+        and not _contains_run(question_words, answer_words)
+    ):
         return f"contains the reference answer '{answer.strip()}'"
     final = final_answer(answer)
     if final and _contains_run(role_words, words(final)) and not _contains_run(question_words, words(final)):

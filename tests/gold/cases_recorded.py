@@ -9,5 +9,8 @@ from pathlib import Path
 
 from case import Case
 
-CASES = [Case(**json.loads(line)) for line in (Path(__file__).parent / "recorded.jsonl").read_text().splitlines()
-         if line.strip()]
+CASES = [
+    Case(**json.loads(line))
+    for line in (Path(__file__).parent / "recorded.jsonl").read_text().splitlines()
+    if line.strip()
+]

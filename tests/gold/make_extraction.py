@@ -45,8 +45,16 @@ def expectation(text: str) -> dict:
 
 def main() -> None:
     data_dir = os.environ.get("SELFPROMPT_DATA_DIR", str(HERE.parents[2] / "shared" / "data"))
-    cases = [*NUMBER_CASES, *CHOICE_CASES, *YES_NO_CASES, *WORD_CODE_CASES, *VARIANT_CASES, *RECORDED_CASES,
-             *LETTER_TEXT_CASES, *HOSTILE_CASES]
+    cases = [
+        *NUMBER_CASES,
+        *CHOICE_CASES,
+        *YES_NO_CASES,
+        *WORD_CODE_CASES,
+        *VARIANT_CASES,
+        *RECORDED_CASES,
+        *LETTER_TEXT_CASES,
+        *HOSTILE_CASES,
+    ]
     items = {}
     for task in sorted({c.task for c in cases}):
         spec = get_tasks([task])[0]
@@ -58,9 +66,18 @@ def main() -> None:
         if item is None:
             raise SystemExit(f"no item {case.item!r} in task {task!r}")
         counts[task] = counts.get(task, 0) + 1
-        record = {"id": f"{task}-{counts[task]:03d}", "task": task, "item": case.item, "style": case.style,
-                  "question": item.question, "choices": item.choices, "output": case.output,
-                  "trigger_output": case.trigger, "expected": expectation(case.expected), "note": case.note}
+        record = {
+            "id": f"{task}-{counts[task]:03d}",
+            "task": task,
+            "item": case.item,
+            "style": case.style,
+            "question": item.question,
+            "choices": item.choices,
+            "output": case.output,
+            "trigger_output": case.trigger,
+            "expected": expectation(case.expected),
+            "note": case.note,
+        }
         if task == "humaneval":
             record["entry_point"] = item.extra["entry_point"]
         records.append(record)

@@ -18,7 +18,8 @@ def run(cfg, ctx: typer.Context, dry_run: bool, progress: bool) -> None:
 
     selfprompt annotate --data lima --limit 4 --teacher default --out runs/lima_role.jsonl
     """
-    from selfprompt.annotate.run import dry_run as plan, run_annotate
+    from selfprompt.annotate.run import dry_run as plan
+    from selfprompt.annotate.run import run_annotate
 
     console = Console()
     if dry_run:
@@ -32,10 +33,18 @@ def _annotate_command():
     from selfprompt.annotate.run import AnnotateConfig
 
     extra = [
-        inspect.Parameter("dry_run", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
-            False, "--dry-run", help="Print requests, tokens and cost estimates; send nothing.")),
-        inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
-            True, "--progress/--no-progress", help="Show the progress bar.")),
+        inspect.Parameter(
+            "dry_run",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=bool,
+            default=typer.Option(False, "--dry-run", help="Print requests, tokens and cost estimates; send nothing."),
+        ),
+        inspect.Parameter(
+            "progress",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=bool,
+            default=typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
+        ),
     ]
     return config_command(AnnotateConfig, run, extra=extra)
 

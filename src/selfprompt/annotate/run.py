@@ -13,8 +13,9 @@ import re
 import statistics
 import time
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -55,31 +56,51 @@ class AnnotateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    out: Path = Field(description="Output JSONL of RoleExample rows (resumed if it exists); also names the "
-                      "summary, manifest and cache.", json_schema_extra={"cli": {"flags": ["--out", "-o"]}})
+    out: Path = Field(
+        description="Output JSONL of RoleExample rows (resumed if it exists); also names the "
+        "summary, manifest and cache.",
+        json_schema_extra={"cli": {"flags": ["--out", "-o"]}},
+    )
     data: str = Field(default="lima", description="'lima' (the local mirror) or a path to an instruction JSONL file.")
     field_map: dict[str, str] | None = Field(
-        default=None, description="Our field -> source field, e.g. question=instruction,answer=output.",
-        json_schema_extra={"cli": {"parse": parse_field_map}})
+        default=None,
+        description="Our field -> source field, e.g. question=instruction,answer=output.",
+        json_schema_extra={"cli": {"parse": parse_field_map}},
+    )
     data_dir: str | None = Field(default=None, description="Local data mirror (default: $SELFPROMPT_DATA_DIR).")
     limit: int | None = Field(default=None, ge=1, description="Annotate only the first N rows (after max_chars).")
-    max_chars: int | None = Field(default=None, ge=1, description="Keep only rows whose question and answer together "
-                                  "have at most this many characters (applied before limit): CPU demos train on "
-                                  "short rows only.")
-    teacher: str = Field(default="default", description="Teacher model: 'default', a local path, or a model name on "
-                         "an OpenAI-compatible server.")
+    max_chars: int | None = Field(
+        default=None,
+        ge=1,
+        description="Keep only rows whose question and answer together "
+        "have at most this many characters (applied before limit): CPU demos train on "
+        "short rows only.",
+    )
+    teacher: str = Field(
+        default="default",
+        description="Teacher model: 'default', a local path, or a model name on an OpenAI-compatible server.",
+    )
     backend: BackendName = Field(default="auto", description=BACKEND_HELP.format(embedded="llamacpp"))
     base_url: str | None = Field(default=None, description="OpenAI-compatible server URL (openai backend).")
     api_key_env: str = Field(default="OPENAI_API_KEY", description="Name of the environment variable holding the key.")
     template: str = Field(default=DEFAULT_TEMPLATE, description="Built-in template id or a YAML path.")
-    structured: bool = Field(default=False, description="Ask for JSON (the template's response_format); servers "
-                             "must support it.", json_schema_extra={"cli": {"flags": ["--json/--no-json"]}})
+    structured: bool = Field(
+        default=False,
+        description="Ask for JSON (the template's response_format); servers must support it.",
+        json_schema_extra={"cli": {"flags": ["--json/--no-json"]}},
+    )
     concurrency: int = Field(default=8, ge=1, description="Requests in flight at once.")
     rpm: float | None = Field(default=None, gt=0, description="Requests-per-minute limit.")
-    tpm: float | None = Field(default=None, gt=0, description="Tokens-per-minute limit (estimated before, corrected after).")
+    tpm: float | None = Field(
+        default=None, gt=0, description="Tokens-per-minute limit (estimated before, corrected after)."
+    )
     max_retries: int = Field(default=6, ge=0, description="Transport retries per request (429, 5xx, timeouts, drops).")
-    max_attempts: int = Field(default=3, ge=1, description="Replies per row: an invalid reply is retried with feedback.")
-    request_timeout: float | None = Field(default=300.0, gt=0, description="Seconds before one request counts as timed out.")
+    max_attempts: int = Field(
+        default=3, ge=1, description="Replies per row: an invalid reply is retried with feedback."
+    )
+    request_timeout: float | None = Field(
+        default=300.0, gt=0, description="Seconds before one request counts as timed out."
+    )
     temperature: float | None = Field(default=None, ge=0, description="Override the template's temperature.")
     top_p: float | None = Field(default=None, gt=0, le=1, description="Override the template's top_p.")
     max_tokens: int | None = Field(default=None, ge=1, description="Override the template's max_tokens.")
@@ -87,8 +108,11 @@ class AnnotateConfig(BaseModel):
     cache: Path | None = Field(default=None, description="Request cache (sqlite); default <out>.cache.sqlite.")
     price_in: float | None = Field(default=None, ge=0, description="Price per 1M prompt tokens, for cost figures.")
     price_out: float | None = Field(default=None, ge=0, description="Price per 1M completion tokens.")
-    retry_errors: bool = Field(default=False, description="Redo rows whose requests failed (status 'error') in an "
-                               "earlier run; the rows after them come back from the cache at no cost.")
+    retry_errors: bool = Field(
+        default=False,
+        description="Redo rows whose requests failed (status 'error') in an "
+        "earlier run; the rows after them come back from the cache at no cost.",
+    )
 
     @field_validator("field_map", mode="before")
     @classmethod
@@ -118,7 +142,8 @@ class AnnotateConfig(BaseModel):
             temperature=d.temperature if self.temperature is None else self.temperature,
             top_p=d.top_p if self.top_p is None else self.top_p,
             max_tokens=d.max_tokens if self.max_tokens is None else self.max_tokens,
-            stop=list(d.stop), seed=self.seed,
+            stop=list(d.stop),
+            seed=self.seed,
         )
 
     def cost(self, usage: Usage) -> float | None:
@@ -136,8 +161,14 @@ class RunCounters(BaseModel):
     rows: int = 0
 
 
-async def annotate_example(client: ReliableClient, template: AnnotationTemplate, example: Example,
-                           cfg: AnnotateConfig, backend_name: str, counters: RunCounters) -> RoleExample:
+async def annotate_example(
+    client: ReliableClient,
+    template: AnnotationTemplate,
+    example: Example,
+    cfg: AnnotateConfig,
+    backend_name: str,
+    counters: RunCounters,
+) -> RoleExample:
     """Ask the teacher, check the reply, retry with feedback; always returns a row with a status."""
     started = time.perf_counter()
     messages = template.messages(example.question, structured=cfg.structured)
@@ -148,30 +179,46 @@ async def annotate_example(client: ReliableClient, template: AnnotationTemplate,
     for reply_number in range(cfg.max_attempts):
         if reply_number:
             counters.validation_retries += 1
-        result = await client.generate(ChatRequest(messages=messages, sampling=sampling, response_format=response_format))
+        result = await client.generate(
+            ChatRequest(messages=messages, sampling=sampling, response_format=response_format)
+        )
         attempts += max(result.attempts, 1)  # a cached reply counts as the one request that made it
         if result.response is None:
             if result.quota:
                 raise TeacherRejected(f"the teacher's account is out of quota, so the run stopped ({result.error})")
             if result.fatal:
-                raise TeacherRejected(f"the teacher rejected a request ({result.error}); check --teacher, "
-                                      f"--base-url and the key in ${cfg.api_key_env}")
+                raise TeacherRejected(
+                    f"the teacher rejected a request ({result.error}); check --teacher, "
+                    f"--base-url and the key in ${cfg.api_key_env}"
+                )
             status, reason = "error", result.error or "request failed"
             all_cached = False
             break
         all_cached = all_cached and result.cached
         usage = usage + result.response.usage
-        verdict = check_reply(result.response.text, question=example.question, answer=example.answer,
-                              template=template, truncated=result.response.finish_reason == "length")
+        verdict = check_reply(
+            result.response.text,
+            question=example.question,
+            answer=example.answer,
+            template=template,
+            truncated=result.response.finish_reason == "length",
+        )
         status, reason, role = verdict.status, verdict.reason, verdict.role_prompt
         if verdict.status != "invalid":
             break
         messages = messages + template.feedback_turns(result.response.text, verdict.reason)
     counters.rows += 1
     annotation = Annotation(
-        teacher=client.backend.model_id, backend=backend_name, template=template.name,
-        template_version=template.version, status=status, reason=reason, attempts=attempts, usage=usage,
-        seconds=round(time.perf_counter() - started, 3), cached=all_cached and attempts > 0,
+        teacher=client.backend.model_id,
+        backend=backend_name,
+        template=template.name,
+        template_version=template.version,
+        status=status,
+        reason=reason,
+        attempts=attempts,
+        usage=usage,
+        seconds=round(time.perf_counter() - started, 3),
+        cached=all_cached and attempts > 0,
     )
     return RoleExample(**example.model_dump(), role_prompt=role, annotation=annotation)
 
@@ -189,12 +236,16 @@ def rows_already_done(out: Path, examples: list[Example], template: AnnotationTe
         raise ConfigError(f"{out} has {len(done)} rows but the input has only {len(examples)}; use a new --out")
     for line, (row, example) in enumerate(zip(done, examples), start=1):
         if row.id != example.id:
-            raise ConfigError(f"{out}:{line}: row id '{row.id}' is not input row '{example.id}': the output "
-                              "belongs to another input; use a new --out")
+            raise ConfigError(
+                f"{out}:{line}: row id '{row.id}' is not input row '{example.id}': the output "
+                "belongs to another input; use a new --out"
+            )
         a = row.annotation
         if (a.template, a.template_version, a.teacher) != (template.name, template.version, teacher):
-            raise ConfigError(f"{out}:{line}: made with template {a.template} v{a.template_version} and teacher "
-                              f"'{a.teacher}', not {template.name} v{template.version} and '{teacher}'; use a new --out")
+            raise ConfigError(
+                f"{out}:{line}: made with template {a.template} v{a.template_version} and teacher "
+                f"'{a.teacher}', not {template.name} v{template.version} and '{teacher}'; use a new --out"
+            )
     return len(done)
 
 
@@ -231,20 +282,32 @@ def load_source(cfg: AnnotateConfig) -> list[Example]:
 def make_backend(cfg: AnnotateConfig) -> Backend:
     from selfprompt.generate.backends import build_backend
 
-    return build_backend(cfg.teacher, cfg.backend, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
-                         embedded="llamacpp", timeout=cfg.request_timeout or 600.0)
+    return build_backend(
+        cfg.teacher,
+        cfg.backend,
+        base_url=cfg.base_url,
+        api_key_env=cfg.api_key_env,
+        embedded="llamacpp",
+        timeout=cfg.request_timeout or 600.0,
+    )
 
 
-def run_annotate(cfg: AnnotateConfig, *, backend: Backend | None = None, show_progress: bool = True,
-                 console: Any = None) -> dict[str, Any]:
+def run_annotate(
+    cfg: AnnotateConfig, *, backend: Backend | None = None, show_progress: bool = True, console: Any = None
+) -> dict[str, Any]:
     """Annotate (or resume annotating) cfg.data into cfg.out; returns the summary (also written to disk)."""
     template = load_template(cfg.template)
     examples = load_source(cfg)
     own_backend = backend is None
     backend = backend or make_backend(cfg)
     client = ReliableClient(
-        backend, cache_path=cfg.cache_path, concurrency=cfg.concurrency, requests_per_minute=cfg.rpm,
-        tokens_per_minute=cfg.tpm, max_retries=cfg.max_retries, request_timeout=cfg.request_timeout,
+        backend,
+        cache_path=cfg.cache_path,
+        concurrency=cfg.concurrency,
+        requests_per_minute=cfg.rpm,
+        tokens_per_minute=cfg.tpm,
+        max_retries=cfg.max_retries,
+        request_timeout=cfg.request_timeout,
         cache_namespace=template.id,
     )
     started = time.perf_counter()
@@ -257,14 +320,21 @@ def run_annotate(cfg: AnnotateConfig, *, backend: Backend | None = None, show_pr
             write_json(cfg.manifest_path, _manifest(cfg, template, backend, examples))
             todo = examples[skip:]
             with _progress(show_progress, console, len(examples), skip) as advance:
-                asyncio.run(_closing(backend, _annotate_in_order(client, template, todo, cfg, backend.name,
-                                                                 counters, appender.append, advance)))
+                asyncio.run(
+                    _closing(
+                        backend,
+                        _annotate_in_order(
+                            client, template, todo, cfg, backend.name, counters, appender.append, advance
+                        ),
+                    )
+                )
     finally:
         client.close()
         if own_backend:
             backend.close()
-    summary = summarize(cfg, read_records(cfg.out, RoleExample), len(examples), skip,
-                        time.perf_counter() - started, client, counters)
+    summary = summarize(
+        cfg, read_records(cfg.out, RoleExample), len(examples), skip, time.perf_counter() - started, client, counters
+    )
     write_json(cfg.summary_path, summary)
     return summary
 
@@ -276,9 +346,16 @@ async def _closing(backend: Backend, work: Awaitable[None]) -> None:
         await backend.aclose()  # before asyncio.run closes the loop the async clients live on
 
 
-async def _annotate_in_order(client: ReliableClient, template: AnnotationTemplate, todo: list[Example],
-                             cfg: AnnotateConfig, backend_name: str, counters: RunCounters,
-                             write: Callable[[RoleExample], None], advance: Callable[[RoleExample], None]) -> None:
+async def _annotate_in_order(
+    client: ReliableClient,
+    template: AnnotationTemplate,
+    todo: list[Example],
+    cfg: AnnotateConfig,
+    backend_name: str,
+    counters: RunCounters,
+    write: Callable[[RoleExample], None],
+    advance: Callable[[RoleExample], None],
+) -> None:
     """Run rows concurrently, write them strictly in input order.
 
     At most `window` rows are in flight or finished-but-waiting, so memory stays bounded and a slow
@@ -289,8 +366,7 @@ async def _annotate_in_order(client: ReliableClient, template: AnnotationTemplat
 
     def start(example: Example) -> None:
         task = asyncio.ensure_future(annotate_example(client, template, example, cfg, backend_name, counters))
-        task.add_done_callback(lambda t: advance(t.result())
-                               if not t.cancelled() and t.exception() is None else None)
+        task.add_done_callback(lambda t: advance(t.result()) if not t.cancelled() and t.exception() is None else None)
         pending.append(task)
 
     try:
@@ -316,9 +392,16 @@ def _manifest(cfg: AnnotateConfig, template: AnnotationTemplate, backend: Backen
         source = root / LIMA_MIRROR_FILE if root is not None else source
     data_files = [source] if source.is_file() else []
     return build_manifest(
-        stage="annotate", config=cfg.model_dump(mode="json"), data_files=data_files, seed=cfg.seed,
-        extra={"teacher_model_id": backend.model_id, "backend": backend.name, "template": template.id,
-               "input_rows": len(examples)},
+        stage="annotate",
+        config=cfg.model_dump(mode="json"),
+        data_files=data_files,
+        seed=cfg.seed,
+        extra={
+            "teacher_model_id": backend.model_id,
+            "backend": backend.name,
+            "template": template.id,
+            "input_rows": len(examples),
+        },
     )
 
 
@@ -364,15 +447,20 @@ def dry_run(cfg: AnnotateConfig) -> dict[str, Any]:
     # A role prompt is about as long as the template's own exemplars.
     typical = statistics.mean(len(words(e.role_prompt)) for e in template.examples) * 1.4 if template.examples else 150
     expected = Usage(prompt_tokens=prompt_tokens, completion_tokens=int(len(todo) * min(typical, sampling.max_tokens)))
-    worst = Usage(prompt_tokens=prompt_tokens * cfg.max_attempts,
-                  completion_tokens=len(todo) * sampling.max_tokens * cfg.max_attempts)
+    worst = Usage(
+        prompt_tokens=prompt_tokens * cfg.max_attempts,
+        completion_tokens=len(todo) * sampling.max_tokens * cfg.max_attempts,
+    )
     return {
-        "input_rows": len(examples), "rows_already_done": done, "rows_to_annotate": len(todo),
+        "input_rows": len(examples),
+        "rows_already_done": done,
+        "rows_to_annotate": len(todo),
         "requests": {"expected": len(todo), "at_most": len(todo) * cfg.max_attempts},
         "estimated_tokens": {"expected": _usage_dict(expected), "at_most": _usage_dict(worst)},
         "estimated_cost": {"expected": cfg.cost(expected), "at_most": cfg.cost(worst)},
         "note": f"tokens estimated at {CHARS_PER_TOKEN:.0f} characters per token; cached requests cost nothing",
-        "template": template.id, "sampling": sampling.model_dump(),
+        "template": template.id,
+        "sampling": sampling.model_dump(),
     }
 
 
@@ -382,15 +470,22 @@ def _estimate_prompt_tokens(template: AnnotationTemplate, example: Example, stru
 
 
 def _usage_dict(usage: Usage) -> dict[str, int]:
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens}
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
 
 
 def _length_stats(values: list[int]) -> dict[str, float] | None:
     if not values:
         return None
-    return {"min": min(values), "mean": round(statistics.mean(values), 1), "median": statistics.median(values),
-            "max": max(values)}
+    return {
+        "min": min(values),
+        "mean": round(statistics.mean(values), 1),
+        "median": statistics.median(values),
+        "max": max(values),
+    }
 
 
 def _reason_kind(reason: str) -> str:
@@ -398,8 +493,15 @@ def _reason_kind(reason: str) -> str:
     return re.split(r"[(:'\"]", reason, maxsplit=1)[0].strip() or reason
 
 
-def summarize(cfg: AnnotateConfig, rows: list[RoleExample], input_rows: int, resumed: int, seconds: float,
-              client: ReliableClient, counters: RunCounters) -> dict[str, Any]:
+def summarize(
+    cfg: AnnotateConfig,
+    rows: list[RoleExample],
+    input_rows: int,
+    resumed: int,
+    seconds: float,
+    client: ReliableClient,
+    counters: RunCounters,
+) -> dict[str, Any]:
     status = Counter(r.annotation.status for r in rows)
     usage = sum((r.annotation.usage for r in rows), Usage())
     ok = [r for r in rows if r.annotation.status == "ok"]
@@ -409,7 +511,9 @@ def summarize(cfg: AnnotateConfig, rows: list[RoleExample], input_rows: int, res
         "input_rows": input_rows,
         "rows": len(rows),
         "status": {s: status.get(s, 0) for s in STATUSES},
-        "reasons": dict(Counter(_reason_kind(r.annotation.reason) for r in rows if r.annotation.reason).most_common(10)),
+        "reasons": dict(
+            Counter(_reason_kind(r.annotation.reason) for r in rows if r.annotation.reason).most_common(10)
+        ),
         "requests_per_row": round(sum(r.annotation.attempts for r in rows) / len(rows), 3) if rows else 0,
         "cached_rows": sum(r.annotation.cached for r in rows),
         "usage": _usage_dict(usage),

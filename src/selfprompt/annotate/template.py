@@ -46,7 +46,9 @@ class AnnotationTemplate(BaseModel):
     feedback: str = Field(description="User turn after an invalid reply; '{reason}' names the failed check.")
     structured_system_suffix: str = Field(default="", description="Added to the system message in JSON mode.")
     response_format: dict | None = Field(default=None, description="OpenAI response_format used in JSON mode.")
-    max_question_chars: int = Field(default=2000, ge=100, description="Longer questions are cut (keeps prompts in context).")
+    max_question_chars: int = Field(
+        default=2000, ge=100, description="Longer questions are cut (keeps prompts in context)."
+    )
     checks: Checks = Field(default_factory=Checks)
     sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
     examples: list[Exemplar] = Field(default_factory=list, description="Few-shot exemplars, sent as chat turns.")
@@ -67,7 +69,10 @@ class AnnotationTemplate(BaseModel):
         messages = [Message(role="system", content=system)]
         for ex in self.examples:
             reply = json.dumps({"role_prompt": ex.role_prompt}, ensure_ascii=False) if structured else ex.role_prompt
-            messages += [Message(role="user", content=self._user(ex.question)), Message(role="assistant", content=reply)]
+            messages += [
+                Message(role="user", content=self._user(ex.question)),
+                Message(role="assistant", content=reply),
+            ]
         messages.append(Message(role="user", content=self._user(self.cut_question(question))))
         return messages
 

@@ -183,8 +183,9 @@ def _cut_to_last_sentence(text: str) -> str:
 # Checks
 
 
-def check_reply(text: str, *, question: str, answer: str, template: AnnotationTemplate,
-                truncated: bool = False) -> Verdict:
+def check_reply(
+    text: str, *, question: str, answer: str, template: AnnotationTemplate, truncated: bool = False
+) -> Verdict:
     """Classify one raw teacher reply for one source example.
 
     A reply whose role prompt opens with "From now on, you are" is never a refusal, even if it says
@@ -195,8 +196,13 @@ def check_reply(text: str, *, question: str, answer: str, template: AnnotationTe
     refusal = "" if ROLE_OPENING.match(parsed.text) else refusal_reason(text)
     if refusal:
         return Verdict("refused", refusal, "")
-    problem = role_problem(parsed.text, question=question, answer=answer, checks=template.checks,
-                           exemplars=[(ex.question, ex.role_prompt) for ex in template.examples])
+    problem = role_problem(
+        parsed.text,
+        question=question,
+        answer=answer,
+        checks=template.checks,
+        exemplars=[(ex.question, ex.role_prompt) for ex in template.examples],
+    )
     if problem:
         if parsed.notes:
             problem += f" (parser: {', '.join(parsed.notes)})"

@@ -5,8 +5,9 @@ Strict by design: a bad line raises `DataError(file, line, field, msg)`; nothing
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from selfprompt.data.mirror import check_files, resolve_data_dir
 from selfprompt.errors import ConfigError, DataError
@@ -22,8 +23,13 @@ ALPACA_FIELDS = {"question": "instruction", "input": "input", "answer": "output"
 DOLLY_FIELDS = {"question": "instruction", "input": "context", "answer": "response"}
 
 
-def load_examples(source: str, *, data_dir: str | Path | None = None, field_map: dict[str, str] | None = None,
-                  limit: int | None = None) -> list[Example]:
+def load_examples(
+    source: str,
+    *,
+    data_dir: str | Path | None = None,
+    field_map: dict[str, str] | None = None,
+    limit: int | None = None,
+) -> list[Example]:
     """`source` is "lima" (mirror file, else the gated hub dataset) or a path to a JSONL file.
 
     A path whose rows carry `conversations` is read as GAIR/lima format; otherwise rows are mapped
@@ -47,7 +53,9 @@ def load_examples(source: str, *, data_dir: str | Path | None = None, field_map:
     if field_map is None and "conversations" in first:
         return [lima_example(path, line, obj, index) for index, (line, obj) in enumerate(rows)]
     mapping = _field_mapping(path, first, field_map)
-    return _unique_ids(path, rows, [mapped_example(path, line, obj, index, mapping) for index, (line, obj) in enumerate(rows)])
+    return _unique_ids(
+        path, rows, [mapped_example(path, line, obj, index, mapping) for index, (line, obj) in enumerate(rows)]
+    )
 
 
 def _take(rows: Iterator[tuple[int, dict[str, Any]]], limit: int | None) -> list[tuple[int, dict[str, Any]]]:
@@ -84,7 +92,9 @@ def _lima_from_hub(missing: Path | None) -> Iterable[dict[str, Any]]:
     except Exception as e:  # offline, gated (401/403), or not found all arrive as different types
         where = f"{missing} does not exist, and " if missing else ""
         raise DataError(
-            f"hf://datasets/{LIMA_HUB_ID}", None, None,
+            f"hf://datasets/{LIMA_HUB_ID}",
+            None,
+            None,
             f"{where}loading LIMA from the Hugging Face Hub failed ({type(e).__name__}: {str(e).splitlines()[0][:160]}). "
             "The dataset is gated: accept its terms on huggingface.co and set HF_TOKEN. Or pass a local file in "
             "GAIR/lima format: --data-dir DIR / SELFPROMPT_DATA_DIR=DIR with DIR/lima/train.jsonl, "
@@ -115,8 +125,9 @@ def lima_example(path: str | Path, line: int, obj: dict[str, Any], index: int) -
     turns = None
     if len(conv) > 2:  # multi-turn dialogue: keep it whole; question/answer are its first exchange
         turns = [Message(role="user" if k % 2 == 0 else "assistant", content=t) for k, t in enumerate(conv)]
-    return Example(id=lima_id(index), question=conv[0], answer=conv[1] if len(conv) > 1 else "",
-                   source="lima", turns=turns)  # LIMA's own per-row origin (stackexchange, ...) is not kept
+    return Example(
+        id=lima_id(index), question=conv[0], answer=conv[1] if len(conv) > 1 else "", source="lima", turns=turns
+    )  # LIMA's own per-row origin (stackexchange, ...) is not kept
 
 
 # --- generic instruction JSONL ------------------------------------------------------------------
@@ -133,7 +144,9 @@ def _field_mapping(path: Path, first: dict[str, Any], field_map: dict[str, str] 
     if "instruction" in first and "response" in first:
         return dict(DOLLY_FIELDS)
     raise DataError(
-        str(path), 1, None,
+        str(path),
+        1,
+        None,
         f"unknown instruction format (columns: {', '.join(sorted(first)) or 'none'}); expected GAIR/lima "
         "'conversations', Alpaca instruction/input/output, Dolly instruction/context/response, or a field map "
         "such as --field question=prompt --field answer=completion",
@@ -161,8 +174,12 @@ def mapped_example(path: Path, line: int, obj: dict[str, Any], index: int, mappi
     if extra.strip():
         question = f"{question}\n\n{extra}"  # Alpaca/Dolly context follows the instruction
     answer = _text(path, line, obj, mapping["answer"], required=True) if "answer" in mapping else ""
-    return Example(id=_row_id(path, line, obj, index, mapping), question=question, answer=answer,
-                   source=_text(path, line, obj, mapping["source"], required=True) if "source" in mapping else path.stem)
+    return Example(
+        id=_row_id(path, line, obj, index, mapping),
+        question=question,
+        answer=answer,
+        source=_text(path, line, obj, mapping["source"], required=True) if "source" in mapping else path.stem,
+    )
 
 
 def _row_id(path: Path, line: int, obj: dict[str, Any], index: int, mapping: dict[str, str]) -> str:

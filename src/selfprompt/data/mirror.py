@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from selfprompt.errors import ConfigError, DataError
 from selfprompt.hashindex import file_sha256
@@ -57,7 +58,11 @@ def read_manifest(data_dir: str | Path) -> list[dict[str, Any]]:
     if not isinstance(entries, list):
         raise DataError(str(path), None, None, "expected a JSON list of datasets")
     for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not isinstance(entry.get("files"), list):
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("name"), str)
+            or not isinstance(entry.get("files"), list)
+        ):
             raise DataError(str(path), None, f"[{i}]", "each dataset needs a 'name' and a 'files' list")
     return entries
 
@@ -92,8 +97,9 @@ def manifest_hashes(data_dir: str | Path) -> dict[str, str]:
     for i, entry in enumerate(read_manifest(root)):
         for k, spec in enumerate(entry["files"]):
             if not (isinstance(spec, dict) and all(isinstance(spec.get(k), str) for k in ("path", "sha256"))):
-                raise DataError(str(root / MANIFEST_FILE), None, f"[{i}].files[{k}]",
-                                "each file needs 'path' and 'sha256'")
+                raise DataError(
+                    str(root / MANIFEST_FILE), None, f"[{i}].files[{k}]", "each file needs 'path' and 'sha256'"
+                )
             hashes[spec["path"]] = spec["sha256"].lower()
     return hashes
 
@@ -128,12 +134,22 @@ def check_files(data_dir: str | Path, paths: Iterable[str | Path]) -> None:
         if hashes is None:
             hashes = manifest_hashes(root)
         if relative not in hashes:
-            raise DataError(str(path), None, None, f"not listed in {root / MANIFEST_FILE}, so it cannot be checked; "
-                            "add an entry with its sha256, or keep the file outside the data mirror")
+            raise DataError(
+                str(path),
+                None,
+                None,
+                f"not listed in {root / MANIFEST_FILE}, so it cannot be checked; "
+                "add an entry with its sha256, or keep the file outside the data mirror",
+            )
         problem = _mismatch(Path(path), hashes[relative])
         if problem:
-            raise DataError(str(path), None, None, f"{problem}: the mirror file was changed or damaged; restore it "
-                            "from the source its manifest entry names")
+            raise DataError(
+                str(path),
+                None,
+                None,
+                f"{problem}: the mirror file was changed or damaged; restore it "
+                "from the source its manifest entry names",
+            )
 
 
 def verify_mirror(data_dir: str | Path | None = None, names: Iterable[str] | None = None) -> list[Path]:

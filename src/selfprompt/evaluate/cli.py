@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -41,21 +40,30 @@ def run(config, ctx: typer.Context, first: bool) -> None:
 def _eval_command():
     from selfprompt.evaluate.runner import EvalConfig
 
-    first = inspect.Parameter("first", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
-        False, "--first", help="With --limit: take the first N items instead of a seeded subset (seed=null)."))
+    first = inspect.Parameter(
+        "first",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=bool,
+        default=typer.Option(
+            False, "--first", help="With --limit: take the first N items instead of a seeded subset (seed=null)."
+        ),
+    )
     return config_command(EvalConfig, run, extra=[first], positional_overrides=False)
 
 
-eval_app = typer.Typer(cls=OverridesGroup, help="Benchmarks with role-aware answer extraction, under every "
-                       "prompting condition. Settings: options, --config FILE, then key=value overrides.")
+eval_app = typer.Typer(
+    cls=OverridesGroup,
+    help="Benchmarks with role-aware answer extraction, under every "
+    "prompting condition. Settings: options, --config FILE, then key=value overrides.",
+)
 eval_app.callback(invoke_without_command=True)(_eval_command())
 
 
 @eval_app.command("score")
 def score_command(
     predictions: Path = typer.Option(..., help="JSONL rows {task, id, output, trigger_output?, condition?}."),
-    out: Optional[Path] = typer.Option(None, help="Output folder (default: <predictions>.scores/)."),
-    data_dir: Optional[str] = typer.Option(None, help="Data mirror (default: $SELFPROMPT_DATA_DIR)."),
+    out: Path | None = typer.Option(None, help="Output folder (default: <predictions>.scores/)."),
+    data_dir: str | None = typer.Option(None, help="Data mirror (default: $SELFPROMPT_DATA_DIR)."),
     task_file: list[Path] = typer.Option([], help="Extra task YAML file (repeatable)."),
     seed: int = typer.Option(0, help="Bootstrap seed."),
 ) -> None:

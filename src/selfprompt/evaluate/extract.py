@@ -36,8 +36,9 @@ import ast
 import operator
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 from selfprompt.errors import ConfigError
 
@@ -85,6 +86,7 @@ Kind = Literal["number", "choice", "yes_no", "text", "code"]
 
 # --- cleaning ---------------------------------------------------------------------------------------
 
+
 def _brace_end(text: str, open_at: int) -> int:
     """Index just past the brace that closes the '{' at `open_at` (end of text when unclosed)."""
     depth = 0
@@ -109,25 +111,52 @@ def _rewrite_command(text: str, names: str, render: Callable[[list[str]], str], 
             if pos >= len(text) or text[pos] != "{":
                 break
             end = _brace_end(text, pos)
-            args.append(text[pos + 1:end - 1] if text[end - 1:end] == "}" else text[pos + 1:end])
+            args.append(text[pos + 1 : end - 1] if text[end - 1 : end] == "}" else text[pos + 1 : end])
             pos = end
         args += [""] * (arity - len(args))
-        text = text[:m.start()] + render(args) + text[pos:]
+        text = text[: m.start()] + render(args) + text[pos:]
     return text
 
 
-_LATEX_WRAPPERS = r"text|textbf|textit|textrm|texttt|textsf|mathrm|mathbf|mathit|mathsf|mathtt|emph|mbox|" \
-                  r"operatorname|underline|bm|boldsymbol|color\{[^{}]*\}"
-_LATEX_SYMBOLS = [(r"\\times\b", " × "), (r"\\cdot\b", " · "), (r"\\div\b", " ÷ "), (r"\\%", "%"), (r"\\\$", "$"),
-                  (r"\{,\}", ","), (r"\\[,;:! ]", ""), (r"\\left\b|\\right\b", ""), (r"\\[()\[\]]", " "),
-                  (r"\\quad\b|\\qquad\b", " "), (r"\\(?:approx|sim)\b", "≈"), (r"\\(?:neq|ne)\b", "≠")]
+_LATEX_WRAPPERS = (
+    r"text|textbf|textit|textrm|texttt|textsf|mathrm|mathbf|mathit|mathsf|mathtt|emph|mbox|"
+    r"operatorname|underline|bm|boldsymbol|color\{[^{}]*\}"
+)
+_LATEX_SYMBOLS = [
+    (r"\\times\b", " × "),
+    (r"\\cdot\b", " · "),
+    (r"\\div\b", " ÷ "),
+    (r"\\%", "%"),
+    (r"\\\$", "$"),
+    (r"\{,\}", ","),
+    (r"\\[,;:! ]", ""),
+    (r"\\left\b|\\right\b", ""),
+    (r"\\[()\[\]]", " "),
+    (r"\\quad\b|\\qquad\b", " "),
+    (r"\\(?:approx|sim)\b", "≈"),
+    (r"\\(?:neq|ne)\b", "≠"),
+]
 
 
 def _clean(text: str, kind: Kind) -> str:
     """Unicode, LaTeX, markdown and HTML wrappers off; \\boxed{} kept (boxed extractors read it)."""
     text = unicodedata.normalize("NFC", text)
-    text = text.translate({0x2212: "-", 0x2013: "-", 0xA0: " ", 0x202F: " ", 0x2009: " ", 0x201C: '"',
-                           0x201D: '"', 0x201E: '"', 0x00AB: '"', 0x00BB: '"', 0x2018: "'", 0x2019: "'"})
+    text = text.translate(
+        {
+            0x2212: "-",
+            0x2013: "-",
+            0xA0: " ",
+            0x202F: " ",
+            0x2009: " ",
+            0x201C: '"',
+            0x201D: '"',
+            0x201E: '"',
+            0x00AB: '"',
+            0x00BB: '"',
+            0x2018: "'",
+            0x2019: "'",
+        }
+    )
     text = re.sub(r"\\fbox\s*(?=\{)", r"\\boxed", text)
     text = _rewrite_command(text, r"[dt]?frac", lambda a: f"(({a[0]})/({a[1]}))", arity=2)
     text = _rewrite_command(text, _LATEX_WRAPPERS, lambda a: a[0])
@@ -167,11 +196,19 @@ def _remove_echoes(text: str, x: ExtractInput, kind: Kind) -> str:
     text = re.sub(r"(?i)\(\s*yes\s*(?:or|/)\s*no\s*\)|\byes\s*(?:or|/)\s*no\b(?=\s*:|\s+question)", " ", text)
     if kind == "choice":
         letter = r"\(?[A-Z]\)?"
-        text = re.sub(rf"\b(?:[Aa]mong|[Ff]rom|[Bb]etween)\s+(?:the\s+(?:choices|options)\s+)?{letter}\s*"
-                      rf"(?:through|thru|to|-)\s*{letter}(?![\w'])", " ", text)
+        text = re.sub(
+            rf"\b(?:[Aa]mong|[Ff]rom|[Bb]etween)\s+(?:the\s+(?:choices|options)\s+)?{letter}\s*"
+            rf"(?:through|thru|to|-)\s*{letter}(?![\w'])",
+            " ",
+            text,
+        )
         labels = "".join(x.choices) or "ABCDE"  # "between A and E" spans every option: an echo, not a hedge
-        text = re.sub(rf"\b(?:[Aa]mong|[Bb]etween)\s+(?:the\s+(?:choices|options)\s+)?\(?{labels[0]}\)?\s*and\s*"
-                      rf"\(?{labels[-1]}\)?(?![\w'])", " ", text)
+        text = re.sub(
+            rf"\b(?:[Aa]mong|[Bb]etween)\s+(?:the\s+(?:choices|options)\s+)?\(?{labels[0]}\)?\s*and\s*"
+            rf"\(?{labels[-1]}\)?(?![\w'])",
+            " ",
+            text,
+        )
         text = re.sub(rf"(?<![\w'])\(?[A-Z]\)?\s+(?:through|thru)\s+{letter}(?![\w'])", " ", text)
         text = re.sub(rf"(?i:\b(?:options?|choices?|letters?)\s+)\(?[A-Z]\)?\s*-\s*{letter}(?![\w'])", " ", text)
         # A whole statement that names three or more options joined by "and" ("A, B, C, D and E.") picks
@@ -179,8 +216,12 @@ def _remove_echoes(text: str, x: ExtractInput, kind: Kind) -> str:
         if re.fullmatch(r"\s*(?:\(?[A-Z]\)?\s*,?\s*){2,}and\s+\(?[A-Z]\)?\s*[.!]?\s*", text):
             return " all of them. "
         # "A, B, C or D": three or more labels in a row are an enumeration, not a pick
-        text = re.sub(r"(?<![\w'])(?:\(?[A-Z]\)?\s*(?:,|/|\bor\b|\band\b)\s*){2,}(?:or\s+|and\s+)?\(?[A-Z]\)?"
-                      r"(?![\w'])", " ", text)
+        text = re.sub(
+            r"(?<![\w'])(?:\(?[A-Z]\)?\s*(?:,|/|\bor\b|\band\b)\s*){2,}(?:or\s+|and\s+)?\(?[A-Z]\)?"
+            r"(?![\w'])",
+            " ",
+            text,
+        )
         text = re.sub(r"\(\s*\)", " ", text)
     return text
 
@@ -189,18 +230,21 @@ def _remove_option_lists(text: str, choices: dict[str, str]) -> str:
     """Two or more '(A) text' entries in a row are the question's option list echoed."""
     if not choices:
         return text
-    entries = [re.compile(rf"(?<![\w(])\(?{re.escape(label)}[).:]\s*{_words_pattern(body)}", re.IGNORECASE)
-               for label, option in choices.items() if (body := _strip_option(_clean(option, "choice")))]
+    entries = [
+        re.compile(rf"(?<![\w(])\(?{re.escape(label)}[).:]\s*{_words_pattern(body)}", re.IGNORECASE)
+        for label, option in choices.items()
+        if (body := _strip_option(_clean(option, "choice")))
+    ]
     hits = sorted((m.start(), m.end()) for p in entries for m in p.finditer(text))
     runs: list[list[tuple[int, int]]] = []
     for start, end in hits:
-        gap = text[runs[-1][-1][1]:start] if runs and start >= runs[-1][-1][1] else None
+        gap = text[runs[-1][-1][1] : start] if runs and start >= runs[-1][-1][1] else None
         if gap is not None and re.fullmatch(r"[\s,;.]*(?:or|and)?[\s,;]*", gap):
             runs[-1].append((start, end))
         else:
             runs.append([(start, end)])
     for run in reversed([r for r in runs if len(r) >= 2]):
-        text = text[:run[0][0]] + " " + text[run[-1][1]:]
+        text = text[: run[0][0]] + " " + text[run[-1][1] :]
     return text
 
 
@@ -213,12 +257,12 @@ def _remove_restated_question(text: str, question: str | None) -> str:
     if not question:
         return text
     q = [t.lower() for t in _TOKEN.findall(unicodedata.normalize("NFC", question))]
-    grams = {tuple(q[i:i + _NGRAM]) for i in range(len(q) - _NGRAM + 1)}
+    grams = {tuple(q[i : i + _NGRAM]) for i in range(len(q) - _NGRAM + 1)}
     toks = list(_TOKEN.finditer(text))
     covered = [False] * len(toks)
     for i in range(len(toks) - _NGRAM + 1):
-        if tuple(t.group(0).lower() for t in toks[i:i + _NGRAM]) in grams:
-            covered[i:i + _NGRAM] = [True] * _NGRAM
+        if tuple(t.group(0).lower() for t in toks[i : i + _NGRAM]) in grams:
+            covered[i : i + _NGRAM] = [True] * _NGRAM
     spans, i = [], 0
     while i < len(toks):
         if covered[i]:
@@ -245,8 +289,8 @@ def _cut_new_question(text: str, answered_first: bool) -> str:
     output only after it has given an answer (it may restate the question before answering).
     """
     for m in _NEW_QUESTION.finditer(text):
-        if text[:m.start()].strip() and (answered_first or _ANSWERED.search(text, 0, m.start())):
-            return text[:m.start()]
+        if text[: m.start()].strip() and (answered_first or _ANSWERED.search(text, 0, m.start())):
+            return text[: m.start()]
     return text
 
 
@@ -266,8 +310,10 @@ def prepare(text: str, x: ExtractInput, kind: Kind, trigger: bool = False) -> st
 
 # --- abstentions and self-corrections -------------------------------------------------------------------
 
-_UNSURE = r"(?:unknown|unknowable|unclear|uncertain|undetermined|indeterminate|undecidable|indeterminable|" \
-          r"not\s+(?:known|clear|determinable|determined))"
+_UNSURE = (
+    r"(?:unknown|unknowable|unclear|uncertain|undetermined|indeterminate|undecidable|indeterminable|"
+    r"not\s+(?:known|clear|determinable|determined))"
+)
 _ABSTENTIONS = [
     # inability to answer the question as a whole
     r"\b(?:can\s*not|can't|cannot|could\s*not|couldn't|unable\s+to|impossible\s+to|not\s+possible\s+to|"
@@ -337,9 +383,11 @@ _WEAK_ABSTENTIONS = [r"\bi(?:'m|\s+am)\s+not\s+(?:sure|certain|confident)\b", r"
 _NONE_ALONE = r"^\W*none\W*$"
 _NONE_OF = r"\bnone\s+of\s+(?:the\s+(?:above|options|choices|answers|given|provided|answer\s+choices)|them|these)\b"
 # every option at once is no pick: "all of the above", "any of them"
-_ALL_OF = r"\b(?:all|any|each|every\s+one)\s+of\s+(?:the\s+above|them|these|those|" \
-          r"the\s+(?:options|choices|answers))\b|" \
-          r"\bevery\s+(?:option|choice)(?:\s+listed)?\b"
+_ALL_OF = (
+    r"\b(?:all|any|each|every\s+one)\s+of\s+(?:the\s+above|them|these|those|"
+    r"the\s+(?:options|choices|answers))\b|"
+    r"\bevery\s+(?:option|choice)(?:\s+listed)?\b"
+)
 _ABSTAIN_RE = re.compile("|".join(_ABSTENTIONS), re.IGNORECASE)
 _ABSTAIN_NONE_RE = re.compile("|".join([*_ABSTENTIONS, _NONE_OF, _ALL_OF]), re.IGNORECASE)
 _WEAK_RE = re.compile("|".join(_WEAK_ABSTENTIONS), re.IGNORECASE)
@@ -355,7 +403,8 @@ _CORRECTION = re.compile(
     r"\bon\s+reflection\b|"
     r"\bi\s+(?:miscounted|miscalculated|misread|was\s+wrong)\b|\bno\s+wait\b|"
     r"(?<=[?])\s*no\s*[.!,]|(?:^|(?<=[.!;]))\s*no\s*[,—-]+(?=\s*[(\[$]?\s*[A-Z0-9])",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -372,16 +421,20 @@ def _abstentions(text: str, x: ExtractInput, kind: Kind = "number") -> list[_Abs
     if kind in ("yes_no", "text", "number"):  # a bare "None." as a count is rarer than as a non-answer
         patterns.append((_NONE_ALONE_RE, False))
     low = text.lower()
-    options = [(m.start(), m.end()) for body in _option_texts(x).values()
-               for m in re.finditer(rf"(?<!\w){_words_pattern(body)}(?!\w)", low)
-               if not re.search(r"\b(?:i|we)\s+(?:really\s+|honestly\s+|just\s+)?$", low[:m.start()])]
+    options = [
+        (m.start(), m.end())
+        for body in _option_texts(x).values()
+        for m in re.finditer(rf"(?<!\w){_words_pattern(body)}(?!\w)", low)
+        if not re.search(r"\b(?:i|we)\s+(?:really\s+|honestly\s+|just\s+)?$", low[: m.start()])
+    ]
     out = []
     for pattern, weak in patterns:
         for m in pattern.finditer(text):
             if any(s < m.end() and m.start() < e for s, e in options):
                 continue
             if re.match(r"(?i)\W*no\b", m.group(0)) and re.match(
-                    r"[^.\n:;]{0,40}?\b(?:is|are|was)\s+(?:needed|required|necessary)\b", text[m.end():]):
+                r"[^.\n:;]{0,40}?\b(?:is|are|was)\s+(?:needed|required|necessary)\b", text[m.end() :]
+            ):
                 continue  # "No information about it is needed: no." says nothing is missing
             end = _SENTENCE_END.search(text, m.end())
             stop = end.end() if end else len(text)
@@ -399,8 +452,12 @@ def _corrections(text: str) -> list[int]:
 
 
 # what a correction states first, when it states no cued or last answer: "Wait, I made an error. It's B."
-_FIRST_STATED = {"number": "trigger-number", "choice": "trigger-choice", "yes_no": "trigger-yes-no",
-                 "text": "trigger-word"}
+_FIRST_STATED = {
+    "number": "trigger-number",
+    "choice": "trigger-choice",
+    "yes_no": "trigger-yes-no",
+    "text": "trigger-word",
+}
 
 
 # --- numbers ------------------------------------------------------------------------------------------
@@ -425,17 +482,42 @@ def _format_number(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
-_SMALL = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-          "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+_SMALL = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
 _TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-_WORD_NUMBER = re.compile(rf"(?i)\b(?:({'|'.join(_TENS)})(?:[-\s]({'|'.join(_SMALL[1:10])}))?|({'|'.join(_SMALL)}))"
-                          r"\b(?:\s+(hundred|thousand)\b)?(?!\s+of\b)")
+_WORD_NUMBER = re.compile(
+    rf"(?i)\b(?:({'|'.join(_TENS)})(?:[-\s]({'|'.join(_SMALL[1:10])}))?|({'|'.join(_SMALL)}))"
+    r"\b(?:\s+(hundred|thousand)\b)?(?!\s+of\b)"
+)
 
 
 def _word_number(m: re.Match[str]) -> str:
     tens, unit, small, scale = m.groups()
-    value = (20 + 10 * _TENS.index(tens.lower()) + (_SMALL.index(unit.lower()) if unit else 0)) if tens \
+    value = (
+        (20 + 10 * _TENS.index(tens.lower()) + (_SMALL.index(unit.lower()) if unit else 0))
+        if tens
         else _SMALL.index(small.lower())
+    )
     if scale:
         value *= 100 if scale.lower() == "hundred" else 1000
     return str(value)
@@ -451,6 +533,7 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
 
 def _arith(expr: str) -> float | None:
     """Value of + - * / over numbers and parentheses; None for anything else."""
+
     def walk(node: ast.AST) -> float:
         if isinstance(node, ast.Expression):
             return walk(node.body)
@@ -461,6 +544,7 @@ def _arith(expr: str) -> float | None:
         if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
             return _OPS[type(node.op)](walk(node.left), walk(node.right))
         raise ValueError(node)
+
     try:
         return walk(ast.parse(expr, mode="eval"))
     except (SyntaxError, ValueError, ZeroDivisionError, RecursionError, OverflowError):
@@ -478,12 +562,11 @@ def _expression(text: str, pos: int) -> tuple[str, int] | None:
     got = _calculation(text, pos)
     while got:
         value, end, calculated = got
-        step = re.match(r"(?:\s+[^\W\d_]+)?\s*(?:,|;|\n|\.\s|\band\b|\bso\b|\bthen\b|→|->)\s*(?:so\s+)?",
-                        text[end:])
+        step = re.match(r"(?:\s+[^\W\d_]+)?\s*(?:,|;|\n|\.\s|\band\b|\bso\b|\bthen\b|→|->)\s*(?:so\s+)?", text[end:])
         nxt = _calculation(text, end + step.end()) if step else None
         if not nxt or nxt[0] == value:
             return value, end
-        continues = re.match(rf"\(?\s*{_CURRENCY}?\s*{re.escape(value)}(?![\d.,]\d)", text[end + step.end():])
+        continues = re.match(rf"\(?\s*{_CURRENCY}?\s*{re.escape(value)}(?![\d.,]\d)", text[end + step.end() :])
         joined = calculated and nxt[2] and "." not in step.group(0)  # two calculations in one sentence
         if not (continues or joined):
             return value, end
@@ -540,10 +623,13 @@ def _number_at(text: str, m: re.Match[str]) -> Found:
     if got is None:
         return None
     value, end = got
-    alt = re.match(rf"(?:\s+[^\W\d_]+){{0,2}}\s*(?:,\s*)?\bor\b\s*(?:maybe\s+|perhaps\s+|possibly\s+)?{_CURRENCY}?\s*"
-                   rf"({NUMBER})", text[end:])
+    alt = re.match(
+        rf"(?:\s+[^\W\d_]+){{0,2}}\s*(?:,\s*)?\bor\b\s*(?:maybe\s+|perhaps\s+|possibly\s+)?{_CURRENCY}?\s*"
+        rf"({NUMBER})",
+        text[end:],
+    )
     if alt and normalize_number(alt.group(1)) != value:
-        return Abstain(text[m.start():end + alt.end()].strip())
+        return Abstain(text[m.start() : end + alt.end()].strip())
     return value
 
 
@@ -555,7 +641,7 @@ def _first_number(text: str) -> Found:
     if lead and (w := _WORD_NUMBER.match(text, lead.end())):
         return _word_number(w)
     for m in _NUMBER_START.finditer(text):
-        if not _REJECT_NUMBER.search(text[max(0, m.start() - 20):m.start()]):
+        if not _REJECT_NUMBER.search(text[max(0, m.start() - 20) : m.start()]):
             return _number_at(text, m)
     return None
 
@@ -568,11 +654,14 @@ def trigger_number(text: str, x: ExtractInput) -> Found:
 _NUM_CUE = re.compile(
     r"(?i:\b(?:final\s+answer|answer|result|total|sum|solution)\b\s*(?:is|was|would\s+be|will\s+be|should\s+be|"
     r"equals|comes\s+to|=|:|—)\s*:?)[\s\"'\[{:]*(?:\\boxed\s*\{)?[\s\"'\[{]*"
-    r"(?i:(?:approximately|about|around|roughly|exactly|probably|likely|just|only|simply)\s+)?")
+    r"(?i:(?:approximately|about|around|roughly|exactly|probably|likely|just|only|simply)\s+)?"
+)
 
 
-_NOT_THIS_BUT = re.compile(rf"(?i:not|n't)\s+{_CURRENCY}?\s*(?:{NUMBER})(?:\s+[^\W\d_]+)?\s*[,;:]?\s*(?i:but\s+)?"
-                           r"(?i:(?:it\s+is|it's|rather|instead)\s+)?")
+_NOT_THIS_BUT = re.compile(
+    rf"(?i:not|n't)\s+{_CURRENCY}?\s*(?:{NUMBER})(?:\s+[^\W\d_]+)?\s*[,;:]?\s*(?i:but\s+)?"
+    r"(?i:(?:it\s+is|it's|rather|instead)\s+)?"
+)
 
 
 def answer_is_number(text: str, x: ExtractInput) -> Found:
@@ -592,7 +681,7 @@ def answer_is_number(text: str, x: ExtractInput) -> Found:
 
 
 def _boxed(text: str) -> list[str]:
-    return [text[m.end():_brace_end(text, m.end() - 1) - 1] for m in re.finditer(r"\\boxed\s*\{", text)]
+    return [text[m.end() : _brace_end(text, m.end() - 1) - 1] for m in re.finditer(r"\\boxed\s*\{", text)]
 
 
 def boxed_number(text: str, x: ExtractInput) -> Found:
@@ -605,21 +694,24 @@ def boxed_number(text: str, x: ExtractInput) -> Found:
 
 def last_number(text: str, x: ExtractInput) -> Found:
     """The last number not rejected ('not 18'); a hedge between the last two ('12 or 14') abstains."""
-    matches = [m for m in _NUMBER_RE.finditer(text)
-               if not _REJECT_NUMBER.search(text[max(0, m.start() - 20):m.start()])]
+    matches = [
+        m for m in _NUMBER_RE.finditer(text) if not _REJECT_NUMBER.search(text[max(0, m.start() - 20) : m.start()])
+    ]
     if not matches:
         return None
     last = matches[-1]
     if len(matches) > 1:
         prev = matches[-2]
-        if re.fullmatch(rf"(?:\s+[^\W\d_]+){{0,2}}\s*,?\s*\bor\b\s*(?:maybe\s+|perhaps\s+|possibly\s+)?{_CURRENCY}?\s*",
-                        text[prev.end():last.start()]) \
-                and normalize_number(prev.group(0)) != normalize_number(last.group(0)):
-            return Abstain(text[prev.start():last.end()])
+        if re.fullmatch(
+            rf"(?:\s+[^\W\d_]+){{0,2}}\s*,?\s*\bor\b\s*(?:maybe\s+|perhaps\s+|possibly\s+)?{_CURRENCY}?\s*",
+            text[prev.end() : last.start()],
+        ) and normalize_number(prev.group(0)) != normalize_number(last.group(0)):
+            return Abstain(text[prev.start() : last.end()])
     return normalize_number(last.group(0))
 
 
 # --- letter choices --------------------------------------------------------------------------------------
+
 
 def _labels(x: ExtractInput) -> str:
     return "".join(x.choices) or "ABCDE"
@@ -635,25 +727,31 @@ def _option_texts(x: ExtractInput) -> dict[str, str]:
 
 
 # A letter after these words names a thing, not an option: "vitamin C", "type A", "point B".
-_NAMING_WORDS = r"vitamin|type|hepatitis|plan|grade|class|category|section|group|part|point|player|person|team|" \
-                r"blood|model|variable|set|matrix|vector|angle|triangle|line|segment|city|country|company|factor|" \
-                r"gene|allele|strain|drug|compound|element|box|bag|room|building|column|row|statement|step|case|" \
-                r"figure|table|exhibit|appendix|chapter|article|schedule|form|size|letter\s+grade"
+_NAMING_WORDS = (
+    r"vitamin|type|hepatitis|plan|grade|class|category|section|group|part|point|player|person|team|"
+    r"blood|model|variable|set|matrix|vector|angle|triangle|line|segment|city|country|company|factor|"
+    r"gene|allele|strain|drug|compound|element|box|bag|room|building|column|row|statement|step|case|"
+    r"figure|table|exhibit|appendix|chapter|article|schedule|form|size|letter\s+grade"
+)
 _REJECT_BEFORE = re.compile(
     r"(?:\bnot|n't|\bnever|\bexcept|\bexcluding|\beliminated?|\beliminating|\bruled?\s+out|\bruling\s+out|"
     r"\brather\s+than|\binstead\s+of|\bother\s+than|\bunlike|\bnor|\bneither|\bcannot|\bagainst|\banything\s+but|"
     r"\ball\s+but|\bbut\s+not)\s+(?:(?:be|pick|choose|select|go\s+with|say|mark)\s+)?(?:(?:at|in|on|from|for)\s+)?"
     r"(?:(?:the|a|an)\s+)?(?:(?:options?|choices?|answer|letters?)\s+)?"
-    r"(?:\(?[A-Z]\)?\s*(?:,|\band\b|\bor\b|\bnor\b)\s*)*[(\"']?$", re.IGNORECASE)  # "rule out (A) and (B)"
-_REJECT_AFTER = r"(?:(?:\s+(?:is|are|was|seems|would\s+be|can\s+be|could\s+be|must\s+be))?\s*(?:\w+\s+)?" \
-                r"(?:incorrect|wrong|false|unlikely|implausible|eliminated|ruled\s+out|excluded|(?:a\s+)?trap|" \
-                r"(?:a\s+)?distractor|too\s+(?:small|large|big|low|high|few|many)|" \
-                r"not\s+(?:correct|right|the\s+(?:answer|correct|right)|true|possible|likely|valid|it))\b" \
-                r"|\s*\?\s*(?:no\b(?!\s+(?:doubt|question))|(?:that|this|it)(?:'s|\s+is)?\s*" \
-                r"(?:can't|cannot|can\s*not|" \
-                r"couldn't|isn't|is\s+not)\s+(?:be\s+)?(?:right|correct|it|true))" \
-                r"|[^.;\n]{0,15}?\bbut\s+(?:that|this|it|they)(?:'s|\s+is|\s+are|\s+was|\s+were)?\s*(?:not|n't|isn't|" \
-                r"aren't|wasn't)\b)"
+    r"(?:\(?[A-Z]\)?\s*(?:,|\band\b|\bor\b|\bnor\b)\s*)*[(\"']?$",
+    re.IGNORECASE,
+)  # "rule out (A) and (B)"
+_REJECT_AFTER = (
+    r"(?:(?:\s+(?:is|are|was|seems|would\s+be|can\s+be|could\s+be|must\s+be))?\s*(?:\w+\s+)?"
+    r"(?:incorrect|wrong|false|unlikely|implausible|eliminated|ruled\s+out|excluded|(?:a\s+)?trap|"
+    r"(?:a\s+)?distractor|too\s+(?:small|large|big|low|high|few|many)|"
+    r"not\s+(?:correct|right|the\s+(?:answer|correct|right)|true|possible|likely|valid|it))\b"
+    r"|\s*\?\s*(?:no\b(?!\s+(?:doubt|question))|(?:that|this|it)(?:'s|\s+is)?\s*"
+    r"(?:can't|cannot|can\s*not|"
+    r"couldn't|isn't|is\s+not)\s+(?:be\s+)?(?:right|correct|it|true))"
+    r"|[^.;\n]{0,15}?\bbut\s+(?:that|this|it|they)(?:'s|\s+is|\s+are|\s+was|\s+were)?\s*(?:not|n't|isn't|"
+    r"aren't|wasn't)\b)"
+)
 
 
 def _rejected(text: str, start: int, end: int, option: str | None, options: dict[str, str] | None = None) -> bool:
@@ -663,19 +761,25 @@ def _rejected(text: str, start: int, end: int, option: str | None, options: dict
     letter is what the model labels with it, never a verdict on it: "(C) False, False" does not rule out C,
     whichever option "False, False" is.
     """
-    before = text[max(0, start - 30 - (len(option) if option else 0)):start]
+    before = text[max(0, start - 30 - (len(option) if option else 0)) : start]
     if _REJECT_BEFORE.search(before):
         return True
-    if option and re.search(rf"(?i:\b(?:not|n't|never|except|rather\s+than|instead\s+of))\s+(?:(?:the|a|an)\s+)?"
-                            rf"(?i:{_words_pattern(_strip_option(_clean(option, 'choice')))})\s*\(?$", before):
+    if option and re.search(
+        rf"(?i:\b(?:not|n't|never|except|rather\s+than|instead\s+of))\s+(?:(?:the|a|an)\s+)?"
+        rf"(?i:{_words_pattern(_strip_option(_clean(option, 'choice')))})\s*\(?$",
+        before,
+    ):
         return True  # "not the library (B)"
-    after = text[end:end + 120]
+    after = text[end : end + 120]
     bodies = {_strip_option(_clean(option, "choice")).lower()} if option else set()
     bodies |= set((options or {}).values())
     # step over an option's text first (the longest that fits): "(B) False, False" does not reject B
-    own = [m.end() for body in bodies if body
-           and (m := re.match(rf"\)?\s*[.:)]?\s*(?i:{_words_pattern(body)})(?!\w)", after))]
-    after = after[max(own):] if own else after
+    own = [
+        m.end()
+        for body in bodies
+        if body and (m := re.match(rf"\)?\s*[.:)]?\s*(?i:{_words_pattern(body)})(?!\w)", after))
+    ]
+    after = after[max(own) :] if own else after
     return bool(re.match(rf"\)?[\s,:(\-]*{_REJECT_AFTER}", after, re.IGNORECASE))
 
 
@@ -683,19 +787,26 @@ _NOT_A_LABEL = r"(?<![\w'°])(?<!\w\.)(?<!\w\()"  # "°C", "U.S.A.", "P(A" hold 
 _LABEL_END = r"(?![\w'+#])(?!\.[A-Za-z])"  # "C++", "C#", "A.D."
 
 
-_CUE_WORDS = r"Answer|Option|Choice|Letter|So|Thus|Therefore|Hence|Pick|Choose|Select|Is|Be|Correct|Final|Maybe|" \
-             r"Probably|Definitely|Clearly|Not|Only|Either|Or|And|Both|Then|Now|Obviously|Hmm|Ok|Okay|Yes|No"
+_CUE_WORDS = (
+    r"Answer|Option|Choice|Letter|So|Thus|Therefore|Hence|Pick|Choose|Select|Is|Be|Correct|Final|Maybe|"
+    r"Probably|Definitely|Clearly|Not|Only|Either|Or|And|Both|Then|Now|Obviously|Hmm|Ok|Okay|Yes|No"
+)
 
 
 def _names_a_thing(text: str, start: int, x: ExtractInput | None = None) -> bool:
     """A letter after 'vitamin', 'type', or a capitalized word ('Stock B', 'Plan A') names a thing, not an option;
     a letter right after an option's text labels it ('False, False (C)')."""
-    before = text[max(0, start - 20):start]
-    if x and any(re.search(rf"(?<!\w){_words_pattern(body)}[\s,:\-—]*$", text[:start].lower())
-                 for body in _option_texts(x).values()):
+    before = text[max(0, start - 20) : start]
+    if x and any(
+        re.search(rf"(?<!\w){_words_pattern(body)}[\s,:\-—]*$", text[:start].lower())
+        for body in _option_texts(x).values()
+    ):
         return False
-    if re.search(rf"(?i:\b(?:{_NAMING_WORDS}|stock|event|candidate|site|region|species|patient|subject|sample|"
-                 r"country|store|brand|product|machine|project|route|plan))\s*$", before):
+    if re.search(
+        rf"(?i:\b(?:{_NAMING_WORDS}|stock|event|candidate|site|region|species|patient|subject|sample|"
+        r"country|store|brand|product|machine|project|route|plan))\s*$",
+        before,
+    ):
         return True
     m = re.search(r"\b([A-Z][a-z]+)\s+$", before)
     return bool(m and not re.fullmatch(_CUE_WORDS, m.group(1)))
@@ -710,7 +821,8 @@ def _letter_hits(text: str, x: ExtractInput) -> list[tuple[int, int, str]]:
         rf"|{_NOT_A_LABEL}([{labels}]){_LABEL_END}(?=\s*[).:,;]|\s*$|\s*\n|\s*\}}|\s+(?:is|was|because|since|as)\b"
         rf"|\s*[-—]\s)"
         rf"|{_NOT_A_LABEL}([{labels}]){_LABEL_END}(?!\s+[a-z])"
-        + (rf"|{_NOT_A_LABEL}([{labels}])\s+(?=(?i:{after_text})(?!\w))" if after_text else ""))
+        + (rf"|{_NOT_A_LABEL}([{labels}])\s+(?=(?i:{after_text})(?!\w))" if after_text else "")
+    )
     hits = []
     for m in pattern.finditer(text):
         label = next(g for g in m.groups() if g)
@@ -731,8 +843,9 @@ def _option_hits(text: str, x: ExtractInput, spans_out: list[tuple[int, int]] | 
         for m in re.finditer(rf"(?<!\w){_words_pattern(body)}{plural}(?!\w)", low):
             if not _rejected(low, m.start(), m.end(), None):
                 spans.append((m.start(), m.end(), label))
-    kept = [(s, e, lab) for s, e, lab in spans
-            if not any(s2 <= s and e <= e2 and (s2, e2) != (s, e) for s2, e2, _ in spans)]
+    kept = [
+        (s, e, lab) for s, e, lab in spans if not any(s2 <= s and e <= e2 and (s2, e2) != (s, e) for s2, e2, _ in spans)
+    ]
     if spans_out is not None:
         spans_out.extend((s, e) for s, e, _ in kept)
     return sorted((s, lab) for s, _, lab in kept)
@@ -741,12 +854,16 @@ def _option_hits(text: str, x: ExtractInput, spans_out: list[tuple[int, int]] | 
 def _ruled_out(text: str, x: ExtractInput) -> set[str]:
     """Labels of the options `text` rules out, by letter or by text."""
     labels = re.escape(_labels(x))
-    out = {m.group(1) for m in re.finditer(rf"{_NOT_A_LABEL}\(?([{labels}])\)?{_LABEL_END}", text)
-           if _rejected(text, m.start(), m.end(), x.choices.get(m.group(1)), _option_texts(x))}
+    out = {
+        m.group(1)
+        for m in re.finditer(rf"{_NOT_A_LABEL}\(?([{labels}])\)?{_LABEL_END}", text)
+        if _rejected(text, m.start(), m.end(), x.choices.get(m.group(1)), _option_texts(x))
+    }
     low = text.lower()
     for label, body in _option_texts(x).items():
-        if any(_rejected(low, m.start(), m.end(), None)
-               for m in re.finditer(rf"(?<!\w){_words_pattern(body)}(?!\w)", low)):
+        if any(
+            _rejected(low, m.start(), m.end(), None) for m in re.finditer(rf"(?<!\w){_words_pattern(body)}(?!\w)", low)
+        ):
             out.add(label)
     return out
 
@@ -760,9 +877,13 @@ def _hedges(text: str, x: ExtractInput) -> list[tuple[int, int]]:
         rf"(?:correct|right|true|valid|possible|plausible|likely|good|reasonable)\b)"
         r"|(?<=\w)\s*,?\s*(?i:unless|depending\s+on|if\s+not|otherwise)\b[^.\n]{0,60}?)"
         rf"\s*(?:options?\s+|choices?\s+)?\(?([{labels}])\)?{_LABEL_END}"
-        rf"|\b[Bb]etween\s+(?:options?\s+|choices?\s+)?{letter}\s*and\s*\(?([{labels}])\)?{_LABEL_END}")
-    return [(m.start(), m.end()) for m in pattern.finditer(text)
-            if (m.group(1) or m.group(3)) != (m.group(2) or m.group(4)) and not _names_a_thing(text, m.start())]
+        rf"|\b[Bb]etween\s+(?:options?\s+|choices?\s+)?{letter}\s*and\s*\(?([{labels}])\)?{_LABEL_END}"
+    )
+    return [
+        (m.start(), m.end())
+        for m in pattern.finditer(text)
+        if (m.group(1) or m.group(3)) != (m.group(2) or m.group(4)) and not _names_a_thing(text, m.start())
+    ]
 
 
 def _label_form(text: str, start: int, end: int, x: ExtractInput) -> bool:
@@ -783,19 +904,22 @@ def _text_or_letter(text: str, start: int, end: int, label: str, x: ExtractInput
         if other == label:
             continue
         words = _words_pattern(body)
-        before = re.search(rf"(?i:(?<!\w){words})\s*,?\s*(?:\bor\b|/)\s*\(?$", text[:start + 1])
+        before = re.search(rf"(?i:(?<!\w){words})\s*,?\s*(?:\bor\b|/)\s*\(?$", text[: start + 1])
         after = re.match(rf"\)?\s*,?\s*(?:\bor\b|/)\s*(?i:{words})(?!\w)", text[end:])
         if before:
-            return text[before.start():end]
+            return text[before.start() : end]
         if after:
-            return text[start:end + after.end()]
+            return text[start : end + after.end()]
     return None
 
 
 def _numeric_options(x: ExtractInput) -> dict[str, str]:
     """Label -> normalized number when every option is a number ('4', '$65', '67.40'), else {}."""
-    values = {label: normalize_number(body) for label, body in _option_texts(x).items()
-              if re.fullmatch(rf"-?\s*{_CURRENCY}?\s*\d[\d,]*(?:\.\d+)?\s*%?", body)}
+    values = {
+        label: normalize_number(body)
+        for label, body in _option_texts(x).items()
+        if re.fullmatch(rf"-?\s*{_CURRENCY}?\s*\d[\d,]*(?:\.\d+)?\s*%?", body)
+    }
     return values if values and len(values) == len(x.choices) else {}
 
 
@@ -804,7 +928,7 @@ def _number_option(text: str, numeric: dict[str, str]) -> str | None:
     to a letter ('√2', 'x2'), are operands of something else."""
     pos = 0
     while m := _NUMBER_START.search(text, pos):
-        if not m.group(0)[0].isspace() and re.search(r"[√^\w]$", text[max(0, m.start() - 1):m.start()]):
+        if not m.group(0)[0].isspace() and re.search(r"[√^\w]$", text[max(0, m.start() - 1) : m.start()]):
             pos = m.end()
             continue
         got = _expression(text, m.start())
@@ -844,7 +968,7 @@ def trigger_choice(text: str, x: ExtractInput) -> Found:
     first = min([s for s, _, _ in letters[:1]] + [s for s, _ in options[:1]], default=None)
     hedge = next(iter(_hedges(text, x)), None)
     if hedge and (first is None or first >= hedge[0] - 1 and first <= hedge[1]):
-        return Abstain(text[hedge[0]:hedge[1]])
+        return Abstain(text[hedge[0] : hedge[1]])
     if first is None:
         return None
     if not letters:  # "a department store or a mall": two option texts as alternatives
@@ -863,15 +987,18 @@ def trigger_choice(text: str, x: ExtractInput) -> Found:
 def _choice_cue(x: ExtractInput) -> re.Pattern[str]:
     labels = re.escape(_labels(x))
     after_text = "|".join(_words_pattern(t) for t in _option_texts(x).values())
-    cue = r"(?:\banswer\b|\bcorrect\s+(?:option|choice|letter|one|response)\b|\bright\s+(?:option|choice)\b|" \
-          r"\bbest\s+(?:option|choice|answer)\b|\b(?:pick|choose|select|go\s+with|going\s+with|opt\s+for)\b|→|=>|->)"
+    cue = (
+        r"(?:\banswer\b|\bcorrect\s+(?:option|choice|letter|one|response)\b|\bright\s+(?:option|choice)\b|"
+        r"\bbest\s+(?:option|choice|answer)\b|\b(?:pick|choose|select|go\s+with|going\s+with|opt\s+for)\b|→|=>|->)"
+    )
     return re.compile(
         rf"(?i:{cue}\s*(?:is|would\s+be|will\s+be|should\s+be|must\s+be|=|:|-)?\s*:?\s*"
         r"(?:probably|likely|most\s+likely|definitely|clearly|therefore|thus)?\s*,?\s*"
         r"(?:the\s+)?(?:option|choice|letter)?\s*)"
         + (rf"(?:(?i:{after_text})\s*[,:\-—]?\s*(?=\())?" if after_text else "")  # "answer is False, False (C)"
         + rf"(?:\\boxed\s*\{{)?[\s\"'\[{{]*(?:\(\s*([{labels}{labels.lower()}])\s*\)|([{labels}]){_LABEL_END}"
-        r"(?!(?<=A)\s+[a-z]))")  # "the answer is A good ..." is an article
+        r"(?!(?<=A)\s+[a-z]))"
+    )  # "the answer is A good ..." is an article
 
 
 def answer_is_choice(text: str, x: ExtractInput) -> Found:
@@ -885,15 +1012,17 @@ def answer_is_choice(text: str, x: ExtractInput) -> Found:
     option_body = rf"(?:\s*[.:]?\s*(?i:{after_text}))?" if after_text else ""
     reverse = re.compile(
         rf"{_NOT_A_LABEL}\(?([{labels}])\)?{option_body}\s*(?i:is|would\s+be|seems)\s+(?i:the\s+)?"
-        r"(?i:correct|right|best|most\s+likely|most\s+appropriate|most\s+accurate)\b")
+        r"(?i:correct|right|best|most\s+likely|most\s+appropriate|most\s+accurate)\b"
+    )
     hits += [(m.start(), m.end(), m.group(1)) for m in reverse.finditer(text)]
     for start, end, label in sorted(hits, reverse=True):
         letter_at = start + max(text[start:end].rfind(label), 0)
-        if _names_a_thing(text, letter_at, x) or _rejected(text, letter_at, end, x.choices.get(label),
-                                                          _option_texts(x)):
+        if _names_a_thing(text, letter_at, x) or _rejected(
+            text, letter_at, end, x.choices.get(label), _option_texts(x)
+        ):
             continue
         hedge = next((h for h in _hedges(text, x) if h[0] <= letter_at < h[1]), None)
-        return Abstain(text[hedge[0]:hedge[1]]) if hedge else label
+        return Abstain(text[hedge[0] : hedge[1]]) if hedge else label
     return None
 
 
@@ -920,8 +1049,9 @@ def line_choice(text: str, x: ExtractInput) -> Found:
     hits = set()
     for m in re.finditer(rf"(?m)^[ \t]*[-•]?[ \t]*\(?([{labels}])\)?[.):]?[ \t]*(.*?)[ \t.!]*$", text):
         label, rest = m.group(1), m.group(2).strip().lower()
-        if rest and not any(rest.startswith(body) and re.fullmatch(r"[\s.,;:!)]*", rest[len(body):])
-                            for body in options.values()):
+        if rest and not any(
+            rest.startswith(body) and re.fullmatch(r"[\s.,;:!)]*", rest[len(body) :]) for body in options.values()
+        ):
             continue
         if not _rejected(text, m.start(1), m.end(), x.choices.get(label), options):
             hits.add(label)
@@ -938,8 +1068,9 @@ def option_text(text: str, x: ExtractInput) -> Found:
     options = _option_texts(x)
     if labels and all(re.fullmatch(r"-?\s*\d[\d,]*(?:\.\d+)?\s*%?", body) for body in options.values()):
         last = last_number(text, x)
-        matching = [label for label, body in options.items()
-                    if isinstance(last, str) and normalize_number(body) == last]
+        matching = [
+            label for label, body in options.items() if isinstance(last, str) and normalize_number(body) == last
+        ]
         return matching[0] if len(matching) == 1 else None
     return None
 
@@ -949,12 +1080,16 @@ def option_text(text: str, x: ExtractInput) -> Found:
 # "no" as an answer, not as a determiner: "No.", "No, ...", "no it is not", but not "no information".
 _YES_NO = re.compile(
     r"(?<![\w'-])(yes|no)(?![\w'-])(?=\s*(?:$|[.,!;:?)\]\"'—-]|\n|\s+(?:it|he|she|they|this|that|there|i|we|you|the|"
-    r"because|since|as|not|but|and|so|indeed|definitely|absolutely|certainly)\b))", re.IGNORECASE)
+    r"because|since|as|not|but|and|so|indeed|definitely|absolutely|certainly)\b))",
+    re.IGNORECASE,
+)
 
 
 _YES_NO_LEAD = re.compile(
     r"[\s\"'(:]*(?:(true|correct|yep|yeah|yup)|false|incorrect|nope|nah|(?:absolutely|certainly|definitely|of\s+course|"
-    r"surely)\s+not|not\s+at\s+all|not\s+really)(?=\s*(?:$|[.!,;:)\"'\n]))", re.IGNORECASE)
+    r"surely)\s+not|not\s+at\s+all|not\s+really)(?=\s*(?:$|[.!,;:)\"'\n]))",
+    re.IGNORECASE,
+)
 
 
 def trigger_yes_no(text: str, x: ExtractInput) -> Found:
@@ -967,16 +1102,17 @@ def trigger_yes_no(text: str, x: ExtractInput) -> Found:
     m = _YES_NO.search(text)
     if not m:
         return None
-    if both := re.match(r"\s*(?:,|/|\bor\b)\s*(yes|no|maybe|perhaps)\b", text[m.end():], re.IGNORECASE):
+    if both := re.match(r"\s*(?:,|/|\bor\b)\s*(yes|no|maybe|perhaps)\b", text[m.end() :], re.IGNORECASE):
         if both.group(1).lower() != m.group(1).lower():
-            return Abstain(text[m.start():m.end() + both.end()])
+            return Abstain(text[m.start() : m.end() + both.end()])
     return m.group(1).lower()
 
 
 _YES_NO_CUE = re.compile(
     r"(?i)\b(?:final\s+)?answer\b\s*(?:is|would\s+be|will\s+be|should\s+be|=|:|-)?\s*:?\s*"
     r"(?:probably|likely|most\s+likely|definitely|clearly|simply|certainly|a\s+(?:clear|definite|resounding|firm))?"
-    r"\s*,?[\s\"'(\[{]*(?:\\boxed\s*\{)?[\s\"'(\[{]*(yes|no)(?![\w'-])")
+    r"\s*,?[\s\"'(\[{]*(?:\\boxed\s*\{)?[\s\"'(\[{]*(yes|no)(?![\w'-])"
+)
 
 
 def answer_is_yes_no(text: str, x: ExtractInput) -> Found:
@@ -1011,7 +1147,8 @@ _STOPWORDS = frozenset(
     "gives give giving get gets we're which be will would then taking take from with by as our your is: spell "
     "spells spelled spelling makes make made yields yield produce produces sequence output ends end ending "
     "following correct simply just here there new becomes become boxed text not but probably likely definitely "
-    "clearly".split())
+    "clearly".split()
+)
 _QUOTED = re.compile(r"\"([^\"\n]{1,60})\"|(?<![\w'])'([^'\n]{1,60})'(?![\w'])")
 _LETTER_RUN = re.compile(rf"(?<![\w'])({_LETTER})(?:(?:\s*[,+\-–·]\s*|\s+)(?:and\s+)?{_LETTER}(?![\w'])){{1,}}")
 
@@ -1030,8 +1167,9 @@ def _candidate(span: str, x: ExtractInput, allow_single: bool) -> str | None:
         if (len(w) == 1 and not allow_single) or w in _STOPWORDS or (len(w) > 1 and w in _names(x)):
             return None
         return w
-    if all(len(w) == 1 for w in words) and re.fullmatch(rf"[\s,+\-–·.]*(?:{_LETTER}[\s,+\-–·]*(?:and\s+)?)+[.!]?\s*",
-                                                       span):
+    if all(len(w) == 1 for w in words) and re.fullmatch(
+        rf"[\s,+\-–·.]*(?:{_LETTER}[\s,+\-–·]*(?:and\s+)?)+[.!]?\s*", span
+    ):
         return "".join(words).lower()
     return None
 
@@ -1039,11 +1177,15 @@ def _candidate(span: str, x: ExtractInput, allow_single: bool) -> str | None:
 def _quoted(text: str, x: ExtractInput) -> Found:
     """The last quoted answer that is not a name echoed from the question; a whole word beats a single letter;
     two different quoted words offered as alternatives ('"yajo" or "yaio"') abstain."""
-    spans = [(m, c) for m in _QUOTED.finditer(text) if (c := _candidate(m.group(1) or m.group(2), x, True))
-             and not re.search(r"(?i:\bnot|n't|\binstead\s+of|\brather\s+than)\s*$", text[:m.start()])]
+    spans = [
+        (m, c)
+        for m in _QUOTED.finditer(text)
+        if (c := _candidate(m.group(1) or m.group(2), x, True))
+        and not re.search(r"(?i:\bnot|n't|\binstead\s+of|\brather\s+than)\s*$", text[: m.start()])
+    ]
     for (m1, c1), (m2, c2) in zip(spans, spans[1:], strict=False):
-        if c1 != c2 and re.fullmatch(r"\s*,?\s*or\s*", text[m1.end():m2.start()]):
-            return Abstain(text[m1.start():m2.end()])
+        if c1 != c2 and re.fullmatch(r"\s*,?\s*or\s*", text[m1.end() : m2.start()]):
+            return Abstain(text[m1.start() : m2.end()])
     found = [c for _, c in spans]
     longer = [c for c in found if len(c) > 1]
     return (longer or found)[-1] if found else None
@@ -1055,7 +1197,8 @@ _WORD_CUE = re.compile(
     r"|\bconcatenat\w*(?:\s+(?:them|these|those|all|the\s+(?:last\s+)?letters|string|word|letters|result))?\s*"
     r"(?:is|are|=|:|gives|yields)\s*:?"
     r"|\b(?:gives(?:\s+us)?|we\s+get|you\s+get|spells?|forms?|yields?|makes?|results\s+in|becomes)\s*:?"
-    r"|(?:→|->|=>|=))\s*(?:(?:the|a|word|string|letters)\s+){0,2}")
+    r"|(?:→|->|=>|=))\s*(?:(?:the|a|word|string|letters)\s+){0,2}"
+)
 
 
 def _run_or_word(text: str, pos: int, x: ExtractInput, allow_single: bool) -> str | None:
@@ -1099,7 +1242,7 @@ def trigger_word(text: str, x: ExtractInput) -> Found:
     if found := answer_is_word(text, x):
         return found
     for m in _word_tokens(text):
-        if found := _run_or_word(text, m.start(), x, allow_single=bool(re.match(r"\s*(?:[.!,;]|$)", text[m.end():]))):
+        if found := _run_or_word(text, m.start(), x, allow_single=bool(re.match(r"\s*(?:[.!,;]|$)", text[m.end() :]))):
             return found
     return None
 
@@ -1111,8 +1254,12 @@ def last_word(text: str, x: ExtractInput) -> Found:
         run_start = m.start()
         while True:  # walk back to the start of a run of single letters
             prev = [t for t in tokens if t.end() <= run_start]
-            if len(m.group(0)) == 1 and prev and len(prev[-1].group(0)) == 1 and \
-                    re.fullmatch(r"(?:\s*[,+\-–·]\s*|\s+)(?:and\s+)?", text[prev[-1].end():run_start]):
+            if (
+                len(m.group(0)) == 1
+                and prev
+                and len(prev[-1].group(0)) == 1
+                and re.fullmatch(r"(?:\s*[,+\-–·]\s*|\s+)(?:and\s+)?", text[prev[-1].end() : run_start])
+            ):
                 run_start = prev[-1].start()
             else:
                 break
@@ -1146,6 +1293,7 @@ def code_raw(text: str, x: ExtractInput) -> Found:
 
 
 # --- registry and the chain ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Extractor:
@@ -1211,7 +1359,7 @@ def _segment(seg: str, names: list[str], cued: list[str], x: ExtractInput, first
     strong = [a for a in abstentions if not a.weak]
     if first and abstentions:
         a = abstentions[0]
-        hit = _run(names, seg[:a.start], x)
+        hit = _run(names, seg[: a.start], x)
         if hit[1] is not None:
             return hit
     elif strong:
@@ -1221,14 +1369,15 @@ def _segment(seg: str, names: list[str], cued: list[str], x: ExtractInput, first
         if hit[1] is not None or not abstentions:
             return hit
         return names[0], Abstain(abstentions[-1].phrase)  # only a hedge, and no answer stated
-    hit = _run(cued, seg[a.tail:], x)  # only an explicitly marked answer may follow a non-answer
+    hit = _run(cued, seg[a.tail :], x)  # only an explicitly marked answer may follow a non-answer
     if hit[1] is not None and not isinstance(hit[1], Abstain):
         return hit
     return names[0], Abstain(a.phrase)
 
 
-def _decide(text: str, names: list[str], cued: list[str], x: ExtractInput, first: bool,
-            corrected: list[str] | None = None) -> Hit:
+def _decide(
+    text: str, names: list[str], cued: list[str], x: ExtractInput, first: bool, corrected: list[str] | None = None
+) -> Hit:
     """The statement that decides: after the last self-correction that states anything, else the whole text.
 
     What follows "wait, actually ..." is read for its last statement, with `corrected` (the first-pass
@@ -1273,8 +1422,11 @@ def extract(chain: list[str], x: ExtractInput) -> Extraction:
         if not on_answer:
             return Extraction(None, None, None, tried)
         name, found = _decide(answer, on_answer, cued, x, first=False)
-        if kind == "choice" and (found in _ruled_out(trigger_text, x)  # the second pass rejected it
-                                 or name not in cued and found in _ruled_out(answer, x)):  # or the first pass did
+        if kind == "choice" and (
+            found in _ruled_out(trigger_text, x)  # the second pass rejected it
+            or name not in cued
+            and found in _ruled_out(answer, x)
+        ):  # or the first pass did
             name, found = None, None
         strict = None
     else:
@@ -1295,6 +1447,7 @@ def is_correct(answer_type: str, predicted: str | None, reference: str) -> bool:
         ref = normalize_number(reference)
         return ref is not None and abs(float(predicted) - float(ref)) < 1e-6
     if answer_type in ("yes_no", "text"):
-        return unicodedata.normalize("NFC", predicted.strip().lower()) == \
-            unicodedata.normalize("NFC", reference.strip().lower())
+        return unicodedata.normalize("NFC", predicted.strip().lower()) == unicodedata.normalize(
+            "NFC", reference.strip().lower()
+        )
     return predicted.strip() == reference.strip()

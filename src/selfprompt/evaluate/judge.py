@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -85,7 +86,9 @@ def answers_path(run: str | Path) -> Path:
     if path.is_dir():
         path = path / ANSWERS_FILE
     if not path.is_file():
-        raise DataError(str(path), None, None, f"answer file not found (give a JSONL file or a folder holding {ANSWERS_FILE})")
+        raise DataError(
+            str(path), None, None, f"answer file not found (give a JSONL file or a folder holding {ANSWERS_FILE})"
+        )
     return path
 
 
@@ -191,9 +194,14 @@ def verdict_style(verdict_format: str) -> VerdictStyle:
     response_format, parse = _PARSERS[verdict_format]
     name = text_field(prompt, "styles", verdict_format, "template")
     return VerdictStyle(
-        template=name, prompt_id=prompt.id, system=text_field(prompt, "system"),
+        template=name,
+        prompt_id=prompt.id,
+        system=text_field(prompt, "system"),
         user=text_field(prompt, "answers_block") + text_field(prompt, "styles", verdict_format, "instruction"),
-        feedback=text_field(prompt, "styles", verdict_format, "feedback"), response_format=response_format, parse=parse)
+        feedback=text_field(prompt, "styles", verdict_format, "feedback"),
+        response_format=response_format,
+        parse=parse,
+    )
 
 
 # The texts as read at import time, for callers that show or compare them; judging reads the file when it runs.
@@ -211,14 +219,21 @@ def judge_request(question: str, first: str, second: str, sampling: Sampling, st
     return ChatRequest(messages=messages, sampling=sampling, response_format=style.response_format)
 
 
-def retry_request(base: ChatRequest, bad_reply: str, feedback: str, attempt: int, retry_temperature: float) -> ChatRequest:
+def retry_request(
+    base: ChatRequest, bad_reply: str, feedback: str, attempt: int, retry_temperature: float
+) -> ChatRequest:
     """The same question with the bad reply and feedback appended, and a fresh seed."""
-    sampling = base.sampling.model_copy(update={
-        "seed": (base.sampling.seed or 0) + attempt,
-        "temperature": max(base.sampling.temperature, retry_temperature),
-    })
-    messages = [*base.messages, Message(role="assistant", content=bad_reply or "(empty)"),
-                Message(role="user", content=feedback)]
+    sampling = base.sampling.model_copy(
+        update={
+            "seed": (base.sampling.seed or 0) + attempt,
+            "temperature": max(base.sampling.temperature, retry_temperature),
+        }
+    )
+    messages = [
+        *base.messages,
+        Message(role="assistant", content=bad_reply or "(empty)"),
+        Message(role="user", content=feedback),
+    ]
     return base.model_copy(update={"messages": messages, "sampling": sampling})
 
 
@@ -244,29 +259,46 @@ class JudgeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    a: str | None = Field(default=None, description="Answers of system A (JSONL file, or a folder with "
-                          "answers.jsonl); results are from A's side. Required.")
+    a: str | None = Field(
+        default=None,
+        description="Answers of system A (JSONL file, or a folder with "
+        "answers.jsonl); results are from A's side. Required.",
+    )
     b: str | None = Field(default=None, description="Answers of system B. Required.")
-    out: str | None = Field(default=None, description="Output folder: results.json, judgments.jsonl, manifest, "
-                            "cache. Required.")
-    judge: str = Field(default="default", description="Judge model: 'default', a local path, or a model name on an "
-                       "OpenAI-compatible server.")
-    backend: BackendName = Field(default="auto", description=BACKEND_HELP.format(embedded="llamacpp"),
-                                 json_schema_extra={"cli": {"flags": ["--judge-backend", "--backend"]}})
-    base_url: str | None = Field(default=None, description="openai backend: the judge server's base URL (e.g. "
-                                 "http://127.0.0.1:8080/v1).")
-    api_key_env: str = Field(default=DEFAULT_API_KEY_ENV, description="openai backend: environment variable "
-                             "holding the API key.")
-    keep_roles: bool = Field(default=False, description="Show the judge role + answer instead of the answer alone.",
-                             json_schema_extra={"cli": {"flags": ["--keep-roles"]}})
+    out: str | None = Field(
+        default=None, description="Output folder: results.json, judgments.jsonl, manifest, cache. Required."
+    )
+    judge: str = Field(
+        default="default",
+        description="Judge model: 'default', a local path, or a model name on an OpenAI-compatible server.",
+    )
+    backend: BackendName = Field(
+        default="auto",
+        description=BACKEND_HELP.format(embedded="llamacpp"),
+        json_schema_extra={"cli": {"flags": ["--judge-backend", "--backend"]}},
+    )
+    base_url: str | None = Field(
+        default=None, description="openai backend: the judge server's base URL (e.g. http://127.0.0.1:8080/v1)."
+    )
+    api_key_env: str = Field(
+        default=DEFAULT_API_KEY_ENV, description="openai backend: environment variable holding the API key."
+    )
+    keep_roles: bool = Field(
+        default=False,
+        description="Show the judge role + answer instead of the answer alone.",
+        json_schema_extra={"cli": {"flags": ["--keep-roles"]}},
+    )
     verdict_format: VerdictFormat = Field(
-        default="tags", description="tags: FastChat's [[A]]/[[B]]/[[C]] last line (strong judges); json: a "
+        default="tags",
+        description="tags: FastChat's [[A]]/[[B]]/[[C]] last line (strong judges); json: a "
         "schema-constrained JSON verdict (small judges; needs structured output: the llamacpp backend or a server "
-        "that supports response_format).")
+        "that supports response_format).",
+    )
     max_tokens: int = Field(default=384, ge=1, description="Judge reply length limit.")
     temperature: float = Field(default=0.0, ge=0.0, description="Judge temperature for the first attempt.")
-    seed: int = Field(default=0, description="Judge seed of the first attempt (retries add the attempt number) and "
-                      "bootstrap seed.")
+    seed: int = Field(
+        default=0, description="Judge seed of the first attempt (retries add the attempt number) and bootstrap seed."
+    )
     max_verdict_attempts: int = Field(default=3, ge=1, description="Replies read per order before recording an error.")
     retry_temperature: float = Field(default=0.7, ge=0.0, description="Temperature of retries (greedy would repeat).")
     bootstrap_samples: int = Field(default=2000, ge=100, description="Resamples for the win-rate CI.")
@@ -287,16 +319,25 @@ class AnswersConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     out: str = Field(description="Output folder (answers.jsonl + manifest.json) or a .jsonl file.")
-    model: str = Field(default="default", description="Model that answers: default, HF folder, GGUF file, adapter "
-                       "folder; for the openai backend, the served model name.")
+    model: str = Field(
+        default="default",
+        description="Model that answers: default, HF folder, GGUF file, adapter "
+        "folder; for the openai backend, the served model name.",
+    )
     backend: BackendName = Field(default="auto", description=BACKEND_HELP.format(embedded="hf"))
     base_url: str | None = Field(default=None, description="openai backend: server base URL.")
-    api_key_env: str = Field(default=DEFAULT_API_KEY_ENV, description="openai backend: environment variable holding "
-                             "the API key.")
-    condition: str = Field(default=DEFAULT_CONDITION, description="How the questions are asked: "
-                           + ", ".join(c for c in CONDITIONS if not get_condition(c).needs_manual_role) + ".")
-    questions: str = Field(default="vicuna_bench", description="vicuna_bench | mt_bench | path to a JSONL of "
-                           "questions.")
+    api_key_env: str = Field(
+        default=DEFAULT_API_KEY_ENV, description="openai backend: environment variable holding the API key."
+    )
+    condition: str = Field(
+        default=DEFAULT_CONDITION,
+        description="How the questions are asked: "
+        + ", ".join(c for c in CONDITIONS if not get_condition(c).needs_manual_role)
+        + ".",
+    )
+    questions: str = Field(
+        default="vicuna_bench", description="vicuna_bench | mt_bench | path to a JSONL of questions."
+    )
     data_dir: str | None = Field(default=None, description="Local data mirror (default: $SELFPROMPT_DATA_DIR).")
     limit: int | None = Field(default=None, ge=1, description="First N questions only.")
     max_tokens: int = Field(default=256, ge=1, description="Answer length limit in new tokens.")
@@ -309,8 +350,9 @@ class AnswersConfig(BaseModel):
         return out if out.suffix == ".jsonl" else out / ANSWERS_FILE
 
 
-def judge_orders(client: Any, requests: Sequence[ChatRequest], config: JudgeConfig,
-                 progress: Any = None) -> list[OrderResult]:
+def judge_orders(
+    client: Any, requests: Sequence[ChatRequest], config: JudgeConfig, progress: Any = None
+) -> list[OrderResult]:
     """Judge every request; unparsable replies are re-asked in rounds (batched for concurrency).
 
     `progress` (a selfprompt.progress.ProgressLine, optional) counts replies, cached ones apart; its total
@@ -328,8 +370,10 @@ def judge_orders(client: Any, requests: Sequence[ChatRequest], config: JudgeConf
         for i, reply in zip(pending, replies):
             result = results[i]
             if reply.response is None and reply.stops_all:  # no quota: stop at once, keep what is cached
-                raise ServiceStopped(f"the judge refused the run's requests, so it stopped ({reply.error}); replies "
-                                     "received so far are cached: rerun the same command to resume")
+                raise ServiceStopped(
+                    f"the judge refused the run's requests, so it stopped ({reply.error}); replies "
+                    "received so far are cached: rerun the same command to resume"
+                )
             if reply.response is None:  # transport failure after the client's own retries
                 result.error = f"request failed: {reply.error}"
                 continue
@@ -342,8 +386,9 @@ def judge_orders(client: Any, requests: Sequence[ChatRequest], config: JudgeConf
             result.problems.append(parsed.problem or "unparsable")
             result.reasoning = parsed.reasoning
             result.error = f"unparsable verdict after {result.attempts} replies: {parsed.problem}"
-            current[i] = retry_request(requests[i], reply.response.text, style.feedback, attempt + 1,
-                                       config.retry_temperature)
+            current[i] = retry_request(
+                requests[i], reply.response.text, style.feedback, attempt + 1, config.retry_temperature
+            )
             still.append(i)
         pending = still
         if not pending:
@@ -362,8 +407,9 @@ def combine(ab: OrderResult, ba: OrderResult) -> tuple[Outcome, bool]:
     return "tie", True
 
 
-def judge_pairs(client: Any, a: dict[str, AnswerRow], b: dict[str, AnswerRow], config: JudgeConfig,
-                progress: Any = None) -> list[dict[str, Any]]:
+def judge_pairs(
+    client: Any, a: dict[str, AnswerRow], b: dict[str, AnswerRow], config: JudgeConfig, progress: Any = None
+) -> list[dict[str, Any]]:
     """Per-item records for every id the two answer sets share (in A's order); `progress` as in judge_orders."""
     ids = [i for i in a if i in b]
     if config.limit:
@@ -382,16 +428,27 @@ def judge_pairs(client: Any, a: dict[str, AnswerRow], b: dict[str, AnswerRow], c
     for n, i in enumerate(ids):
         ab, ba = orders[2 * n], orders[2 * n + 1]
         outcome, inconsistent = combine(ab, ba)
-        items.append({
-            "id": i, "question": a[i].question,
-            "answer_a": a[i].answer, "role_a": a[i].role, "answer_b": b[i].answer, "role_b": b[i].role,
-            "outcome": outcome, "inconsistent": inconsistent,
-            "verdict_ab": ab.verdict, "verdict_ba": ba.verdict,
-            "reasoning_ab": ab.reasoning, "reasoning_ba": ba.reasoning,
-            "attempts_ab": ab.attempts, "attempts_ba": ba.attempts,
-            "problems": ab.problems + ba.problems,
-            "error": "; ".join(e for e in (ab.error and f"A-B: {ab.error}", ba.error and f"B-A: {ba.error}") if e) or None,
-        })
+        items.append(
+            {
+                "id": i,
+                "question": a[i].question,
+                "answer_a": a[i].answer,
+                "role_a": a[i].role,
+                "answer_b": b[i].answer,
+                "role_b": b[i].role,
+                "outcome": outcome,
+                "inconsistent": inconsistent,
+                "verdict_ab": ab.verdict,
+                "verdict_ba": ba.verdict,
+                "reasoning_ab": ab.reasoning,
+                "reasoning_ba": ba.reasoning,
+                "attempts_ab": ab.attempts,
+                "attempts_ba": ba.attempts,
+                "problems": ab.problems + ba.problems,
+                "error": "; ".join(e for e in (ab.error and f"A-B: {ab.error}", ba.error and f"B-A: {ba.error}") if e)
+                or None,
+            }
+        )
     return items
 
 
@@ -405,13 +462,20 @@ def summarize(items: Sequence[dict[str, Any]], config: JudgeConfig) -> dict[str,
     n = len(judged)
     scores = [{"win": 1.0, "tie": 0.5, "loss": 0.0}[it["outcome"]] for it in judged]
     inconsistent = sum(1 for it in judged if it["inconsistent"])
-    ci = bootstrap_ci(scores, resamples=config.bootstrap_samples, confidence=config.confidence,
-                      seed=config.seed) if scores else None
+    ci = (
+        bootstrap_ci(scores, resamples=config.bootstrap_samples, confidence=config.confidence, seed=config.seed)
+        if scores
+        else None
+    )
     return {
-        "n_pairs": len(items), "n_judged": n, **counts,
+        "n_pairs": len(items),
+        "n_judged": n,
+        **counts,
         "adjusted_win_rate": (sum(scores) / n) if n else None,
-        "win_rate_ci": list(ci) if ci else None, "confidence": config.confidence,
-        "inconsistent": inconsistent, "inconsistency_rate": (inconsistent / n) if n else None,
+        "win_rate_ci": list(ci) if ci else None,
+        "confidence": config.confidence,
+        "inconsistent": inconsistent,
+        "inconsistency_rate": (inconsistent / n) if n else None,
         "verdict_retries": sum(max(0, it["attempts_ab"] - 1) + max(0, it["attempts_ba"] - 1) for it in items),
         "error_rate": counts["error"] / len(items) if items else None,
     }
@@ -420,11 +484,14 @@ def summarize(items: Sequence[dict[str, Any]], config: JudgeConfig) -> dict[str,
 def make_client(judge: Backend, cache_path: Path, config: JudgeConfig) -> Any:
     from selfprompt.generate.reliable import ReliableClient
 
-    return ReliableClient(judge, cache_path=cache_path, concurrency=config.concurrency,
-                          cache_namespace=verdict_style(config.verdict_format).namespace)
+    return ReliableClient(
+        judge,
+        cache_path=cache_path,
+        concurrency=config.concurrency,
+        cache_namespace=verdict_style(config.verdict_format).namespace,
+    )
 
 
 def check_overlap(a: dict[str, AnswerRow], b: dict[str, AnswerRow], a_path: Path, b_path: Path) -> None:
     if not any(i in b for i in a):
         raise ConfigError(f"{a_path} and {b_path} share no question id; nothing to judge")
-

@@ -10,8 +10,9 @@ rows carry `question` (or `turns`, first one taken) and `id` (or `question_id`).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -91,9 +92,14 @@ def answer_key(backend: Any, question: Example, condition: str, sampling: Any) -
     """sha256 of every input of one answer: model (by content), question, condition and its prompts, sampling."""
     from selfprompt.manifest import sha256_text
 
-    parts = {"backend": backend.name, "model": backend.model_id, "question": question.question,
-             "condition": condition, "sampling": sampling.model_dump(),
-             "prompt": get_condition(condition).answers_key_prompt()}
+    parts = {
+        "backend": backend.name,
+        "model": backend.model_id,
+        "question": question.question,
+        "condition": condition,
+        "sampling": sampling.model_dump(),
+        "prompt": get_condition(condition).answers_key_prompt(),
+    }
     return sha256_text(json.dumps(parts, sort_keys=True))
 
 
@@ -102,8 +108,15 @@ def answers_cache_path(out_file: Path, condition: str) -> Path:
     return out_file.parent / "generations" / f"answers__{condition}.jsonl"
 
 
-def generate_answers(backend: Any, questions: list[Example], condition: str, sampling: Any, out_file: Path,
-                     chunk: int = 8, progress: Callable[[int, bool], None] = lambda n, cached: None) -> int:
+def generate_answers(
+    backend: Any,
+    questions: list[Example],
+    condition: str,
+    sampling: Any,
+    out_file: Path,
+    chunk: int = 8,
+    progress: Callable[[int, bool], None] = lambda n, cached: None,
+) -> int:
     """Answer `questions` through a keyed generation cache (as eval's: see evaluate/generation.py) and write
     `out_file` (one Answer row per question, in question order). Returns how many answers were generated now.
 
@@ -124,9 +137,21 @@ def generate_answers(backend: Any, questions: list[Example], condition: str, sam
         for batch in batches(todo, chunk):
             outputs = answering.answer(backend, [q.question for q, _ in batch], sampling)
             for (q, k), o in zip(batch, outputs):
-                cache.add(Answer(id=q.id, question=q.question, answer=o.answer, role=o.role, raw=o.raw,
-                                 condition=condition, format_held=o.format_held, problem=o.problem,
-                                 finish_reason=o.finish_reason, model=backend.model_id, key=k))
+                cache.add(
+                    Answer(
+                        id=q.id,
+                        question=q.question,
+                        answer=o.answer,
+                        role=o.role,
+                        raw=o.raw,
+                        condition=condition,
+                        format_held=o.format_held,
+                        problem=o.problem,
+                        finish_reason=o.finish_reason,
+                        model=backend.model_id,
+                        key=k,
+                    )
+                )
             progress(len(batch), False)
         # A question asked twice under two ids is answered once; each row keeps its own id.
         rows = [cache[k].model_copy(update={"id": q.id}) for q, k in zip(questions, keys)]
@@ -154,8 +179,9 @@ def _adopt(cache: GenerationCache[Answer], path: Path, keys: set[str]) -> None:
 # The judging run
 
 
-def run_judge(a: str, b: str, out: Path, judge_backend: Any, config: J.JudgeConfig,
-              judge_spec: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_judge(
+    a: str, b: str, out: Path, judge_backend: Any, config: J.JudgeConfig, judge_spec: dict[str, Any] | None = None
+) -> dict[str, Any]:
     judge_spec = judge_spec or {"backend": judge_backend.name, "model": config.judge, "base_url": config.base_url}
     a_path, b_path = J.answers_path(a), J.answers_path(b)
     rows_a, rows_b = J.load_answers(a_path), J.load_answers(b_path)
@@ -169,13 +195,24 @@ def run_judge(a: str, b: str, out: Path, judge_backend: Any, config: J.JudgeConf
     finally:
         client.close()
     style = J.verdict_style(config.verdict_format)
-    summary = {"a": str(a_path), "b": str(b_path), "judge": judge_backend.model_id, "template": style.template,
-               "prompt": style.prompt_id, **J.summarize(items, config), "requests": stats}
+    summary = {
+        "a": str(a_path),
+        "b": str(b_path),
+        "judge": judge_backend.model_id,
+        "template": style.template,
+        "prompt": style.prompt_id,
+        **J.summarize(items, config),
+        "requests": stats,
+    }
     write_records(out / "judgments.jsonl", items)
     write_json(out / "results.json", summary)
-    write_manifest(out, stage="judge", data_files=[a_path, b_path], seed=config.seed,
-                   config={**config.model_dump(), "judge": judge_spec, "template": style.template,
-                           "prompt": style.prompt_id})
+    write_manifest(
+        out,
+        stage="judge",
+        data_files=[a_path, b_path],
+        seed=config.seed,
+        config={**config.model_dump(), "judge": judge_spec, "template": style.template, "prompt": style.prompt_id},
+    )
     return summary
 
 
@@ -222,24 +259,39 @@ def answers(config: J.AnswersConfig, ctx: typer.Context) -> None:
     qs = load_questions(config.questions, config.data_dir, config.limit)  # before a model is loaded
     out_file.parent.mkdir(parents=True, exist_ok=True)
     sampling = Sampling(max_tokens=config.max_tokens, temperature=0.0, seed=config.seed)
-    engine = build_backend(config.model, config.backend, base_url=config.base_url, api_key_env=config.api_key_env,
-                           embedded="hf")
+    engine = build_backend(
+        config.model, config.backend, base_url=config.base_url, api_key_env=config.api_key_env, embedded="hf"
+    )
     try:
         with ProgressLine("answers", len(qs), "answers", console=console) as line:
-            generated = generate_answers(engine, qs, config.condition, sampling, out_file, chunk=config.batch_size,
-                                         progress=lambda n, cached: line.advance(n, cached=cached))
+            generated = generate_answers(
+                engine,
+                qs,
+                config.condition,
+                sampling,
+                out_file,
+                chunk=config.batch_size,
+                progress=lambda n, cached: line.advance(n, cached=cached),
+            )
     finally:
         engine.close()
-    write_manifest(out_file.parent, stage="answers", seed=config.seed,
-                   data_files=[questions_file(config.questions, config.data_dir)],
-                   config={**config.model_dump(), "backend": engine.name, "sampling": sampling.model_dump()},
-                   extra={"decisions": engine.decisions})
+    write_manifest(
+        out_file.parent,
+        stage="answers",
+        seed=config.seed,
+        data_files=[questions_file(config.questions, config.data_dir)],
+        config={**config.model_dump(), "backend": engine.name, "sampling": sampling.model_dump()},
+        extra={"decisions": engine.decisions},
+    )
     console.print(f"{len(qs)} answers in {out_file} ({generated} generated now)", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
-    judge_app = typer.Typer(cls=OverridesGroup, help="Pairwise judging of two answer sets (both orders; strict "
-                            "verdicts). Settings: options, --config FILE, then key=value overrides.")
+    judge_app = typer.Typer(
+        cls=OverridesGroup,
+        help="Pairwise judging of two answer sets (both orders; strict "
+        "verdicts). Settings: options, --config FILE, then key=value overrides.",
+    )
     judge_app.callback(invoke_without_command=True)(config_command(J.JudgeConfig, judge, positional_overrides=False))
     judge_app.command("answers")(config_command(J.AnswersConfig, answers))
     app.add_typer(judge_app, name="judge")

@@ -16,7 +16,6 @@ import yaml
 from selfprompt.errors import ConfigError
 from selfprompt.generate.conditions import ManualRole
 
-
 ROLES_FILE = Path(str(resources.files("selfprompt.evaluate") / "roles.yaml"))
 
 
@@ -39,8 +38,9 @@ def manual_role(family: str) -> ManualRole:
     if family not in families:
         raise ConfigError(f"no manual role for family '{family}'; valid: {', '.join(sorted(families))}")
     entry = families[family]
-    return ManualRole(role_prompt=entry["role_prompt"].strip(), acceptance=entry["acceptance"].strip(),
-                      version=roles_version())
+    return ManualRole(
+        role_prompt=entry["role_prompt"].strip(), acceptance=entry["acceptance"].strip(), version=roles_version()
+    )
 
 
 def condition_files(conditions: list[str]) -> list[Path]:

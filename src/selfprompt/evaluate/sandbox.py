@@ -63,9 +63,35 @@ from typing import Literal
 
 NOBODY = 65534
 # Standard modules that solutions commonly import (all that HumanEval's canonical solutions use, and more).
-PRELOAD = ("array", "bisect", "collections", "copy", "datetime", "decimal", "fractions", "functools", "hashlib",
-           "heapq", "itertools", "json", "math", "operator", "random", "re", "statistics", "string", "typing",
-           "unicodedata", "cmath", "numbers", "textwrap", "shutil", "socket", "subprocess", "builtins")
+PRELOAD = (
+    "array",
+    "bisect",
+    "collections",
+    "copy",
+    "datetime",
+    "decimal",
+    "fractions",
+    "functools",
+    "hashlib",
+    "heapq",
+    "itertools",
+    "json",
+    "math",
+    "operator",
+    "random",
+    "re",
+    "statistics",
+    "string",
+    "typing",
+    "unicodedata",
+    "cmath",
+    "numbers",
+    "textwrap",
+    "shutil",
+    "socket",
+    "subprocess",
+    "builtins",
+)
 NONCE_BYTES = 16  # hex-encoded: 32 characters the program never sees
 
 # The harness run in the child. It reads `job.json` ({"limits", "preload", "solution", and for HumanEval
@@ -474,8 +500,12 @@ def check_humaneval(extra: dict, completion: str, limits: SandboxLimits = Sandbo
 
     'passed' means `check(candidate)` returned: every assert ran. The tests are defined from the prompt
     and `test` before the completion's code runs, so the completion cannot replace them."""
-    job = {"solution": humaneval_solution(extra["prompt"], completion), "prompt": extra["prompt"],
-           "test": extra["test"], "entry_point": extra["entry_point"]}
+    job = {
+        "solution": humaneval_solution(extra["prompt"], completion),
+        "prompt": extra["prompt"],
+        "test": extra["test"],
+        "entry_point": extra["entry_point"],
+    }
     return _run_job(job, limits)
 
 
@@ -484,10 +514,17 @@ def _run_job(job: dict, limits: SandboxLimits) -> SandboxResult:
     drop_to = NOBODY if os.getuid() == 0 and "--map-root-user" not in prefix else None
     workdir = Path(tempfile.mkdtemp(prefix="selfprompt-sandbox-"))
     try:
-        job = {**job, "preload": list(PRELOAD),
-               "limits": {"memory_bytes": limits.memory_bytes, "cpu_seconds": limits.cpu_seconds,
-                          "max_file_bytes": limits.max_file_bytes, "max_processes": limits.max_processes,
-                          "drop_to": drop_to}}
+        job = {
+            **job,
+            "preload": list(PRELOAD),
+            "limits": {
+                "memory_bytes": limits.memory_bytes,
+                "cpu_seconds": limits.cpu_seconds,
+                "max_file_bytes": limits.max_file_bytes,
+                "max_processes": limits.max_processes,
+                "drop_to": drop_to,
+            },
+        }
         (workdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
         (workdir / "runner.py").write_text(RUNNER, encoding="utf-8")
         if drop_to is not None:  # the sandbox user owns its temp dir and nothing else
@@ -514,9 +551,16 @@ def _execute(prefix: tuple[str, ...], workdir: Path, limits: SandboxLimits) -> S
     try:
         cmd = [*prefix, sys.executable, "-I", "runner.py", str(nonce_read), str(proof_fd)]
         with output.open("wb") as out:
-            proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True,
-                                    pass_fds=(nonce_read, proof_fd))
+            proc = subprocess.Popen(
+                cmd,
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                pass_fds=(nonce_read, proof_fd),
+            )
             os.close(nonce_read)
             os.close(proof_fd)
             nonce_read = proof_fd = -1
@@ -535,10 +579,17 @@ def _execute(prefix: tuple[str, ...], workdir: Path, limits: SandboxLimits) -> S
         else:
             status = "failed"
             if returncode == 0:
-                tail = (tail + "\n[selfprompt sandbox: exit status 0 without the proof that the program or its "
-                        "tests ran to the end: it stopped early]")[-limits.max_output_chars:]
-        return SandboxResult(status=status, returncode=returncode, output=tail,
-                             seconds=time.perf_counter() - started, isolation=_isolation(prefix))
+                tail = (
+                    tail + "\n[selfprompt sandbox: exit status 0 without the proof that the program or its "
+                    "tests ran to the end: it stopped early]"
+                )[-limits.max_output_chars :]
+        return SandboxResult(
+            status=status,
+            returncode=returncode,
+            output=tail,
+            seconds=time.perf_counter() - started,
+            isolation=_isolation(prefix),
+        )
     finally:
         for fd in (nonce_read, proof_fd):
             if fd >= 0:

@@ -46,19 +46,33 @@ def read_predictions(path: Path, known_tasks: set[str]) -> list[tuple[int, Predi
         except ValidationError as e:
             raise validation_error(path, number, e) from None
         if row.task not in known_tasks:
-            raise DataError(str(path), number, "task", f"unknown task '{row.task}'; valid: {', '.join(sorted(known_tasks))}")
+            raise DataError(
+                str(path), number, "task", f"unknown task '{row.task}'; valid: {', '.join(sorted(known_tasks))}"
+            )
         key = (row.task, row.condition, row.id)
         if key in seen:
-            raise DataError(str(path), number, "id", f"duplicate prediction for task '{row.task}', condition "
-                            f"'{row.condition}', id '{row.id}' (first on line {seen[key]})")
+            raise DataError(
+                str(path),
+                number,
+                "id",
+                f"duplicate prediction for task '{row.task}', condition "
+                f"'{row.condition}', id '{row.id}' (first on line {seen[key]})",
+            )
         seen[key] = number
         rows.append((number, row))
     return rows
 
 
-def score_predictions(predictions: str | Path, data_dir: str | Path, out: str | Path,
-                      task_file_paths: list[str] = (), fmt_name: str = DEFAULT_FORMAT.id,
-                      sandbox_timeout_s: float = 10.0, resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+def score_predictions(
+    predictions: str | Path,
+    data_dir: str | Path,
+    out: str | Path,
+    task_file_paths: list[str] = (),
+    fmt_name: str = DEFAULT_FORMAT.id,
+    sandbox_timeout_s: float = 10.0,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
     path, out = Path(predictions), Path(out)
     from selfprompt.evaluate.tasks import registry
     from selfprompt.generate.conditions import read_answer
@@ -77,10 +91,22 @@ def score_predictions(predictions: str | Path, data_dir: str | Path, out: str | 
         # Only self-prompt outputs carry a role; any other condition's whole output is its answer.
         role, answer, held, problem = read_answer(row.condition, row.output, fmt)
         result = score_item(specs[row.task], item, answer, row.trigger_output, limits)
-        scored.setdefault(row.task, {}).setdefault(row.condition, []).append(ItemResult(
-            task=row.task, condition=row.condition, id=row.id, question=item.question, reference=item.answer,
-            role=role, raw=row.output, answer=answer, trigger_output=row.trigger_output,
-            format_held=held, problem=problem, **result))
+        scored.setdefault(row.task, {}).setdefault(row.condition, []).append(
+            ItemResult(
+                task=row.task,
+                condition=row.condition,
+                id=row.id,
+                question=item.question,
+                reference=item.answer,
+                role=role,
+                raw=row.output,
+                answer=answer,
+                trigger_output=row.trigger_output,
+                format_held=held,
+                problem=problem,
+                **result,
+            )
+        )
     results: dict[str, Any] = {"predictions": str(path), "tasks": {}}
     # The folder holds this scoring only: per-item files of an earlier scoring into it are removed.
     written = {out / "items" / f"{task}__{condition}.jsonl" for task, by in scored.items() for condition in by}
@@ -91,17 +117,27 @@ def score_predictions(predictions: str | Path, data_dir: str | Path, out: str | 
         for condition, rs in by_condition.items():
             write_records(out / "items" / f"{task}__{condition}.jsonl", rs)
         results["tasks"][task] = {
-            "version": specs[task].version, "metric": specs[task].metric,
+            "version": specs[task].version,
+            "metric": specs[task].metric,
             "conditions": {c: summarize(rs, resamples, seed) for c, rs in by_condition.items()},
             "comparisons": compare(_shared_items(by_condition), resamples, seed),
         }
     write_json(out / "results.json", results)
     (out / "results.md").write_text(markdown_table(results), encoding="utf-8")
     data_files = sorted({p for s in specs.values() for p in task_files(s, data_dir)})
-    write_manifest(out, stage="eval-score", config={"predictions": str(path), "data_dir": str(data_dir),
-                                                    "task_files": list(task_file_paths), "format": fmt_name},
-                   data_files=[path, *data_files], seed=seed,
-                   extra={"task_versions": {n: s.version for n, s in specs.items()}})
+    write_manifest(
+        out,
+        stage="eval-score",
+        config={
+            "predictions": str(path),
+            "data_dir": str(data_dir),
+            "task_files": list(task_file_paths),
+            "format": fmt_name,
+        },
+        data_files=[path, *data_files],
+        seed=seed,
+        extra={"task_versions": {n: s.version for n, s in specs.items()}},
+    )
     return results
 
 

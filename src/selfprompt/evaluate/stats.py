@@ -9,15 +9,16 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 EXACT_MCNEMAR_BELOW = 25  # discordant pairs; below this the chi-square approximation is poor
 
 
-def bootstrap_ci(values: Sequence[float], *, resamples: int = 2000, confidence: float = 0.95,
-                 seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    values: Sequence[float], *, resamples: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean of `values`; (nan, nan) for no values."""
     x = np.asarray(values, dtype=float)
     if x.size == 0:
@@ -31,8 +32,13 @@ def bootstrap_ci(values: Sequence[float], *, resamples: int = 2000, confidence: 
 def accuracy(correct: Sequence[bool], **kwargs) -> dict:
     x = np.asarray(correct, dtype=float)
     low, high = bootstrap_ci(x, **kwargs)
-    return {"n": int(x.size), "correct": int(x.sum()), "accuracy": float(x.mean()) if x.size else math.nan,
-            "ci_low": low, "ci_high": high}
+    return {
+        "n": int(x.size),
+        "correct": int(x.sum()),
+        "accuracy": float(x.mean()) if x.size else math.nan,
+        "ci_low": low,
+        "ci_high": high,
+    }
 
 
 def binomial_two_sided(k: int, n: int) -> float:
@@ -53,8 +59,13 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> dict:
     if n < EXACT_MCNEMAR_BELOW:
         return {"only_a": only_a, "only_b": only_b, "test": "exact-binomial", "p_value": binomial_two_sided(only_a, n)}
     chi2 = (abs(only_a - only_b) - 1) ** 2 / n
-    return {"only_a": only_a, "only_b": only_b, "test": "chi2-continuity", "statistic": chi2,
-            "p_value": math.erfc(math.sqrt(chi2 / 2))}  # survival function of chi-square with 1 df
+    return {
+        "only_a": only_a,
+        "only_b": only_b,
+        "test": "chi2-continuity",
+        "statistic": chi2,
+        "p_value": math.erfc(math.sqrt(chi2 / 2)),
+    }  # survival function of chi-square with 1 df
 
 
 def paired_comparison(a: Sequence[bool], b: Sequence[bool], **kwargs) -> dict:
@@ -63,5 +74,10 @@ def paired_comparison(a: Sequence[bool], b: Sequence[bool], **kwargs) -> dict:
         raise ValueError(f"paired comparison needs the same items: {len(a)} vs {len(b)}")
     diff = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
     low, high = bootstrap_ci(diff, **kwargs)
-    return {"n": int(diff.size), "difference": float(diff.mean()) if diff.size else math.nan,
-            "ci_low": low, "ci_high": high, "mcnemar": mcnemar(a, b)}
+    return {
+        "n": int(diff.size),
+        "difference": float(diff.mean()) if diff.size else math.nan,
+        "ci_low": low,
+        "ci_high": high,
+        "mcnemar": mcnemar(a, b),
+    }

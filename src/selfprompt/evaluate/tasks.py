@@ -53,7 +53,8 @@ class ChoicesSpec(BaseModel):
     strings: str | None = Field(default=None, description="Path to a list of 'A)text' strings.")
     pattern: str = Field(default=r"^\s*\(?([A-Z])\)\s*(.*)$", description="Regex (label, text) for `strings`.")
     shuffle_seed: int | None = Field(
-        default=None, description="Shuffle choice order per item with this seed (+ row index) and relabel A, B, ...; "
+        default=None,
+        description="Shuffle choice order per item with this seed (+ row index) and relabel A, B, ...; "
         "for sources whose correct choice is nearly always first (BIG-bench date_understanding).",
     )
 
@@ -104,12 +105,15 @@ class Item(BaseModel):
     task: str
     id: str
     question: str = Field(description="What the model sees: question, choices and instruction.")
-    answer: str = Field(description="Reference answer, normalized: number, letter, yes/no, text; code: the canonical solution.")
+    answer: str = Field(
+        description="Reference answer, normalized: number, letter, yes/no, text; code: the canonical solution."
+    )
     choices: dict[str, str] = Field(default_factory=dict, description="Label -> choice text.")
     extra: dict[str, Any] = Field(default_factory=dict, description="Task data the scorer needs (HumanEval tests).")
 
 
 # --- registry ---------------------------------------------------------------------------
+
 
 def _builtin_files() -> list[Path]:
     folder = resources.files("selfprompt.evaluate") / "tasks"
@@ -161,6 +165,7 @@ def get_tasks(names: list[str], task_files: list[str | Path] = ()) -> list[TaskS
 
 # --- reading rows -------------------------------------------------------------------------
 
+
 def task_files(spec: TaskSpec, data_dir: str | Path) -> list[Path]:
     data_dir = Path(data_dir)
     paths: list[Path] = []
@@ -168,8 +173,12 @@ def task_files(spec: TaskSpec, data_dir: str | Path) -> list[Path]:
         matched = sorted(data_dir.glob(pattern))
         if not matched:
             hub = f" (original: {spec.hub})" if spec.hub else ""
-            raise DataError(str(data_dir / pattern), None, None,
-                            f"task '{spec.name}' data not found in the mirror{hub}; pass --data-dir")
+            raise DataError(
+                str(data_dir / pattern),
+                None,
+                None,
+                f"task '{spec.name}' data not found in the mirror{hub}; pass --data-dir",
+            )
         paths.extend(matched)
     from selfprompt.data.mirror import check_files
 
@@ -275,8 +284,9 @@ def _build_item(spec: TaskSpec, row: dict[str, Any], index: int) -> Item:
         question = f"{question}\n\n{spec.instruction}"
     item_id = spec.row.id.format(**row) if spec.row.id else f"{spec.name}-{index}"
     extra = {k: row[k] for k in ("prompt", "test", "entry_point") if spec.answer_type == "code" and k in row}
-    return Item(task=spec.name, id=item_id, question=question, answer=_answer(spec, row, choices),
-                choices=choices, extra=extra)
+    return Item(
+        task=spec.name, id=item_id, question=question, answer=_answer(spec, row, choices), choices=choices, extra=extra
+    )
 
 
 def load_items(spec: TaskSpec, data_dir: str | Path) -> list[Item]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -13,9 +12,13 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
         experiment: Path = typer.Argument(..., help="Experiment YAML, e.g. experiments/demo.yaml."),
-        overrides: Optional[list[str]] = typer.Argument(None, help="Overrides of the file, e.g. eval.limit=5 judge.max_tokens=64."),
+        overrides: list[str] | None = typer.Argument(
+            None, help="Overrides of the file, e.g. eval.limit=5 judge.max_tokens=64."
+        ),
         out: Path = typer.Option(None, help="Output root (default: the file's `out`, else runs/NAME)."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the stages, their keys and whether each is done; run nothing."),
+        dry_run: bool = typer.Option(
+            False, "--dry-run", help="Print the stages, their keys and whether each is done; run nothing."
+        ),
     ) -> None:
         """Run (or resume) the whole study; stages already done with the same inputs are skipped."""
         from selfprompt.experiment.runner import plan_only, run_experiment

@@ -26,9 +26,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 from rich.console import Console
@@ -107,7 +108,7 @@ def _plain(text: str) -> bool:
     """True when YAML reads `text` back as this same string, unquoted. A placeholder ({out}, {stage:...}) is
     taken as plain: it becomes an absolute path, which YAML reads as a string."""
     if "{" in text and text.startswith("{") and "}" in text:
-        return _plain(text[text.index("}") + 1:] or "x")
+        return _plain(text[text.index("}") + 1 :] or "x")
     try:
         return bool(text) and text.strip() == text and "," not in text and yaml.safe_load(text) == text
     except yaml.YAMLError:
@@ -137,8 +138,9 @@ def stage_config(stage: str, section: Any, runner_values: dict[str, Any]) -> tup
         config = model.model_validate({**values, **runner_values})
     except ValidationError as e:
         first = e.errors()[0]
-        raise ConfigError(f"experiment section '{stage}': key '{'.'.join(map(str, first['loc']))}': "
-                          f"{first['msg']}") from None
+        raise ConfigError(
+            f"experiment section '{stage}': key '{'.'.join(map(str, first['loc']))}': {first['msg']}"
+        ) from None
     changed = config.model_dump(mode="json", exclude_defaults=True)
     words = [f"{k}={_yaml_value(v)}" for k, v in changed.items()]
     return words, config.model_dump(mode="json")
@@ -171,32 +173,65 @@ def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
         if a.data != "lima":
             files.append(_path(a.data, base_dir))
         paths = {"{data_file}": str(files[-1])} if a.data != "lima" else {}
-        words, config = stage_config("annotate", a, {**common, **mirror, "out": "{out}/" + ANNOTATION_FILE,
-                                                     "data": "{data_file}" if a.data != "lima" else "lima"})
+        words, config = stage_config(
+            "annotate",
+            a,
+            {
+                **common,
+                **mirror,
+                "out": "{out}/" + ANNOTATION_FILE,
+                "data": "{data_file}" if a.data != "lima" else "lima",
+            },
+        )
         files.append(_template_file(a.template, base_dir))  # the teacher's prompt: an edited template reruns it
         local = _runs_locally(a.teacher, a.backend, a.base_url, "llamacpp")
-        stages.append(Stage("annotate", ["annotate", "--no-progress", *words], files=files, paths=paths,
-                            models=[a.teacher] if local else [], config=config))
+        stages.append(
+            Stage(
+                "annotate",
+                ["annotate", "--no-progress", *words],
+                files=files,
+                paths=paths,
+                models=[a.teacher] if local else [],
+                config=config,
+            )
+        )
     if exp.train:
         recipe = _path(exp.train.recipe, base_dir)
         for mode in exp.train.modes:
             deps = ["annotate"] if exp.annotate else []
             data = [f"data={{stage:annotate}}/{ANNOTATION_FILE}"] if exp.annotate else []
             overrides = [f"{k}={_yaml_value(v)}" for k, v in exp.train.overrides.items()]
-            args = ["train", "--config", "{recipe}", "--resume", "auto", *data, f"mode={mode}",
-                    "output_dir={out}/model", *overrides]
+            args = [
+                "train",
+                "--config",
+                "{recipe}",
+                "--resume",
+                "auto",
+                *data,
+                f"mode={mode}",
+                "output_dir={out}/model",
+                *overrides,
+            ]
             stages.append(Stage(f"train-{mode}", args, deps=deps, files=[recipe], paths={"{recipe}": str(recipe)}))
     if exp.eval:
         e = exp.eval
         for label, system in e.systems.items():
             deps: list[str] = []
             model = _model_ref(system.model, deps)
-            words, config = stage_config("eval", e, {**common, **mirror, "out": "{out}", "model": model,
-                                                     "conditions": system.conditions})
+            words, config = stage_config(
+                "eval", e, {**common, **mirror, "out": "{out}", "model": model, "conditions": system.conditions}
+            )
             local = not deps and _runs_locally(system.model, e.backend, e.base_url, "hf")
-            stages.append(Stage(f"eval-{label}", ["eval", *words], deps=deps, config=config,
-                                files=_task_files(e.tasks) + _prompt_files(system.conditions),
-                                models=[system.model] if local else []))
+            stages.append(
+                Stage(
+                    f"eval-{label}",
+                    ["eval", *words],
+                    deps=deps,
+                    config=config,
+                    files=_task_files(e.tasks) + _prompt_files(system.conditions),
+                    models=[system.model] if local else [],
+                )
+            )
     if exp.answers:
         s = exp.answers
         files = [] if s.questions in ("vicuna_bench", "mt_bench") else [_path(s.questions, base_dir)]
@@ -204,26 +239,52 @@ def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
         for label, system in s.systems.items():
             deps = []
             model = _model_ref(system.model, deps)
-            words, config = stage_config("answers", s, {**common, **mirror, "out": "{out}", "model": model,
-                                                        "condition": system.condition, "questions": questions})
+            words, config = stage_config(
+                "answers",
+                s,
+                {
+                    **common,
+                    **mirror,
+                    "out": "{out}",
+                    "model": model,
+                    "condition": system.condition,
+                    "questions": questions,
+                },
+            )
             local = not deps and _runs_locally(system.model, s.backend, s.base_url, "hf")
-            stages.append(Stage(f"answers-{label}", ["judge", "answers", *words], deps=deps, config=config,
-                                files=files + _prompt_files([system.condition]),
-                                paths={"{questions}": str(files[0])} if files else {},
-                                models=[system.model] if local else []))
+            stages.append(
+                Stage(
+                    f"answers-{label}",
+                    ["judge", "answers", *words],
+                    deps=deps,
+                    config=config,
+                    files=files + _prompt_files([system.condition]),
+                    paths={"{questions}": str(files[0])} if files else {},
+                    models=[system.model] if local else [],
+                )
+            )
     if exp.judge:
         j = exp.judge
         for side in (j.a, j.b):
             if not exp.answers or side not in exp.answers.systems:
                 raise ConfigError(f"judge compares '{side}', which is not a label under answers.systems")
-        words, config = stage_config("judge", j, {**common, "out": "{out}", "a": f"{{stage:answers-{j.a}}}",
-                                                  "b": f"{{stage:answers-{j.b}}}"})
+        words, config = stage_config(
+            "judge", j, {**common, "out": "{out}", "a": f"{{stage:answers-{j.a}}}", "b": f"{{stage:answers-{j.b}}}"}
+        )
         from selfprompt.evaluate.judge import JUDGE_PROMPT_FILE
         from selfprompt.prompts import prompt_path
 
         local = _runs_locally(j.judge, j.backend, j.base_url, "llamacpp")
-        stages.append(Stage("judge", ["judge", *words], deps=[f"answers-{j.a}", f"answers-{j.b}"], config=config,
-                            files=[prompt_path(JUDGE_PROMPT_FILE)], models=[j.judge] if local else []))
+        stages.append(
+            Stage(
+                "judge",
+                ["judge", *words],
+                deps=[f"answers-{j.a}", f"answers-{j.b}"],
+                config=config,
+                files=[prompt_path(JUDGE_PROMPT_FILE)],
+                models=[j.judge] if local else [],
+            )
+        )
     if exp.report:
         deps = [s.name for s in stages if s.name.startswith(("eval-", "judge"))]
         stages.append(Stage("report", ["report", "{root}", "--out", "{out}"], deps=deps))
@@ -251,9 +312,15 @@ def _check_deps(stages: list[Stage]) -> None:
 def assign_keys(stages: list[Stage]) -> None:
     keys: dict[str, str] = {}
     for stage in stages:
-        payload = {"schema": KEY_SCHEMA, "name": stage.name, "args": stage.args, "config": stage.config,
-                   "deps": {d: keys[d] for d in stage.deps}, "files": {p.name: file_sha256(p) for p in stage.files},
-                   "models": [_model_content(m) for m in stage.models]}
+        payload = {
+            "schema": KEY_SCHEMA,
+            "name": stage.name,
+            "args": stage.args,
+            "config": stage.config,
+            "deps": {d: keys[d] for d in stage.deps},
+            "files": {p.name: file_sha256(p) for p in stage.files},
+            "models": [_model_content(m) for m in stage.models],
+        }
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         stage.key = keys[stage.name] = hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -289,8 +356,13 @@ def _die_with_parent() -> None:
         pass
 
 
-def run_stage(stage: Stage, args: list[str], folder: Path, env: dict[str, str],
-              on_event: Callable[[dict[str, Any]], None] = lambda event: None) -> float:
+def run_stage(
+    stage: Stage,
+    args: list[str],
+    folder: Path,
+    env: dict[str, str],
+    on_event: Callable[[dict[str, Any]], None] = lambda event: None,
+) -> float:
     """Run one stage's command; its output goes to the folder's stage.log, its progress events (see
     selfprompt.progress) to `on_event`, from a reader thread. Returns the seconds it took; raises
     SelfPromptError with the log's tail when it fails. Ctrl-C stops the stage (it keeps what it finished)."""
@@ -302,9 +374,14 @@ def run_stage(stage: Stage, args: list[str], folder: Path, env: dict[str, str],
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} selfprompt {' '.join(args)}\n")
         log.flush()
         try:
-            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                    env={**env, PROGRESS_FD_ENV: str(write_end)}, pass_fds=(write_end,),
-                                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+            proc = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**env, PROGRESS_FD_ENV: str(write_end)},
+                pass_fds=(write_end,),
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
         finally:
             os.close(write_end)  # the child holds its copy; the reader sees the end when the child exits
         reader = threading.Thread(target=read_events, args=(events, on_event), daemon=True)
@@ -319,10 +396,19 @@ def run_stage(stage: Stage, args: list[str], folder: Path, env: dict[str, str],
     seconds = time.monotonic() - started
     if returncode != 0:
         tail = (folder / LOG_FILE).read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
-        raise SelfPromptError(f"stage '{stage.name}' failed (exit {returncode}); log {folder / LOG_FILE}:\n"
-                              + "\n".join(tail))
-    write_json(folder / DONE_FILE, {"stage": stage.name, "key": stage.key, "args": args, "seconds": round(seconds, 2),
-                                    "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        raise SelfPromptError(
+            f"stage '{stage.name}' failed (exit {returncode}); log {folder / LOG_FILE}:\n" + "\n".join(tail)
+        )
+    write_json(
+        folder / DONE_FILE,
+        {
+            "stage": stage.name,
+            "key": stage.key,
+            "args": args,
+            "seconds": round(seconds, 2),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
     return seconds
 
 
@@ -330,7 +416,9 @@ def write_index(exp: Experiment, stages: list[Stage], root: Path) -> None:
     """experiment.json: which folder holds what, for `selfprompt report` and for people."""
     folders = {s.name: s.folder_name for s in stages}
     index = {
-        "name": exp.name, "title": exp.title or f"Self-prompt tuning: {exp.name}", "baseline": exp.baseline_label(),
+        "name": exp.name,
+        "title": exp.title or f"Self-prompt tuning: {exp.name}",
+        "baseline": exp.baseline_label(),
         "evals": {s.name.removeprefix("eval-"): folders[s.name] for s in stages if s.name.startswith("eval-")},
         "judges": ({f"{exp.judge.a} vs {exp.judge.b}": folders["judge"]} if exp.judge else {}),
         "stages": {s.name: {"folder": folders[s.name], "key": s.key, "deps": s.deps} for s in stages},
@@ -345,7 +433,7 @@ class RunLock:
         root.mkdir(parents=True, exist_ok=True)
         self.file = (root / ".lock").open("w")
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -388,8 +476,13 @@ def _recorded_seconds(folder: Path) -> float | None:
         return None
 
 
-def run_experiment(exp: Experiment, experiment_file: Path, root: Path | None = None,
-                   log: Callable[[str], None] = print, console: Console | None = None) -> dict[str, Any]:
+def run_experiment(
+    exp: Experiment,
+    experiment_file: Path,
+    root: Path | None = None,
+    log: Callable[[str], None] = print,
+    console: Console | None = None,
+) -> dict[str, Any]:
     """Plan, skip what is done, run the rest. Returns {stage: "skipped" | seconds}.
 
     `log` gets one line per stage ([skip], [run ], [done]); `console` (default: stderr) shows the live
@@ -411,8 +504,14 @@ def run_experiment(exp: Experiment, experiment_file: Path, root: Path | None = N
     table = [StageOutcome(s.name, folders[s.name]) for s in stages]
     with RunLock(root):
         write_index(exp, stages, root)
-        write_manifest(root, stage="experiment", config=exp.model_dump(), data_files=[experiment_file], seed=exp.seed,
-                       extra={"stages": {s.name: s.key for s in stages}})
+        write_manifest(
+            root,
+            stage="experiment",
+            config=exp.model_dump(),
+            data_files=[experiment_file],
+            seed=exp.seed,
+            extra={"stages": {s.name: s.key for s in stages}},
+        )
         try:
             for stage, row in zip(stages, table):
                 folder = folders[stage.name]
@@ -424,10 +523,17 @@ def run_experiment(exp: Experiment, experiment_file: Path, root: Path | None = N
                 log(f"[run ] {stage.name} -> {folder.name}")
                 row.status, started = "failed", time.monotonic()  # failed until it returns
                 with ProgressLine(stage.name, None, console=console, send_events=False, summary=False) as line:
+
                     def show(event: dict[str, Any], name: str = stage.name, line: ProgressLine = line) -> None:
-                        line.update(label=f"{name}: {event['label']}", unit=event.get("unit"), done=event["done"],
-                                    cached=event.get("cached", 0), total=event.get("total"),
-                                    detail=event.get("detail", ""), ended=event.get("state") == "end")
+                        line.update(
+                            label=f"{name}: {event['label']}",
+                            unit=event.get("unit"),
+                            done=event["done"],
+                            cached=event.get("cached", 0),
+                            total=event.get("total"),
+                            detail=event.get("detail", ""),
+                            ended=event.get("state") == "end",
+                        )
 
                     seconds = run_stage(stage, resolve_args(stage, folders, root, data_dir), folder, env, show)
                 outcome[stage.name] = row.seconds = round(seconds, 2)
@@ -455,5 +561,8 @@ def plan_only(exp: Experiment, experiment_file: Path, root: Path | None = None) 
     stages = plan(exp, experiment_file.resolve().parent, data_dir)
     assign_keys(stages)
     folders = {s.name: root / s.folder_name for s in stages}
-    return [f"{'done' if is_done(folders[s.name], s.key) else 'todo'}  {s.name:24} {folders[s.name]}\n"
-            f"      selfprompt {shlex.join(resolve_args(s, folders, root, data_dir))}" for s in stages]
+    return [
+        f"{'done' if is_done(folders[s.name], s.key) else 'todo'}  {s.name:24} {folders[s.name]}\n"
+        f"      selfprompt {shlex.join(resolve_args(s, folders, root, data_dir))}"
+        for s in stages
+    ]

@@ -34,28 +34,40 @@ RUNNER_SETS: dict[str, tuple[str, ...]] = {
     "answers": ("out", "data_dir", "seed", "model", "condition"),
     "judge": ("out", "seed", "a", "b"),
 }
-STAGE_CONFIGS: dict[str, type[BaseModel]] = {"annotate": AnnotateConfig, "eval": EvalConfig,
-                                              "answers": AnswersConfig, "judge": JudgeConfig}
+STAGE_CONFIGS: dict[str, type[BaseModel]] = {
+    "annotate": AnnotateConfig,
+    "eval": EvalConfig,
+    "answers": AnswersConfig,
+    "judge": JudgeConfig,
+}
 
 
 def stage_section(stage: str, name: str, doc: str, **own: Any) -> type[Section]:
     """The experiment section of `stage`: its config's fields (declared once, in the config) but those in
     RUNNER_SETS, plus `own` fields as (annotation, Field)."""
     config = STAGE_CONFIGS[stage]
-    fields: dict[str, Any] = {n: (f.annotation, copy(f)) for n, f in config.model_fields.items()
-                              if n not in RUNNER_SETS[stage] and n not in own}
+    fields: dict[str, Any] = {
+        n: (f.annotation, copy(f))
+        for n, f in config.model_fields.items()
+        if n not in RUNNER_SETS[stage] and n not in own
+    }
     fields.update(own)
     return create_model(name, __base__=Section, __doc__=doc, **fields)
 
 
 AnnotateSection = stage_section(
-    "annotate", "AnnotateSection", "The annotate stage: the fields of `selfprompt annotate` (AnnotateConfig).")
+    "annotate", "AnnotateSection", "The annotate stage: the fields of `selfprompt annotate` (AnnotateConfig)."
+)
 
 
 class TrainSection(Section):
     recipe: str = Field(description="Recipe YAML (relative to the experiment file's repository or absolute).")
-    modes: list[str] = Field(default=["self-prompt", "baseline"], description="Models to train; identical but for the mode.")
-    overrides: dict[str, Any] = Field(default_factory=dict, description="key=value overrides of the recipe, both modes.")
+    modes: list[str] = Field(
+        default=["self-prompt", "baseline"], description="Models to train; identical but for the mode."
+    )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="key=value overrides of the recipe, both modes."
+    )
 
 
 class EvalSystem(Section):
@@ -64,8 +76,11 @@ class EvalSystem(Section):
 
 
 EvalSection = stage_section(
-    "eval", "EvalSection", "The eval stages: the fields of `selfprompt eval` (EvalConfig); one eval per system.",
-    systems=(dict[str, EvalSystem], Field(description="Label -> model and conditions; one eval folder per label.")))
+    "eval",
+    "EvalSection",
+    "The eval stages: the fields of `selfprompt eval` (EvalConfig); one eval per system.",
+    systems=(dict[str, EvalSystem], Field(description="Label -> model and conditions; one eval folder per label.")),
+)
 
 
 class AnswerSystem(Section):
@@ -74,25 +89,37 @@ class AnswerSystem(Section):
 
 
 AnswersSection = stage_section(
-    "answers", "AnswersSection", "The answers stages: the fields of `selfprompt judge answers` (AnswersConfig).",
-    systems=(dict[str, AnswerSystem], Field(description="Label -> model and condition.")))
+    "answers",
+    "AnswersSection",
+    "The answers stages: the fields of `selfprompt judge answers` (AnswersConfig).",
+    systems=(dict[str, AnswerSystem], Field(description="Label -> model and condition.")),
+)
 
 JudgeSection = stage_section(
-    "judge", "JudgeSection", "The judge stage: the fields of `selfprompt judge` (JudgeConfig); a and b are labels.",
+    "judge",
+    "JudgeSection",
+    "The judge stage: the fields of `selfprompt judge` (JudgeConfig); a and b are labels.",
     a=(str, Field(description="Answers label judged as A (results are from A's side).")),
-    b=(str, Field(description="Answers label judged as B.")))
+    b=(str, Field(description="Answers label judged as B.")),
+)
 
 
 class Experiment(Section):
     name: str = Field(description="Short name; the default output folder is runs/NAME.")
     title: str | None = Field(default=None, description="Report title.")
-    out: str | None = Field(default=None, description="Output root (default runs/NAME, relative to the current folder).")
+    out: str | None = Field(
+        default=None, description="Output root (default runs/NAME, relative to the current folder)."
+    )
     data_dir: str | None = Field(default=None, description="Data mirror (default $SELFPROMPT_DATA_DIR).")
     seed: int = Field(default=0, description="Seed passed to every stage that samples or subsets.")
-    baseline: str = Field(default="baseline", description="Eval label every other system is compared with in the "
-                          "report (its system must be one: give the label of an eval system with one condition).")
+    baseline: str = Field(
+        default="baseline",
+        description="Eval label every other system is compared with in the "
+        "report (its system must be one: give the label of an eval system with one condition).",
+    )
     annotate: AnnotateSection | None = Field(  # type: ignore[valid-type]
-        default=None, description="Omit to skip (then train needs no annotate).")
+        default=None, description="Omit to skip (then train needs no annotate)."
+    )
     train: TrainSection | None = None
     eval: EvalSection | None = None  # type: ignore[valid-type]
     answers: AnswersSection | None = None  # type: ignore[valid-type]
@@ -100,11 +127,12 @@ class Experiment(Section):
     report: bool = Field(default=True, description="Write the report at the end.")
 
     @model_validator(mode="after")
-    def _baseline_is_an_eval_label(self) -> "Experiment":
+    def _baseline_is_an_eval_label(self) -> Experiment:
         # The report compares every system with the baseline; with several systems it must be one of them.
         if self.eval and len(self.eval.systems) > 1 and self.baseline not in self.eval.systems:
-            raise ValueError(f"baseline '{self.baseline}' is not a label under eval.systems "
-                             f"({', '.join(self.eval.systems)})")
+            raise ValueError(
+                f"baseline '{self.baseline}' is not a label under eval.systems ({', '.join(self.eval.systems)})"
+            )
         return self
 
     def baseline_label(self) -> str | None:

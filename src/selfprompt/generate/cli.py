@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 import typer
 from pydantic import ValidationError
@@ -20,7 +20,13 @@ from selfprompt.errors import ConfigError
 from selfprompt.format import DEFAULT_FORMAT, RoleDecided, SelfPromptFormat, StreamParser, get_format
 from selfprompt.generate.backends import BACKEND_HELP, Backend, ChatResponse, Sampling, build_backend
 from selfprompt.generate.conditions import (
-    CONDITIONS, Condition, ConditionOutput, IclSelfPrompt, ManualRole, check_condition, default_role_sampling,
+    CONDITIONS,
+    Condition,
+    ConditionOutput,
+    IclSelfPrompt,
+    ManualRole,
+    check_condition,
+    default_role_sampling,
     get_condition,
 )
 from selfprompt.preflight import check_backend, check_questions
@@ -34,18 +40,23 @@ def register(app: typer.Typer) -> None:
 def ask(
     questions: list[str] = typer.Argument(..., help="One or more questions; one is streamed, several are batched."),
     condition: str = typer.Option(IclSelfPrompt.name, help=f"How the model is asked: {' | '.join(CONDITIONS)}."),
-    model: str = typer.Option("default", help="Model: default, HF folder, GGUF file, adapter folder, hub id; "
-                              "for --backend openai, the served model name."),
+    model: str = typer.Option(
+        "default",
+        help="Model: default, HF folder, GGUF file, adapter folder, hub id; "
+        "for --backend openai, the served model name.",
+    ),
     backend: str = typer.Option("auto", help=BACKEND_HELP.format(embedded="hf")),
-    base_url: Optional[str] = typer.Option(None, help="openai backend: server URL (default: $OPENAI_BASE_URL)."),
+    base_url: str | None = typer.Option(None, help="openai backend: server URL (default: $OPENAI_BASE_URL)."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="openai backend: environment variable holding the key."),
     max_tokens: int = typer.Option(256, min=1, help="Most new tokens per answer."),
     temperature: float = typer.Option(0.0, min=0.0, help="0 is greedy decoding."),
     top_p: float = typer.Option(1.0, min=0.0, max=1.0),
     seed: int = typer.Option(0, help="Sampling seed."),
     fmt_name: str = typer.Option(DEFAULT_FORMAT.id, "--format", help="Self-prompt format of a tuned model."),
-    role_prompt: Optional[str] = typer.Option(None, help="manual-role: the user turn that sets the role."),
-    acceptance: str = typer.Option("Understood. I will answer as that expert.", help="manual-role: the assistant's reply."),
+    role_prompt: str | None = typer.Option(None, help="manual-role: the user turn that sets the role."),
+    acceptance: str = typer.Option(
+        "Understood. I will answer as that expert.", help="manual-role: the assistant's reply."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object per question instead of panels."),
 ) -> None:
     """Ask the model; it writes its own expert role prompt (icl-self-prompt, self-prompt), then answers."""
@@ -68,8 +79,9 @@ def ask(
         chunk = getattr(client, "batch_size", 8)
         with ProgressLine("ask", len(questions), "answers") as line:
             for start in range(0, len(questions), chunk):
-                outputs = answering.answer(client, questions[start : start + chunk], sampling, fmt=fmt,
-                                           manual_role=manual)
+                outputs = answering.answer(
+                    client, questions[start : start + chunk], sampling, fmt=fmt, manual_role=manual
+                )
                 line.advance(len(outputs))
                 for out in outputs:
                     if json_output:
@@ -94,8 +106,14 @@ def output_record(out: ConditionOutput, client: Backend) -> dict:
 Event = tuple[str, object]
 
 
-def stream_one(client: Backend, question: str, condition: Condition, sampling: Sampling, fmt: SelfPromptFormat,
-               manual: ManualRole | None) -> Iterator[Event]:
+def stream_one(
+    client: Backend,
+    question: str,
+    condition: Condition,
+    sampling: Sampling,
+    fmt: SelfPromptFormat,
+    manual: ManualRole | None,
+) -> Iterator[Event]:
     """One question under `condition`, streamed: the same requests `Condition.answer` sends, one by one."""
     written = None
     role_request = condition.role_request(question, default_role_sampling(sampling))
@@ -114,8 +132,9 @@ def stream_one(client: Backend, question: str, condition: Condition, sampling: S
     elif manual is not None and condition.needs_manual_role:
         yield "section", condition.role_title
         yield "text", manual.role_prompt
-    request = condition.answer_request(question, sampling, role=written.role if written else None,
-                                       manual_role=manual, fmt=fmt)
+    request = condition.answer_request(
+        question, sampling, role=written.role if written else None, manual_role=manual, fmt=fmt
+    )
     raw = ""
     if condition.role_in_answer:
         parser = StreamParser(fmt)
@@ -129,9 +148,18 @@ def stream_one(client: Backend, question: str, condition: Condition, sampling: S
             raw += piece
             yield "text", piece
     # Streaming gives no token counts; the finish reason is "stop" unless the text is empty.
-    yield "done", condition.read_output(
-        question, request, ChatResponse(text=raw, model=client.model_id), role=written.role if written else None,
-        fmt=fmt, problem=written.problem if written else None, role_check=written.role_check if written else None)
+    yield (
+        "done",
+        condition.read_output(
+            question,
+            request,
+            ChatResponse(text=raw, model=client.model_id),
+            role=written.role if written else None,
+            fmt=fmt,
+            problem=written.problem if written else None,
+            role_check=written.role_check if written else None,
+        ),
+    )
 
 
 def _parsed_events(events: list, condition: Condition) -> Iterator[Event]:
@@ -173,8 +201,9 @@ def show_output(out: ConditionOutput, console: Console) -> None:
     console.rule(f"[bold]{out.question}")
     if out.role is not None:
         title = get_condition(out.condition).role_title
-        console.print(Panel(Text(out.role) if out.role else Text("(empty)", style="dim"), title=title,
-                            border_style="cyan"))
+        console.print(
+            Panel(Text(out.role) if out.role else Text("(empty)", style="dim"), title=title, border_style="cyan")
+        )
     console.print(Panel(Text(out.answer), title="Answer", border_style="green"))
     notes = [f"finish: {out.finish_reason}", f"tokens: {out.usage.prompt_tokens}+{out.usage.completion_tokens}"]
     if out.format_held is not None:

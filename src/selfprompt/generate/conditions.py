@@ -24,9 +24,10 @@ Every step is one batched `backend.generate` call across all questions; `ask` st
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Sequence, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from selfprompt.errors import ConfigError, DataError
 from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat
@@ -103,9 +104,14 @@ def icl_prompt() -> IclPrompt:
         if not (isinstance(e, dict) and isinstance(e.get("question"), str) and isinstance(e.get("role"), str)):
             raise DataError(p.path, None, f"examples[{k}]", "expected {question: text, role: text}")
         pairs.append((e["question"], e["role"]))
-    return IclPrompt(id=p.id, opener=text_field(p, "opener"), instruction=text_field(p, "instruction"),
-                     examples=tuple(pairs), acceptance=text_field(p, "acceptance"),
-                     fallback_role=text_field(p, "fallback_role"))
+    return IclPrompt(
+        id=p.id,
+        opener=text_field(p, "opener"),
+        instruction=text_field(p, "instruction"),
+        examples=tuple(pairs),
+        acceptance=text_field(p, "acceptance"),
+        fallback_role=text_field(p, "fallback_role"),
+    )
 
 
 MAX_ROLE_CHARS = 400  # a role is a sentence or two; longer text means the model drifted into answering
@@ -130,8 +136,9 @@ def role_messages(question: str) -> list[Message]:
 
 
 def default_role_sampling(sampling: Sampling) -> Sampling:
-    return sampling.model_copy(update={"max_tokens": min(sampling.max_tokens, ROLE_SAMPLING_MAX_TOKENS),
-                                       "stop": ["\n\n"]})
+    return sampling.model_copy(
+        update={"max_tokens": min(sampling.max_tokens, ROLE_SAMPLING_MAX_TOKENS), "stop": ["\n\n"]}
+    )
 
 
 def clean_role(text: str, prefix: str | None = None) -> str:
@@ -159,7 +166,7 @@ def role_checks_id() -> str:
 
 
 def check_role(role: str, question: str) -> str:
-    """"ok", or why a role a model wrote for `question` is not usable (see selfprompt.rolecheck)."""
+    """ "ok", or why a role a model wrote for `question` is not usable (see selfprompt.rolecheck)."""
     return role_problem(role, question=question, checks=MODEL_ROLE_CHECKS) or "ok"
 
 
@@ -238,23 +245,42 @@ class Condition:
         role, problem, role_check = choose_role(response.text, question)
         return WrittenRole(role=role, response=response, problem=problem, role_check=role_check)
 
-    def answer_request(self, question: str, sampling: Sampling, *, role: str | None = None,
-                       manual_role: ManualRole | None = None, fmt: SelfPromptFormat = DEFAULT_FORMAT) -> ChatRequest:
+    def answer_request(
+        self,
+        question: str,
+        sampling: Sampling,
+        *,
+        role: str | None = None,
+        manual_role: ManualRole | None = None,
+        fmt: SelfPromptFormat = DEFAULT_FORMAT,
+    ) -> ChatRequest:
         """The request that produces the answer (step 2 for icl-self-prompt, the only step otherwise);
         `sampling` before the role allowance."""
         return ChatRequest(messages=[Message(role="user", content=question)], sampling=self.answer_sampling(sampling))
 
-    def read_answer(self, text: str, fmt: SelfPromptFormat = DEFAULT_FORMAT,
-                    ) -> tuple[str | None, str, bool | None, str | None]:
+    def read_answer(
+        self,
+        text: str,
+        fmt: SelfPromptFormat = DEFAULT_FORMAT,
+    ) -> tuple[str | None, str, bool | None, str | None]:
         """(role, answer, format_held, problem) of the answering turn's full text (prefill included).
 
         Only the self-prompt conditions put a role in the answering turn; elsewhere the whole text is the
         answer, even when it opens with "You are a ..." or carries tags."""
         return None, text.strip(), None, None
 
-    def read_output(self, question: str, request: ChatRequest, response: ChatResponse, *,
-                    role: str | None = None, fmt: SelfPromptFormat = DEFAULT_FORMAT, problem: str | None = None,
-                    extra_usage: Usage | None = None, role_check: str | None = None) -> ConditionOutput:
+    def read_output(
+        self,
+        question: str,
+        request: ChatRequest,
+        response: ChatResponse,
+        *,
+        role: str | None = None,
+        fmt: SelfPromptFormat = DEFAULT_FORMAT,
+        problem: str | None = None,
+        extra_usage: Usage | None = None,
+        role_check: str | None = None,
+    ) -> ConditionOutput:
         """Turn the answering response into a ConditionOutput (a role the tuned model wrote is checked,
         and only the verdict recorded)."""
         raw = response.text
@@ -265,15 +291,30 @@ class Condition:
         elif self.needs_manual_role:
             role = request.messages[0].content
         return ConditionOutput(
-            question=question, condition=self.name, role=role, answer=answer, raw=raw, format_held=held,
-            problem=problem, messages=list(request.messages), assistant_prefix=request.assistant_prefix,
-            usage=response.usage + (extra_usage or Usage()), finish_reason=response.finish_reason,
+            question=question,
+            condition=self.name,
+            role=role,
+            answer=answer,
+            raw=raw,
+            format_held=held,
+            problem=problem,
+            messages=list(request.messages),
+            assistant_prefix=request.assistant_prefix,
+            usage=response.usage + (extra_usage or Usage()),
+            finish_reason=response.finish_reason,
             role_check=role_check,
         )
 
-    def answer(self, backend: Backend, questions: Sequence[str], sampling: Sampling, *,
-               fmt: SelfPromptFormat = DEFAULT_FORMAT, manual_role: ManualRole | None = None,
-               role_sampling: Sampling | None = None) -> list[ConditionOutput]:
+    def answer(
+        self,
+        backend: Backend,
+        questions: Sequence[str],
+        sampling: Sampling,
+        *,
+        fmt: SelfPromptFormat = DEFAULT_FORMAT,
+        manual_role: ManualRole | None = None,
+        role_sampling: Sampling | None = None,
+    ) -> list[ConditionOutput]:
         """Ask every question; one batched generate call per step."""
         self.check(manual_role)
         written: list[WrittenRole | None] = [None] * len(questions)
@@ -281,12 +322,22 @@ class Condition:
         if step1 and all(r is not None for r in step1):
             responses = backend.generate(step1)
             written = [self.written_role(resp, q) for q, resp in zip(questions, responses)]
-        requests = [self.answer_request(q, sampling, role=w.role if w else None, manual_role=manual_role, fmt=fmt)
-                    for q, w in zip(questions, written)]
+        requests = [
+            self.answer_request(q, sampling, role=w.role if w else None, manual_role=manual_role, fmt=fmt)
+            for q, w in zip(questions, written)
+        ]
         responses = backend.generate(requests)
         return [
-            self.read_output(q, req, resp, role=w.role if w else None, fmt=fmt, problem=w.problem if w else None,
-                             extra_usage=w.response.usage if w else None, role_check=w.role_check if w else None)
+            self.read_output(
+                q,
+                req,
+                resp,
+                role=w.role if w else None,
+                fmt=fmt,
+                problem=w.problem if w else None,
+                extra_usage=w.response.usage if w else None,
+                role_check=w.role_check if w else None,
+            )
             for q, req, resp, w in zip(questions, requests, responses, written)
         ]
 
@@ -329,11 +380,20 @@ class ManualRoleCondition(Condition):
     def cache_prompts(self, sampling: Sampling, manual_role: ManualRole | None = None) -> dict[str, Any] | None:
         self.check(manual_role)
         assert manual_role is not None
-        return {"roles_version": manual_role.version,
-                "role": sha256_text(manual_role.role_prompt + "\0" + manual_role.acceptance)}
+        return {
+            "roles_version": manual_role.version,
+            "role": sha256_text(manual_role.role_prompt + "\0" + manual_role.acceptance),
+        }
 
-    def answer_request(self, question: str, sampling: Sampling, *, role: str | None = None,
-                       manual_role: ManualRole | None = None, fmt: SelfPromptFormat = DEFAULT_FORMAT) -> ChatRequest:
+    def answer_request(
+        self,
+        question: str,
+        sampling: Sampling,
+        *,
+        role: str | None = None,
+        manual_role: ManualRole | None = None,
+        fmt: SelfPromptFormat = DEFAULT_FORMAT,
+    ) -> ChatRequest:
         self.check(manual_role)
         assert manual_role is not None
         messages = immersion_messages(manual_role.role_prompt, manual_role.acceptance, question)
@@ -348,8 +408,12 @@ class IclSelfPrompt(Condition):
         return [prompt_path(ICL_PROMPT_FILE)]
 
     def cache_prompts(self, sampling: Sampling, manual_role: ManualRole | None = None) -> dict[str, Any] | None:
-        return {"prompt": icl_prompt().id, "max_role_chars": MAX_ROLE_CHARS, "role_checks": role_checks_id(),
-                "role_sampling": default_role_sampling(sampling).model_dump()}
+        return {
+            "prompt": icl_prompt().id,
+            "max_role_chars": MAX_ROLE_CHARS,
+            "role_checks": role_checks_id(),
+            "role_sampling": default_role_sampling(sampling).model_dump(),
+        }
 
     def answers_key_prompt(self) -> str | None:
         return icl_prompt().id
@@ -357,11 +421,19 @@ class IclSelfPrompt(Condition):
     def role_request(self, question: str, role_sampling: Sampling) -> ChatRequest | None:
         # Prefilling the opener keeps a 135M model on task; servers that ignore prefill still see the
         # pattern three times in the examples.
-        return ChatRequest(messages=role_messages(question), sampling=role_sampling,
-                           assistant_prefix=icl_prompt().opener)
+        return ChatRequest(
+            messages=role_messages(question), sampling=role_sampling, assistant_prefix=icl_prompt().opener
+        )
 
-    def answer_request(self, question: str, sampling: Sampling, *, role: str | None = None,
-                       manual_role: ManualRole | None = None, fmt: SelfPromptFormat = DEFAULT_FORMAT) -> ChatRequest:
+    def answer_request(
+        self,
+        question: str,
+        sampling: Sampling,
+        *,
+        role: str | None = None,
+        manual_role: ManualRole | None = None,
+        fmt: SelfPromptFormat = DEFAULT_FORMAT,
+    ) -> ChatRequest:
         if role is None:
             raise ConfigError(f"{self.name} needs the role written in step 1")
         messages = immersion_messages(role, icl_prompt().acceptance, question)
@@ -371,8 +443,11 @@ class IclSelfPrompt(Condition):
 class _TunedCondition(Condition):
     parses_format = True
 
-    def read_answer(self, text: str, fmt: SelfPromptFormat = DEFAULT_FORMAT,
-                    ) -> tuple[str | None, str, bool | None, str | None]:
+    def read_answer(
+        self,
+        text: str,
+        fmt: SelfPromptFormat = DEFAULT_FORMAT,
+    ) -> tuple[str | None, str, bool | None, str | None]:
         parsed = fmt.parse(text)
         return parsed.role, parsed.answer, parsed.held, parsed.problem
 
@@ -391,10 +466,20 @@ class SelfPrompt(_TunedCondition):
 class SelfPromptNoRole(_TunedCondition):
     name = "self-prompt-no-role"
 
-    def answer_request(self, question: str, sampling: Sampling, *, role: str | None = None,
-                       manual_role: ManualRole | None = None, fmt: SelfPromptFormat = DEFAULT_FORMAT) -> ChatRequest:
-        return ChatRequest(messages=[Message(role="user", content=question)], sampling=self.answer_sampling(sampling),
-                           assistant_prefix=fmt.role_prefix(""))
+    def answer_request(
+        self,
+        question: str,
+        sampling: Sampling,
+        *,
+        role: str | None = None,
+        manual_role: ManualRole | None = None,
+        fmt: SelfPromptFormat = DEFAULT_FORMAT,
+    ) -> ChatRequest:
+        return ChatRequest(
+            messages=[Message(role="user", content=question)],
+            sampling=self.answer_sampling(sampling),
+            assistant_prefix=fmt.role_prefix(""),
+        )
 
 
 CONDITIONS: tuple[str, ...] = tuple(_REGISTRY)  # every condition's name, in registration order
@@ -409,8 +494,11 @@ def check_condition(condition: str, manual_role: ManualRole | None = None) -> Co
     return cond
 
 
-def read_answer(condition: str, text: str, fmt: SelfPromptFormat = DEFAULT_FORMAT,
-                ) -> tuple[str | None, str, bool | None, str | None]:
+def read_answer(
+    condition: str,
+    text: str,
+    fmt: SelfPromptFormat = DEFAULT_FORMAT,
+) -> tuple[str | None, str, bool | None, str | None]:
     """Condition.read_answer by name. A condition named elsewhere (predictions from another tool) is read
     for a tagged role only."""
     cond = find_condition(condition)
@@ -420,9 +508,16 @@ def read_answer(condition: str, text: str, fmt: SelfPromptFormat = DEFAULT_FORMA
     return parsed.role, parsed.answer, parsed.held, parsed.problem
 
 
-def answer_questions(backend: Backend, questions: Sequence[str], condition: str | Condition, sampling: Sampling, *,
-                     fmt: SelfPromptFormat = DEFAULT_FORMAT, manual_role: ManualRole | None = None,
-                     role_sampling: Sampling | None = None) -> list[ConditionOutput]:
+def answer_questions(
+    backend: Backend,
+    questions: Sequence[str],
+    condition: str | Condition,
+    sampling: Sampling,
+    *,
+    fmt: SelfPromptFormat = DEFAULT_FORMAT,
+    manual_role: ManualRole | None = None,
+    role_sampling: Sampling | None = None,
+) -> list[ConditionOutput]:
     """Ask every question under `condition` (a name or a Condition); see Condition.answer."""
     cond = get_condition(condition) if isinstance(condition, str) else condition
     return cond.answer(backend, questions, sampling, fmt=fmt, manual_role=manual_role, role_sampling=role_sampling)

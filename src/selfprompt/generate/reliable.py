@@ -31,9 +31,10 @@ import random
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -72,9 +73,13 @@ class ReliableStats:
 
     def as_dict(self) -> dict[str, int]:
         return {
-            "requests_sent": self.requests_sent, "cache_hits": self.cache_hits, "retries": self.retries,
-            "errors": self.errors, "prompt_tokens": self.usage.prompt_tokens,
-            "completion_tokens": self.usage.completion_tokens, "tokens": self.tokens,
+            "requests_sent": self.requests_sent,
+            "cache_hits": self.cache_hits,
+            "retries": self.retries,
+            "errors": self.errors,
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "tokens": self.tokens,
         }
 
 
@@ -93,8 +98,9 @@ class Failure:
 
 # Error codes (OpenAI's `error.code` / `error.type`, which compatible servers copy) that mean the account
 # cannot be served at all until a person acts; a 429 carrying one is not a rate limit.
-QUOTA_ERROR_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active",
-                               "quota_exceeded"})
+QUOTA_ERROR_CODES = frozenset(
+    {"insufficient_quota", "billing_hard_limit_reached", "billing_not_active", "quota_exceeded"}
+)
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -120,10 +126,14 @@ def classify(exc: BaseException) -> Failure:
             status = exc.status_code
             code = error_code(exc)
             if code in QUOTA_ERROR_CODES or status == 402:
-                return Failure(False, f"HTTP {status} {code or 'payment required'}: the quota is exhausted "
-                               f"({_short(exc.message)}); waiting cannot fix it: add credit or wait for the quota "
-                               "to reset, then rerun the same command (finished work is kept and not asked again)",
-                               stops_all=True, quota=True)
+                return Failure(
+                    False,
+                    f"HTTP {status} {code or 'payment required'}: the quota is exhausted "
+                    f"({_short(exc.message)}); waiting cannot fix it: add credit or wait for the quota "
+                    "to reset, then rerun the same command (finished work is kept and not asked again)",
+                    stops_all=True,
+                    quota=True,
+                )
             # 408 request timeout, 409 conflict (server busy), 429 rate limit, 5xx server side.
             retryable = status in (408, 409, 429) or status >= 500
             return Failure(retryable, f"HTTP {status}: {_short(exc.message)}", retry_after_seconds(exc.response))
@@ -162,10 +172,15 @@ def retry_after_seconds(response: Any) -> float | None:
         return None
 
 
-def backoff_seconds(retry_number: int, retry_after: float | None, *, base: float = BASE_BACKOFF_SECONDS,
-                    maximum: float = MAX_BACKOFF_SECONDS) -> float:
+def backoff_seconds(
+    retry_number: int,
+    retry_after: float | None,
+    *,
+    base: float = BASE_BACKOFF_SECONDS,
+    maximum: float = MAX_BACKOFF_SECONDS,
+) -> float:
     """Full-jitter exponential backoff; a server's Retry-After is a floor, not a suggestion."""
-    ceiling = min(maximum, base * (2 ** retry_number))
+    ceiling = min(maximum, base * (2**retry_number))
     delay = random.uniform(0.0, ceiling)
     if retry_after is not None:
         delay = max(delay, min(retry_after, maximum))
@@ -371,11 +386,18 @@ class ReliableClient:
                 if failure.stops_all and self.stopped is None:
                     self.stopped = failure
                 if not failure.retryable or attempt == self.max_retries:
-                    return ReliableResult(None, cached=False, attempts=attempt + 1, error=error,
-                                          fatal=not failure.retryable, stops_all=failure.stops_all,
-                                          quota=failure.quota)
-                await asyncio.sleep(backoff_seconds(attempt, failure.retry_after, base=self.backoff_base,
-                                                    maximum=self.backoff_max))
+                    return ReliableResult(
+                        None,
+                        cached=False,
+                        attempts=attempt + 1,
+                        error=error,
+                        fatal=not failure.retryable,
+                        stops_all=failure.stops_all,
+                        quota=failure.quota,
+                    )
+                await asyncio.sleep(
+                    backoff_seconds(attempt, failure.retry_after, base=self.backoff_base, maximum=self.backoff_max)
+                )
                 continue
             self.stats.usage = self.stats.usage + response.usage
             if self._tpm is not None and response.usage.total_tokens:
@@ -386,8 +408,15 @@ class ReliableClient:
     def _stopped_result(self, attempts: int) -> ReliableResult | None:
         if self.stopped is None:
             return None
-        return ReliableResult(None, cached=False, attempts=attempts, error=self.stopped.message, fatal=True,
-                              stops_all=True, quota=self.stopped.quota)
+        return ReliableResult(
+            None,
+            cached=False,
+            attempts=attempts,
+            error=self.stopped.message,
+            fatal=True,
+            stops_all=True,
+            quota=self.stopped.quota,
+        )
 
     async def _wait_for_rate_limits(self, estimated_tokens: int) -> None:
         if self._rpm is not None:
@@ -402,8 +431,9 @@ class ReliableClient:
             raise TypeError(f"backend returned {type(response).__name__}, not ChatResponse")
         return response
 
-    def generate_many(self, requests: Sequence[ChatRequest],
-                      on_result: Callable[[ReliableResult], None] | None = None) -> list[ReliableResult]:
+    def generate_many(
+        self, requests: Sequence[ChatRequest], on_result: Callable[[ReliableResult], None] | None = None
+    ) -> list[ReliableResult]:
         """Synchronous convenience: all requests concurrently (bounded), results in request order.
 
         `on_result` hears of each result as it arrives (in completion order), e.g. to show progress."""

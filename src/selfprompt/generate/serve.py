@@ -24,7 +24,8 @@ import queue
 import threading
 import time
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import typer
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +34,7 @@ from selfprompt.format import DEFAULT_FORMAT, RoleDecided, SelfPromptFormat, Str
 from selfprompt.generate.backends import BACKEND_HELP
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
 from selfprompt.records import Message
+
 
 class ChatCompletionBody(BaseModel):
     """The subset of OpenAI's request body that the server honours; unknown fields are ignored."""
@@ -54,7 +56,10 @@ class ChatCompletionBody(BaseModel):
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         sampling = Sampling(
             max_tokens=self.max_completion_tokens or self.max_tokens or default_max_tokens,
-            temperature=self.temperature, top_p=self.top_p, seed=self.seed, stop=stops,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+            stop=stops,
         )
         prefix = fmt.role_prefix(self.role_prompt) if self.role_prompt is not None else ""
         return ChatRequest(messages=self.messages, sampling=sampling, assistant_prefix=prefix)
@@ -69,8 +74,15 @@ def as_deltas(events: list[StreamEvent]) -> list[dict[str, Any]]:
     deltas: list[dict[str, Any]] = []
     for event in events:
         if isinstance(event, RoleDecided):
-            deltas.append({"role": "assistant", "content": "", "role_prompt": event.role,
-                           "format_held": event.held, "format_problem": event.problem})
+            deltas.append(
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "role_prompt": event.role,
+                    "format_held": event.held,
+                    "format_problem": event.problem,
+                }
+            )
         elif event:
             deltas.append({"content": event})
     return deltas
@@ -80,8 +92,13 @@ def as_deltas(events: list[StreamEvent]) -> list[dict[str, Any]]:
 # The app
 
 
-def create_app(backend: Backend, *, model_name: str | None = None, fmt: SelfPromptFormat = DEFAULT_FORMAT,
-               default_max_tokens: int = 512) -> Any:
+def create_app(
+    backend: Backend,
+    *,
+    model_name: str | None = None,
+    fmt: SelfPromptFormat = DEFAULT_FORMAT,
+    default_max_tokens: int = 512,
+) -> Any:
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse, StreamingResponse
     from starlette.concurrency import run_in_threadpool
@@ -113,8 +130,15 @@ def create_app(backend: Backend, *, model_name: str | None = None, fmt: SelfProm
                 return backend.generate([request])[0]
 
         response = await run_in_threadpool(run)
-        return completion_json(response.text, request, response.finish_reason, response.usage.prompt_tokens,
-                               response.usage.completion_tokens, name, fmt)
+        return completion_json(
+            response.text,
+            request,
+            response.finish_reason,
+            response.usage.prompt_tokens,
+            response.usage.completion_tokens,
+            name,
+            fmt,
+        )
 
     return app
 
@@ -131,33 +155,60 @@ def refuse_empty_question(messages: list[Message]) -> dict[str, Any] | None:
         return openai_error("messages: give at least one user message (the question)", "messages")
     for k in users:
         if not messages[k].content.strip():
-            return openai_error(f"messages[{k}].content: the question is empty; a model cannot answer an empty "
-                                "question", f"messages[{k}].content")
+            return openai_error(
+                f"messages[{k}].content: the question is empty; a model cannot answer an empty question",
+                f"messages[{k}].content",
+            )
     return None
 
 
-def completion_json(text: str, request: ChatRequest, finish_reason: str, prompt_tokens: int,
-                    completion_tokens: int, model: str, fmt: SelfPromptFormat) -> dict[str, Any]:
+def completion_json(
+    text: str,
+    request: ChatRequest,
+    finish_reason: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    model: str,
+    fmt: SelfPromptFormat,
+) -> dict[str, Any]:
     parsed = fmt.parse(request.assistant_prefix + text)
-    message = {"role": "assistant", "content": parsed.answer, "role_prompt": parsed.role,
-               "format_held": parsed.held, "format_problem": parsed.problem}
+    message = {
+        "role": "assistant",
+        "content": parsed.answer,
+        "role_prompt": parsed.role,
+        "format_held": parsed.held,
+        "format_problem": parsed.problem,
+    }
     return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": "length" if finish_reason == "length" else "stop"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "length" if finish_reason == "length" else "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
     }
 
 
-def _sse(backend: Backend, request: ChatRequest, model: str, fmt: SelfPromptFormat,
-         busy: threading.Lock) -> Iterator[str]:
+def _sse(
+    backend: Backend, request: ChatRequest, model: str, fmt: SelfPromptFormat, busy: threading.Lock
+) -> Iterator[str]:
     """Server-sent events in OpenAI's chunk format; starlette iterates this in a worker thread."""
     chunk_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
     def event(delta: dict[str, Any], finish: str | None = None) -> str:
-        chunk = {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        chunk = {
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
         return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
     parser = StreamParser(fmt)
@@ -208,16 +259,22 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
         model: str = typer.Option("default", help="Model: 'default', a folder, a GGUF file or a hub id."),
-        backend: str = typer.Option("auto", help=BACKEND_HELP.format(embedded="hf") + " openai proxies another "
-                                    "server."),
+        backend: str = typer.Option(
+            "auto", help=BACKEND_HELP.format(embedded="hf") + " openai proxies another server."
+        ),
         host: str = typer.Option("127.0.0.1", help="Interface to bind; loopback unless you mean to expose it."),
         port: int = typer.Option(8000, help="TCP port."),
-        served_name: str = typer.Option(None, "--served-name", help="Model id reported by /v1/models (default: the model's)."),
-        format_name: str = typer.Option(DEFAULT_FORMAT.id, "--format", help="Self-prompt format the model was trained on."),
+        served_name: str = typer.Option(
+            None, "--served-name", help="Model id reported by /v1/models (default: the model's)."
+        ),
+        format_name: str = typer.Option(
+            DEFAULT_FORMAT.id, "--format", help="Self-prompt format the model was trained on."
+        ),
         max_tokens: int = typer.Option(512, min=1, help="Default max_tokens when a request gives none."),
         base_url: str = typer.Option(None, help="openai backend: the upstream server's base URL."),
-        api_key_env: str = typer.Option("OPENAI_API_KEY", help="openai backend: environment variable holding the "
-                                        "upstream server's key."),
+        api_key_env: str = typer.Option(
+            "OPENAI_API_KEY", help="openai backend: environment variable holding the upstream server's key."
+        ),
     ) -> None:
         """OpenAI-compatible /v1/chat/completions: answer as content, role prompt in `role_prompt`."""
         import uvicorn

@@ -73,8 +73,9 @@ def _load(path: str, size: int, mtime_ns: int) -> PromptFile:  # size and mtime:
     for field in ("name", "version"):
         if not isinstance(data.get(field), (str, int)) or not str(data[field]).strip():
             raise DataError(path, None, field, "missing or empty")
-    return PromptFile(name=str(data["name"]), version=str(data["version"]), path=path, sha256=sha256_text(text),
-                      data=data)
+    return PromptFile(
+        name=str(data["name"]), version=str(data["version"]), path=path, sha256=sha256_text(text), data=data
+    )
 
 
 def text_field(prompt: PromptFile, *keys: str) -> str:

@@ -92,7 +92,9 @@ def load_eval(report: Report, label: str, folder: Path) -> None:
                 continue
             system.summary[task] = entry["conditions"][condition]
             items_file = folder / "items" / f"{task}__{condition}.jsonl"
-            system.items[task] = {str(obj["id"]): obj for _, obj in iter_json_lines(items_file)} if items_file.exists() else {}
+            system.items[task] = (
+                {str(obj["id"]): obj for _, obj in iter_json_lines(items_file)} if items_file.exists() else {}
+            )
             if task not in report.tasks:
                 report.tasks.append(task)
         report.systems.append(system)
@@ -111,8 +113,13 @@ def load_judge(report: Report, label: str, folder: Path) -> None:
     report.sources[f"judge {label}"] = str(folder)
 
 
-def load_run(run: Path, evals: dict[str, Path] | None = None, judges: dict[str, Path] | None = None,
-             baseline: str | None = None, title: str | None = None) -> Report:
+def load_run(
+    run: Path,
+    evals: dict[str, Path] | None = None,
+    judges: dict[str, Path] | None = None,
+    baseline: str | None = None,
+    title: str | None = None,
+) -> Report:
     """A run folder (experiment index, eval folder or judge folder) plus any extra inputs."""
     evals, judges = dict(evals or {}), dict(judges or {})
     index_path = run / EXPERIMENT_INDEX
@@ -151,16 +158,23 @@ def choose_baseline(systems: list[System], given: str | None, declared: str | No
     if not wanted:
         if len(systems) <= 1:
             return names[0] if names else None
-        raise ConfigError(f"no baseline declared and {len(names)} candidates: {', '.join(names)}; pass --baseline "
-                          f"NAME, or declare `baseline:` in the experiment file")
+        raise ConfigError(
+            f"no baseline declared and {len(names)} candidates: {', '.join(names)}; pass --baseline "
+            f"NAME, or declare `baseline:` in the experiment file"
+        )
     source = "--baseline" if given else f"the experiment's baseline ({index_path})"
-    for matches in ([s for s in systems if s.name == wanted], [s for s in systems if s.eval_label == wanted],
-                    [s for s in systems if s.condition == wanted]):
+    for matches in (
+        [s for s in systems if s.name == wanted],
+        [s for s in systems if s.eval_label == wanted],
+        [s for s in systems if s.condition == wanted],
+    ):
         if len(matches) == 1:
             return matches[0].name
         if len(matches) > 1:
-            raise ConfigError(f"{source} '{wanted}' matches {len(matches)} systems: "
-                              f"{', '.join(s.name for s in matches)}; name one of them")
+            raise ConfigError(
+                f"{source} '{wanted}' matches {len(matches)} systems: "
+                f"{', '.join(s.name for s in matches)}; name one of them"
+            )
     raise ConfigError(f"{source} '{wanted}' is not one of the systems: {', '.join(names)}")
 
 
@@ -174,9 +188,17 @@ def accuracy_rows(report: Report) -> list[dict[str, Any]]:
         for s in report.systems:
             if task in s.summary:
                 summary = s.summary[task]
-                rows.append({"task": task, "system": s.name, "n": summary["n"], "lenient": summary["lenient"],
-                             "strict": summary["strict"], "extraction_failure_rate": summary.get("extraction_failure_rate"),
-                             "format_held_rate": summary.get("format_held_rate")})
+                rows.append(
+                    {
+                        "task": task,
+                        "system": s.name,
+                        "n": summary["n"],
+                        "lenient": summary["lenient"],
+                        "strict": summary["strict"],
+                        "extraction_failure_rate": summary.get("extraction_failure_rate"),
+                        "format_held_rate": summary.get("format_held_rate"),
+                    }
+                )
     return rows
 
 
@@ -197,8 +219,9 @@ def delta_rows(report: Report) -> list[dict[str, Any]]:
                 continue
             row: dict[str, Any] = {"task": task, "system": s.name, "baseline": base.name, "n": len(ids)}
             for metric, key in (("lenient", "correct"), ("strict", "correct_strict")):
-                cmp = paired_comparison([bool(base.items[task][i][key]) for i in ids],
-                                        [bool(s.items[task][i][key]) for i in ids], seed=0)
+                cmp = paired_comparison(
+                    [bool(base.items[task][i][key]) for i in ids], [bool(s.items[task][i][key]) for i in ids], seed=0
+                )
                 p = cmp["mcnemar"]["p_value"]
                 row[metric] = {**cmp, "p_value": p, "significant": bool(p < SIGNIFICANCE)}
             rows.append(row)
@@ -241,10 +264,24 @@ def example_rows(report: Report) -> list[dict[str, Any]]:
             for s in with_items:
                 it = s.items[task].get(i)
                 if it is not None:
-                    cells.append({"system": s.name, "role": it.get("role"), "answer": it.get("answer") or it.get("raw", ""),
-                                  "extracted": it.get("extracted"), "correct": it.get("correct")})
-            rows.append({"task": task, "id": i, "question": first.get("question", ""),
-                         "reference": first.get("reference", ""), "cells": cells})
+                    cells.append(
+                        {
+                            "system": s.name,
+                            "role": it.get("role"),
+                            "answer": it.get("answer") or it.get("raw", ""),
+                            "extracted": it.get("extracted"),
+                            "correct": it.get("correct"),
+                        }
+                    )
+            rows.append(
+                {
+                    "task": task,
+                    "id": i,
+                    "question": first.get("question", ""),
+                    "reference": first.get("reference", ""),
+                    "cells": cells,
+                }
+            )
     return rows
 
 

@@ -29,8 +29,11 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(None, help="Output folder (default: RUN/report)."),
         eval_dirs: list[str] = typer.Option([], "--eval", help="Extra eval folder, LABEL=FOLDER (repeatable)."),
         judge_dirs: list[str] = typer.Option([], "--judge", help="Extra judge folder, LABEL=FOLDER (repeatable)."),
-        baseline: str = typer.Option(None, help="System every other one is compared with: a system, eval label "
-                                     "or condition (default: the experiment's `baseline`; needed with several)."),
+        baseline: str = typer.Option(
+            None,
+            help="System every other one is compared with: a system, eval label "
+            "or condition (default: the experiment's `baseline`; needed with several).",
+        ),
         title: str = typer.Option(None, help="Page title."),
     ) -> None:
         """Write report.html and report.md: accuracy with CIs, deltas, judge outcomes, roles, examples, manifests."""

@@ -92,8 +92,9 @@ def outcome_plot(judges: dict[str, dict[str, Any]]) -> bytes:
 def roles_plot(distribution: dict[str, dict[str, list[tuple[str, int]]]]) -> bytes:
     """One panel per (system, task): the experts the model chose most often."""
     panels = [(system, task, top) for system, per_task in distribution.items() for task, top in per_task.items()]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 0.32 * sum(len(p[2]) for p in panels) + 1.1 * len(panels)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(7, 0.32 * sum(len(p[2]) for p in panels) + 1.1 * len(panels)), squeeze=False
+    )
     for ax, (system, task, top) in zip(axes[:, 0], panels):
         names = [name[:48] for name, _ in top]
         ax.barh(range(len(top)), [count for _, count in top], color="#6a1b9a")

@@ -14,7 +14,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from selfprompt.jsonl import write_text
 from selfprompt.report import plots
 from selfprompt.report.build import (
-    Report, accuracy_rows, delta_rows, example_rows, fmt_ci, fmt_pct, role_distribution,
+    Report,
+    accuracy_rows,
+    delta_rows,
+    example_rows,
+    fmt_ci,
+    fmt_pct,
+    role_distribution,
 )
 
 JUDGE_EXAMPLES = 3  # judged items shown per comparison
@@ -43,20 +49,37 @@ def figures(report: Report, acc: list, deltas: list, roles: dict) -> dict[str, b
 def write_report(report: Report, out_dir: Path) -> tuple[Path, Path]:
     """Write report.html, report.md and plots/*.png (the PNGs are for the markdown only)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    acc, deltas, roles, examples = accuracy_rows(report), delta_rows(report), role_distribution(report), example_rows(report)
+    acc, deltas, roles, examples = (
+        accuracy_rows(report),
+        delta_rows(report),
+        role_distribution(report),
+        example_rows(report),
+    )
     pngs = figures(report, acc, deltas, roles)
     (out_dir / "plots").mkdir(exist_ok=True)
     for name, data in pngs.items():
         (out_dir / "plots" / f"{name}.png").write_bytes(data)
     context = {
-        "title": report.title, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "version": _version(),
-        "sources": report.sources, "baseline": report.baseline, "accuracy_rows": acc, "delta_rows": deltas,
-        "judges": report.judges, "roles": roles, "examples": examples, "manifests": report.manifests,
-        "plots": {k: base64.b64encode(v).decode("ascii") for k, v in pngs.items()}, "judge_examples": JUDGE_EXAMPLES,
-        "ci": fmt_ci, "pct": fmt_pct,
+        "title": report.title,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "version": _version(),
+        "sources": report.sources,
+        "baseline": report.baseline,
+        "accuracy_rows": acc,
+        "delta_rows": deltas,
+        "judges": report.judges,
+        "roles": roles,
+        "examples": examples,
+        "manifests": report.manifests,
+        "plots": {k: base64.b64encode(v).decode("ascii") for k, v in pngs.items()},
+        "judge_examples": JUDGE_EXAMPLES,
+        "ci": fmt_ci,
+        "pct": fmt_pct,
         "manifest_json": lambda m: json.dumps(m, indent=2, ensure_ascii=False, default=str),
     }
-    env = Environment(loader=PackageLoader("selfprompt.report", "templates"), autoescape=select_autoescape(["html", "jinja"]))
+    env = Environment(
+        loader=PackageLoader("selfprompt.report", "templates"), autoescape=select_autoescape(["html", "jinja"])
+    )
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     write_text(html_path, env.get_template("report.html.jinja").render(**context))
     write_text(md_path, markdown(report, acc, deltas, roles, examples))
@@ -71,28 +94,55 @@ def _cell(text: Any, limit: int = 160) -> str:
 def markdown(report: Report, acc: list, deltas: list, roles: dict, examples: list) -> str:
     lines = [f"# {report.title}", ""]
     if acc:
-        lines += ["## Accuracy", "", "![accuracy](plots/accuracy.png)", "",
-                  "| task | system | n | lenient [95% CI] | strict [95% CI] | extraction failures |",
-                  "| --- | --- | ---: | --- | --- | ---: |"]
-        lines += [f"| {r['task']} | {r['system']} | {r['n']} | {fmt_ci(r['lenient'])} | {fmt_ci(r['strict'])} | "
-                  f"{fmt_pct(r['extraction_failure_rate'])} |" for r in acc]
+        lines += [
+            "## Accuracy",
+            "",
+            "![accuracy](plots/accuracy.png)",
+            "",
+            "| task | system | n | lenient [95% CI] | strict [95% CI] | extraction failures |",
+            "| --- | --- | ---: | --- | --- | ---: |",
+        ]
+        lines += [
+            f"| {r['task']} | {r['system']} | {r['n']} | {fmt_ci(r['lenient'])} | {fmt_ci(r['strict'])} | "
+            f"{fmt_pct(r['extraction_failure_rate'])} |"
+            for r in acc
+        ]
         lines.append("")
     if deltas:
-        lines += [f"## Difference to the baseline ({report.baseline})", "", "![deltas](plots/delta.png)", "",
-                  "| task | system | n | Δ lenient [95% CI] | McNemar p | significant |", "| --- | --- | ---: | --- | ---: | --- |"]
-        lines += [f"| {r['task']} | {r['system']} | {r['n']} | {fmt_ci(r['lenient'], 'difference')} | "
-                  f"{r['lenient']['p_value']:.3g} | {'yes' if r['lenient']['significant'] else 'no'} |" for r in deltas]
+        lines += [
+            f"## Difference to the baseline ({report.baseline})",
+            "",
+            "![deltas](plots/delta.png)",
+            "",
+            "| task | system | n | Δ lenient [95% CI] | McNemar p | significant |",
+            "| --- | --- | ---: | --- | ---: | --- |",
+        ]
+        lines += [
+            f"| {r['task']} | {r['system']} | {r['n']} | {fmt_ci(r['lenient'], 'difference')} | "
+            f"{r['lenient']['p_value']:.3g} | {'yes' if r['lenient']['significant'] else 'no'} |"
+            for r in deltas
+        ]
         lines.append("")
     if report.judges:
-        lines += ["## Pairwise judge", "", "![outcomes](plots/outcomes.png)", "",
-                  "| comparison | judge | win | tie | loss | error | adjusted win rate [95% CI] | inconsistency |",
-                  "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |"]
+        lines += [
+            "## Pairwise judge",
+            "",
+            "![outcomes](plots/outcomes.png)",
+            "",
+            "| comparison | judge | win | tie | loss | error | adjusted win rate [95% CI] | inconsistency |",
+            "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |",
+        ]
         for label, j in report.judges.items():
             r = j["results"]
-            rate = (f"{fmt_pct(r['adjusted_win_rate'])} [{fmt_pct(r['win_rate_ci'][0])}, {fmt_pct(r['win_rate_ci'][1])}]"
-                    if r.get("adjusted_win_rate") is not None else "n/a")
-            lines.append(f"| {label} | {r.get('judge', '')} | {r['win']} | {r['tie']} | {r['loss']} | {r['error']} | {rate} | "
-                         f"{fmt_pct(r.get('inconsistency_rate'))} |")
+            rate = (
+                f"{fmt_pct(r['adjusted_win_rate'])} [{fmt_pct(r['win_rate_ci'][0])}, {fmt_pct(r['win_rate_ci'][1])}]"
+                if r.get("adjusted_win_rate") is not None
+                else "n/a"
+            )
+            lines.append(
+                f"| {label} | {r.get('judge', '')} | {r['win']} | {r['tie']} | {r['loss']} | {r['error']} | {rate} | "
+                f"{fmt_pct(r.get('inconsistency_rate'))} |"
+            )
         lines.append("")
     if roles:
         lines += ["## Roles the model chose", "", "![roles](plots/roles.png)", ""]
@@ -103,9 +153,15 @@ def markdown(report: Report, acc: list, deltas: list, roles: dict, examples: lis
     if examples:
         lines += ["## Examples", ""]
         for ex in examples:
-            lines += [f"**{ex['task']} · {ex['id']}**: {_cell(ex['question'], 300)}", "", "| system | role | answer | correct |",
-                      "| --- | --- | --- | --- |"]
-            lines += [f"| {c['system']} | {_cell(c['role'])} | {_cell(c['answer'])} | {c['correct']} |" for c in ex["cells"]]
+            lines += [
+                f"**{ex['task']} · {ex['id']}**: {_cell(ex['question'], 300)}",
+                "",
+                "| system | role | answer | correct |",
+                "| --- | --- | --- | --- |",
+            ]
+            lines += [
+                f"| {c['system']} | {_cell(c['role'])} | {_cell(c['answer'])} | {c['correct']} |" for c in ex["cells"]
+            ]
             lines.append("")
     lines += ["## Inputs", ""] + [f"- {name}: `{path}`" for name, path in report.sources.items()] + [""]
     lines += ["Manifests (config, versions, data hashes, seeds) are in each input folder and in report.html.", ""]

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 
-
 def train(
     config: Path = typer.Option(..., "--config", "-c", help="Recipe YAML (see recipes/)."),
-    overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides of recipe fields, e.g. mode=baseline."),
-    dry_run: Optional[int] = typer.Option(None, "--dry-run", help="Print N rendered examples with trained spans marked ⟦ ⟧; no training."),
-    resume: Optional[str] = typer.Option(None, "--resume", help="'auto': continue from the newest checkpoint in output_dir (fresh start if none); or a checkpoint folder."),
+    overrides: list[str] | None = typer.Argument(
+        None, help="key=value overrides of recipe fields, e.g. mode=baseline."
+    ),
+    dry_run: int | None = typer.Option(
+        None, "--dry-run", help="Print N rendered examples with trained spans marked ⟦ ⟧; no training."
+    ),
+    resume: str | None = typer.Option(
+        None,
+        "--resume",
+        help="'auto': continue from the newest checkpoint in output_dir (fresh start if none); or a checkpoint folder.",
+    ),
 ) -> None:
     """Fine-tune a model on LIMA-Role: self-prompt mode (role + answer) or baseline (answer only)."""
     from selfprompt.preflight import check_train
@@ -30,7 +36,9 @@ def train(
 def merge(
     adapter: Path = typer.Argument(..., help="LoRA adapter folder written by `selfprompt train`."),
     out: Path = typer.Option(..., "--out", "-o", help="New folder for the merged model."),
-    base: Optional[str] = typer.Option(None, "--base", help="Base model spec; default: the one recorded with the adapter."),
+    base: str | None = typer.Option(
+        None, "--base", help="Base model spec; default: the one recorded with the adapter."
+    ),
 ) -> None:
     """Merge a LoRA adapter into its base model: a full folder loadable with plain transformers."""
     from selfprompt.train.merge import merge_adapter

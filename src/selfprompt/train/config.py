@@ -29,53 +29,105 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # --- what to train -------------------------------------------------------------------
-    model: str = Field(default="default", description="Model spec for selfprompt.models.resolve_model: 'default', a folder, a GGUF file or a hub id.")
+    model: str = Field(
+        default="default",
+        description="Model spec for selfprompt.models.resolve_model: 'default', a folder, a GGUF file or a hub id.",
+    )
     data: str = Field(description="LIMA-Role JSONL file (selfprompt.records.RoleExample rows). $VARS are expanded.")
-    mode: Mode = Field(default="self-prompt", description="'self-prompt': the assistant turn is role prompt + answer; 'baseline': the answer alone.")
-    format: str = Field(default="role-tags-v1", description="Self-prompt format (selfprompt.format) used to render role + answer.")
+    mode: Mode = Field(
+        default="self-prompt",
+        description="'self-prompt': the assistant turn is role prompt + answer; 'baseline': the answer alone.",
+    )
+    format: str = Field(
+        default="role-tags-v1", description="Self-prompt format (selfprompt.format) used to render role + answer."
+    )
     output_dir: str = Field(description="Where checkpoints, the final model, manifest and loss curve go.")
 
     # --- which rows ------------------------------------------------------------------------
-    include_statuses: list[str] = Field(default=["ok"], description="Annotation statuses kept, in BOTH modes, so baseline and self-prompt see the same rows.")
-    row_order: Literal["file", "shortest"] = Field(default="file", description="'file' keeps file order; 'shortest' takes the shortest rows first (by characters of question+role+answer, the same in both modes).")
-    max_rows: int | None = Field(default=None, ge=1, description="Use at most this many rows (after exclusions); None uses all.")
-    system_prompt: str | None = Field(default=None, description="System message for every example; None lets the chat template use its default.")
+    include_statuses: list[str] = Field(
+        default=["ok"],
+        description="Annotation statuses kept, in BOTH modes, so baseline and self-prompt see the same rows.",
+    )
+    row_order: Literal["file", "shortest"] = Field(
+        default="file",
+        description="'file' keeps file order; 'shortest' takes the shortest rows first (by characters of question+role+answer, the same in both modes).",
+    )
+    max_rows: int | None = Field(
+        default=None, ge=1, description="Use at most this many rows (after exclusions); None uses all."
+    )
+    system_prompt: str | None = Field(
+        default=None, description="System message for every example; None lets the chat template use its default."
+    )
 
     # --- tokenization ----------------------------------------------------------------------
-    chat_template: str = Field(default="auto", description="'auto' (match the tokenizer's template), or a shipped pair: smollm2, llama2, mistral.")
-    max_length: int = Field(default=1024, ge=16, description="Longest example in tokens; longer examples are excluded and reported (never cut).")
-    packing: bool = Field(default=False, description="Pack examples into max_length rows (TRL BFD packing; implies padding-free attention).")
-    padding_free: bool = Field(default=False, description="Concatenate a batch into one row with position ids instead of padding: no pad compute on GPUs with flash attention; slower than padding on CPU (sdpa), measured here.")
+    chat_template: str = Field(
+        default="auto",
+        description="'auto' (match the tokenizer's template), or a shipped pair: smollm2, llama2, mistral.",
+    )
+    max_length: int = Field(
+        default=1024,
+        ge=16,
+        description="Longest example in tokens; longer examples are excluded and reported (never cut).",
+    )
+    packing: bool = Field(
+        default=False,
+        description="Pack examples into max_length rows (TRL BFD packing; implies padding-free attention).",
+    )
+    padding_free: bool = Field(
+        default=False,
+        description="Concatenate a batch into one row with position ids instead of padding: no pad compute on GPUs with flash attention; slower than padding on CPU (sdpa), measured here.",
+    )
 
     # --- method ----------------------------------------------------------------------------
     method: Method = Field(default="lora", description="'lora', 'qlora' (4-bit base, CUDA only) or 'full' fine-tuning.")
     lora_r: int = Field(default=16, ge=1, description="LoRA rank.")
     lora_alpha: int = Field(default=32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
     lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
-    lora_target_modules: str | list[str] = Field(default="all-linear", description="Modules that get adapters: 'all-linear' or a list of names.")
-    gradient_checkpointing: bool = Field(default=False, description="Recompute activations in backward: less memory, ~30% slower.")
+    lora_target_modules: str | list[str] = Field(
+        default="all-linear", description="Modules that get adapters: 'all-linear' or a list of names."
+    )
+    gradient_checkpointing: bool = Field(
+        default=False, description="Recompute activations in backward: less memory, ~30% slower."
+    )
 
     # --- optimisation ----------------------------------------------------------------------
     epochs: float = Field(default=3.0, gt=0, description="Passes over the rows (ignored when max_steps > 0).")
     max_steps: int = Field(default=-1, description="Optimizer steps to run; -1 derives them from epochs.")
     per_device_batch_size: int = Field(default=4, ge=1, description="Examples per device per micro-batch.")
-    gradient_accumulation_steps: int = Field(default=1, ge=1, description="Micro-batches per optimizer step; global batch = this x per_device x processes.")
+    gradient_accumulation_steps: int = Field(
+        default=1, ge=1, description="Micro-batches per optimizer step; global batch = this x per_device x processes."
+    )
     learning_rate: float = Field(default=2e-4, gt=0, description="Peak learning rate.")
-    lr_scheduler: str = Field(default="linear", description="transformers scheduler name: linear, cosine, constant, ...")
-    warmup_steps: float = Field(default=0, ge=0, description="Linear warmup: an integer number of steps, or a float in [0, 1) as a fraction of all steps.")
+    lr_scheduler: str = Field(
+        default="linear", description="transformers scheduler name: linear, cosine, constant, ..."
+    )
+    warmup_steps: float = Field(
+        default=0,
+        ge=0,
+        description="Linear warmup: an integer number of steps, or a float in [0, 1) as a fraction of all steps.",
+    )
     weight_decay: float = Field(default=0.0, ge=0.0, description="AdamW decoupled weight decay.")
     adam_beta1: float = Field(default=0.9, description="AdamW beta1.")
     adam_beta2: float = Field(default=0.999, description="AdamW beta2 (LIMA used 0.95).")
     max_grad_norm: float = Field(default=1.0, description="Gradient clipping norm.")
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(default="auto", description="'auto': on GPU bf16 where supported, else fp16; on CPU bf16 autocast only where bf16 is native (AVX-512 BF16, AMX, Arm BF16), else fp32 (emulated bf16 is ~50x slower). The choice and its reason go into the manifest.")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        default="auto",
+        description="'auto': on GPU bf16 where supported, else fp16; on CPU bf16 autocast only where bf16 is native (AVX-512 BF16, AMX, Arm BF16), else fp32 (emulated bf16 is ~50x slower). The choice and its reason go into the manifest.",
+    )
     seed: int = Field(default=42, description="Seed for data order, dropout and LoRA init.")
 
     # --- bookkeeping -----------------------------------------------------------------------
     logging_steps: int = Field(default=1, ge=1, description="Log loss every N steps (loss.csv, loss.png).")
     save_steps: int = Field(default=50, ge=1, description="Checkpoint every N steps (resume point for --resume auto).")
     save_total_limit: int | None = Field(default=2, description="Keep only the newest N checkpoints; None keeps all.")
-    tensorboard: bool = Field(default=False, description="Also log to TensorBoard under output_dir/runs (needs the tensorboard extra).")
-    stop_after_steps: int | None = Field(default=None, ge=1, description="Stop cleanly after this many steps, with a checkpoint, as if killed; for time-boxed runs and resume tests.")
+    tensorboard: bool = Field(
+        default=False, description="Also log to TensorBoard under output_dir/runs (needs the tensorboard extra)."
+    )
+    stop_after_steps: int | None = Field(
+        default=None,
+        ge=1,
+        description="Stop cleanly after this many steps, with a checkpoint, as if killed; for time-boxed runs and resume tests.",
+    )
 
     def resolved_data(self) -> Path:
         return Path(os.path.expandvars(os.path.expanduser(self.data)))

@@ -68,7 +68,10 @@ def build_messages(row: RoleExample, mode: str, fmt: SelfPromptFormat, system_pr
 def tokenize_messages(tokenizer, messages: list[dict], training_template: str) -> tuple[list[int], list[int]]:
     """input_ids and labels; labels keep only the tokens inside the template's generation markers."""
     out = tokenizer.apply_chat_template(
-        messages, chat_template=training_template, tokenize=True, return_dict=True,
+        messages,
+        chat_template=training_template,
+        tokenize=True,
+        return_dict=True,
         return_assistant_tokens_mask=True,
     )
     ids = list(out["input_ids"])
@@ -85,8 +88,16 @@ def order_rows(rows: list[RoleExample], row_order: str) -> list[RoleExample]:
 
 
 def prepare_examples(
-    rows: list[RoleExample], tokenizer, training_template: str, *, mode: str, fmt: SelfPromptFormat,
-    system_prompt: str | None, max_length: int, include_statuses: list[str], row_order: str = "file",
+    rows: list[RoleExample],
+    tokenizer,
+    training_template: str,
+    *,
+    mode: str,
+    fmt: SelfPromptFormat,
+    system_prompt: str | None,
+    max_length: int,
+    include_statuses: list[str],
+    row_order: str = "file",
     max_rows: int | None = None,
 ) -> PreparedData:
     excluded: dict[str, list[str]] = {}

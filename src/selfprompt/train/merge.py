@@ -35,7 +35,9 @@ def merge_adapter(adapter: str | Path, out: str | Path, base: str | None = None)
             shutil.copy2(Path(resolved.adapter_path) / name, tmp / name)
     if (Path(resolved.adapter_path) / MANIFEST_NAME).exists():
         shutil.copy2(Path(resolved.adapter_path) / MANIFEST_NAME, tmp / "train_manifest.json")
-    write_manifest(tmp, stage="merge", config={"adapter": str(adapter), "base": resolved.base.spec if resolved.base else None})
+    write_manifest(
+        tmp, stage="merge", config={"adapter": str(adapter), "base": resolved.base.spec if resolved.base else None}
+    )
     if out.exists():
         out.rmdir()
     tmp.rename(out)

@@ -122,8 +122,11 @@ def peft_config(cfg: TrainConfig):
     from peft import LoraConfig
 
     return LoraConfig(
-        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-        target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM",
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.lora_target_modules,
+        task_type="CAUSAL_LM",
     )
 
 
@@ -133,8 +136,15 @@ def peft_config(cfg: TrainConfig):
 def prepare_data(cfg: TrainConfig, tokenizer, pair: ChatTemplatePair) -> PreparedData:
     rows = read_records(cfg.resolved_data(), RoleExample)
     data = prepare_examples(
-        rows, tokenizer, pair.training, mode=cfg.mode, fmt=get_format(cfg.format), system_prompt=cfg.system_prompt,
-        max_length=cfg.max_length, include_statuses=cfg.include_statuses, row_order=cfg.row_order,
+        rows,
+        tokenizer,
+        pair.training,
+        mode=cfg.mode,
+        fmt=get_format(cfg.format),
+        system_prompt=cfg.system_prompt,
+        max_length=cfg.max_length,
+        include_statuses=cfg.include_statuses,
+        row_order=cfg.row_order,
         max_rows=cfg.max_rows,
     )
     if not data.examples:
@@ -181,19 +191,33 @@ def sft_config(cfg: TrainConfig, out: Path, precision: Decision):
 
     return SFTConfig(
         output_dir=str(out),
-        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.per_device_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_steps,
-        weight_decay=cfg.weight_decay, adam_beta1=cfg.adam_beta1, adam_beta2=cfg.adam_beta2,
-        max_grad_norm=cfg.max_grad_norm, seed=cfg.seed, data_seed=cfg.seed,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        adam_beta1=cfg.adam_beta1,
+        adam_beta2=cfg.adam_beta2,
+        max_grad_norm=cfg.max_grad_norm,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
         # Rows over max_length were already excluded (never cut); TRL needs the bound only to pack.
-        max_length=cfg.max_length if cfg.packing else None, packing=cfg.packing, padding_free=cfg.padding_free or cfg.packing,
+        max_length=cfg.max_length if cfg.packing else None,
+        packing=cfg.packing,
+        padding_free=cfg.padding_free or cfg.packing,
         activation_checkpointing=cfg.gradient_checkpointing,
-        logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
+        logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
         report_to=["tensorboard"] if cfg.tensorboard else [],
-        use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, disable_tqdm=True,  # see progress_callback
-        remove_unused_columns=False, **precision_flags(precision),
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        disable_tqdm=True,  # see progress_callback
+        remove_unused_columns=False,
+        **precision_flags(precision),
     )
 
 
@@ -262,7 +286,9 @@ def find_resume_checkpoint(out: Path, resume: str | None) -> str | None:
     checkpoints = checkpoints_newest_first(out) if out.is_dir() else []
     if resume is None:
         if checkpoints:
-            raise ConfigError(f"{out} already holds checkpoints ({checkpoints[0].name}); pass --resume auto to continue, or pick another output_dir")
+            raise ConfigError(
+                f"{out} already holds checkpoints ({checkpoints[0].name}); pass --resume auto to continue, or pick another output_dir"
+            )
         return None
     if resume == "auto":
         complete = [c for c in checkpoints if is_complete_checkpoint(c)]
@@ -277,8 +303,12 @@ def build_trainer(cfg: TrainConfig, model, tokenizer, dataset, out: Path, precis
 
     callbacks = [progress_callback()] + ([stop_callback(cfg.stop_after_steps)] if cfg.stop_after_steps else [])
     return SFTTrainer(
-        model=model, args=sft_config(cfg, out, precision), train_dataset=dataset, processing_class=tokenizer,
-        peft_config=peft_config(cfg), callbacks=callbacks,
+        model=model,
+        args=sft_config(cfg, out, precision),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config(cfg),
+        callbacks=callbacks,
     )
 
 
@@ -329,13 +359,23 @@ def save_outputs(cfg: TrainConfig, trainer, tokenizer, pair: ChatTemplatePair, o
 
 def write_run_records(cfg: TrainConfig, data: PreparedData, pair: ChatTemplatePair, out: Path, extra: dict) -> None:
     summary = {
-        "mode": cfg.mode, "method": cfg.method, "format": cfg.format, "chat_template": pair.name,
-        "parity_sha256": cfg.parity_sha256(), "config_differs_from_parity_in": ["mode"],
-        "data": data.summary(), "row_ids": data.row_ids, **extra,
+        "mode": cfg.mode,
+        "method": cfg.method,
+        "format": cfg.format,
+        "chat_template": pair.name,
+        "parity_sha256": cfg.parity_sha256(),
+        "config_differs_from_parity_in": ["mode"],
+        "data": data.summary(),
+        "row_ids": data.row_ids,
+        **extra,
     }
     write_json(out / TRAIN_SUMMARY, summary)
     write_manifest(
-        out, stage="train", config=cfg.model_dump(), data_files=[cfg.resolved_data()], seed=cfg.seed,
+        out,
+        stage="train",
+        config=cfg.model_dump(),
+        data_files=[cfg.resolved_data()],
+        seed=cfg.seed,
         extra={"train": {k: v for k, v in summary.items() if k != "row_ids"}},
     )
 
@@ -380,14 +420,31 @@ def run(cfg: TrainConfig, resume: str | None = None, dry_run: int | None = None)
     if completed:
         save_outputs(cfg, trainer, tokenizer, pair, out)
     if main:
-        write_run_records(cfg, data, pair, out, {
-            "completed": completed, "global_step": state.global_step, "max_steps": state.max_steps,
-            "final_loss": final_loss, "train_seconds": metrics.get("train_runtime"), "resumed_from": checkpoint,
-            "num_processes": trainer.accelerator.num_processes, "decisions": decisions,
-        })
+        write_run_records(
+            cfg,
+            data,
+            pair,
+            out,
+            {
+                "completed": completed,
+                "global_step": state.global_step,
+                "max_steps": state.max_steps,
+                "final_loss": final_loss,
+                "train_seconds": metrics.get("train_runtime"),
+                "resumed_from": checkpoint,
+                "num_processes": trainer.accelerator.num_processes,
+                "decisions": decisions,
+            },
+        )
     trainer.accelerator.wait_for_everyone()
-    return RunResult(output_dir=out, completed=completed, global_step=state.global_step, final_loss=final_loss, data=data,
-                     train_seconds=metrics.get("train_runtime", 0.0))
+    return RunResult(
+        output_dir=out,
+        completed=completed,
+        global_step=state.global_step,
+        final_loss=final_loss,
+        data=data,
+        train_seconds=metrics.get("train_runtime", 0.0),
+    )
 
 
 def machine_decisions(precision: Decision, model, trainer) -> dict[str, dict]:
@@ -395,8 +452,12 @@ def machine_decisions(precision: Decision, model, trainer) -> dict[str, dict]:
     return {
         "precision": precision.as_dict(),
         **model_decisions(model),
-        "processes": Decision("processes", "launcher", trainer.accelerator.num_processes,
-                              "set by the launcher (torchrun/accelerate); 1 without one").as_dict(),
+        "processes": Decision(
+            "processes",
+            "launcher",
+            trainer.accelerator.num_processes,
+            "set by the launcher (torchrun/accelerate); 1 without one",
+        ).as_dict(),
     }
 
 
@@ -412,6 +473,11 @@ def _write_rank_hash(trainer, out: Path) -> None:
 
 def describe(result: RunResult) -> str:
     state = "finished" if result.completed else "stopped early (continue with --resume auto)"
-    return json.dumps({"output_dir": str(result.output_dir), "state": state, "step": result.global_step,
-                       "final_loss": result.final_loss})
-
+    return json.dumps(
+        {
+            "output_dir": str(result.output_dir),
+            "state": state,
+            "step": result.global_step,
+            "final_loss": result.final_loss,
+        }
+    )

@@ -22,9 +22,42 @@ from selfprompt.records import Annotation, RoleExample
 TEACHER = "template:topic-word"
 _WORD = re.compile(r"[A-Za-z][A-Za-z\-]{3,}")
 _STOP = {
-    "what", "which", "when", "where", "would", "could", "should", "there", "their", "about", "with", "from",
-    "that", "this", "have", "does", "your", "into", "write", "give", "tell", "explain", "please", "some",
-    "them", "they", "been", "were", "will", "like", "make", "best", "know", "want", "using", "other",
+    "what",
+    "which",
+    "when",
+    "where",
+    "would",
+    "could",
+    "should",
+    "there",
+    "their",
+    "about",
+    "with",
+    "from",
+    "that",
+    "this",
+    "have",
+    "does",
+    "your",
+    "into",
+    "write",
+    "give",
+    "tell",
+    "explain",
+    "please",
+    "some",
+    "them",
+    "they",
+    "been",
+    "were",
+    "will",
+    "like",
+    "make",
+    "best",
+    "know",
+    "want",
+    "using",
+    "other",
 }
 
 
@@ -45,8 +78,11 @@ def role_prompt_for(question: str) -> str:
 def lima_template_roles(lima_path: str | Path) -> list[RoleExample]:
     """One row per LIMA row of a GAIR/lima-format file, read (and its ids made) as every other stage does."""
     return [
-        RoleExample(**example.model_dump(), role_prompt=role_prompt_for(example.question),
-                    annotation=Annotation(teacher=TEACHER, template="topic-word", template_version="1", status="ok"))
+        RoleExample(
+            **example.model_dump(),
+            role_prompt=role_prompt_for(example.question),
+            annotation=Annotation(teacher=TEACHER, template="topic-word", template_version="1", status="ok"),
+        )
         for example in load_examples(str(lima_path))
     ]
 

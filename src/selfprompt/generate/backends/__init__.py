@@ -22,12 +22,24 @@ InProcess = Literal["hf", "llamacpp"]
 # Backends that honour ChatRequest.response_format (a JSON schema); hf refuses such requests.
 STRUCTURED_OUTPUT_BACKENDS = ("llamacpp", "openai")
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
-BACKEND_HELP = ("Client backend: auto | hf | llamacpp | openai. auto: the embedded 'default' runs in-process "
-                "({embedded} for this command), a .gguf file on llamacpp, a local folder (model or LoRA adapter) "
-                "on hf, anything else (or any model with --base-url) on an OpenAI-compatible server.")
+BACKEND_HELP = (
+    "Client backend: auto | hf | llamacpp | openai. auto: the embedded 'default' runs in-process "
+    "({embedded} for this command), a .gguf file on llamacpp, a local folder (model or LoRA adapter) "
+    "on hf, anything else (or any model with --base-url) on an OpenAI-compatible server."
+)
 
-__all__ = ["BACKENDS", "BACKEND_CHOICES", "STRUCTURED_OUTPUT_BACKENDS", "Backend", "ChatRequest", "ChatResponse",
-           "Sampling", "build_backend", "get_backend", "infer_backend"]
+__all__ = [
+    "BACKENDS",
+    "BACKEND_CHOICES",
+    "STRUCTURED_OUTPUT_BACKENDS",
+    "Backend",
+    "ChatRequest",
+    "ChatResponse",
+    "Sampling",
+    "build_backend",
+    "get_backend",
+    "infer_backend",
+]
 
 
 def get_backend(name: str, **options: Any) -> Backend:
@@ -46,8 +58,7 @@ def get_backend(name: str, **options: Any) -> Backend:
     raise ConfigError(f"unknown backend '{name}'; valid: {', '.join(BACKEND_CHOICES)}")
 
 
-def infer_backend(model: str, backend: str = "auto", *, base_url: str | None = None,
-                  embedded: InProcess = "hf") -> str:
+def infer_backend(model: str, backend: str = "auto", *, base_url: str | None = None, embedded: InProcess = "hf") -> str:
     """The backend that runs `model`: `backend` itself unless it is 'auto'. Loads nothing.
 
     The rule for 'auto', in order:
@@ -84,8 +95,15 @@ def infer_backend(model: str, backend: str = "auto", *, base_url: str | None = N
     return "openai"
 
 
-def build_backend(model: str, backend: str = "auto", *, base_url: str | None = None, api_key_env: str | None = None,
-                  embedded: InProcess = "hf", **options: Any) -> Backend:
+def build_backend(
+    model: str,
+    backend: str = "auto",
+    *,
+    base_url: str | None = None,
+    api_key_env: str | None = None,
+    embedded: InProcess = "hf",
+    **options: Any,
+) -> Backend:
     """The client for `model`: the backend from `infer_backend`, with the options that backend takes.
 
     `options` are backend settings (batch_size for hf, timeout and concurrency for openai, ...); each

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from selfprompt.errors import ConfigError
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
@@ -29,15 +30,23 @@ def refuse_response_format(request: ChatRequest) -> None:
     # Silently returning unconstrained text to a caller that asked for JSON would turn every
     # reply into a parse failure far from the cause.
     if request.wants_json:
-        raise ConfigError("the hf backend cannot constrain output to a JSON schema (response_format); "
-                          "use --backend llamacpp or an OpenAI-compatible server")
+        raise ConfigError(
+            "the hf backend cannot constrain output to a JSON schema (response_format); "
+            "use --backend llamacpp or an OpenAI-compatible server"
+        )
 
 
 class HFBackend(Backend):
     name = "hf"
 
-    def __init__(self, model: str | ResolvedModel = "default", batch_size: int = 8, device: str | None = None,
-                 dtype: str | None = None, **_: Any):
+    def __init__(
+        self,
+        model: str | ResolvedModel = "default",
+        batch_size: int = 8,
+        device: str | None = None,
+        dtype: str | None = None,
+        **_: Any,
+    ):
         super().__init__()
         import torch
 
@@ -52,8 +61,12 @@ class HFBackend(Backend):
         self.batch_size = batch_size
         where = f"device {self.device}" + ("" if self.device == "cuda" else f", CPU {cpu_facts().describe()}")
         self.decisions = {
-            "dtype": Decision("dtype", dtype or "auto", str(torch_dtype).removeprefix("torch."),
-                              f"{where}: " + ("set explicitly" if dtype else "bf16 on GPU, fp32 on every CPU")).as_dict(),
+            "dtype": Decision(
+                "dtype",
+                dtype or "auto",
+                str(torch_dtype).removeprefix("torch."),
+                f"{where}: " + ("set explicitly" if dtype else "bf16 on GPU, fp32 on every CPU"),
+            ).as_dict(),
             **model_decisions(self.model),
         }
         self.resolved.content_hash  # the id of what was just loaded, hashed now (remembered after the first time)
@@ -110,11 +123,16 @@ class HFBackend(Backend):
             eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
             n_generated = next((k for k, t in enumerate(ids) if t in eos), len(ids))
             hit_eos = n_generated < len(ids)
-            text, stopped = cut_at_stop(self.tokenizer.decode(ids[:n_generated], skip_special_tokens=True), sampling.stop)
+            text, stopped = cut_at_stop(
+                self.tokenizer.decode(ids[:n_generated], skip_special_tokens=True), sampling.stop
+            )
             finish = "stop" if (hit_eos or stopped) else "length"
             usage = Usage(prompt_tokens=int(mask.sum()), completion_tokens=n_generated + int(hit_eos))
-            responses.append(ChatResponse(text=text, finish_reason=finish, usage=usage, model=self.model_id,
-                                          seconds=seconds / len(requests)))
+            responses.append(
+                ChatResponse(
+                    text=text, finish_reason=finish, usage=usage, model=self.model_id, seconds=seconds / len(requests)
+                )
+            )
         return responses
 
     def stream(self, request: ChatRequest) -> Iterator[str]:
@@ -126,8 +144,12 @@ class HFBackend(Backend):
         enc = self.tokenizer([prompt], return_tensors="pt", add_special_tokens=False).to(self.device)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         cancel = threading.Event()  # set when the consumer stops early, so the worker stops too
-        kwargs = {**enc, **self._generate_kwargs(request.sampling), "streamer": streamer,
-                  "stopping_criteria": StoppingCriteriaList([_StopWhenSet(cancel)])}
+        kwargs = {
+            **enc,
+            **self._generate_kwargs(request.sampling),
+            "streamer": streamer,
+            "stopping_criteria": StoppingCriteriaList([_StopWhenSet(cancel)]),
+        }
         worker = threading.Thread(target=self.model.generate, kwargs=kwargs, daemon=True)
         stops = request.sampling.stop
         # Hold back as many characters as could be the start of a stop string split across pieces.

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from selfprompt.errors import ConfigError
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
@@ -27,15 +28,22 @@ def render_with_template(template: str, request: ChatRequest, bos_token: str, eo
 
     messages = [m.model_dump() for m in request.messages]
     rendered, _ = render_jinja_template(
-        conversations=[messages], chat_template=template, add_generation_prompt=True,
-        bos_token=bos_token, eos_token=eos_token,
+        conversations=[messages],
+        chat_template=template,
+        add_generation_prompt=True,
+        bos_token=bos_token,
+        eos_token=eos_token,
     )
     return rendered[0] + request.assistant_prefix
 
 
 def completion_kwargs(sampling: Sampling) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"max_tokens": sampling.max_tokens, "temperature": sampling.temperature,
-                              "top_p": sampling.top_p, "stop": sampling.stop or None}
+    kwargs: dict[str, Any] = {
+        "max_tokens": sampling.max_tokens,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "stop": sampling.stop or None,
+    }
     if sampling.seed is not None:
         kwargs["seed"] = sampling.seed
     return kwargs
@@ -54,7 +62,9 @@ def json_schema_of(response_format: dict[str, Any]) -> dict[str, Any]:
 class LlamaCppBackend(Backend):
     name = "llamacpp"
 
-    def __init__(self, model: str | ResolvedModel = "default", n_ctx: int = 4096, n_threads: int | None = None, **_: Any):
+    def __init__(
+        self, model: str | ResolvedModel = "default", n_ctx: int = 4096, n_threads: int | None = None, **_: Any
+    ):
         super().__init__()
         try:
             from llama_cpp import Llama
@@ -66,9 +76,14 @@ class LlamaCppBackend(Backend):
         self.resolved = model if isinstance(model, ResolvedModel) else resolve_model(model)
         threads = n_threads or usable_cores()
         self.llm = Llama(model_path=self.resolved.require_gguf(), n_ctx=n_ctx, n_threads=threads, verbose=False)
-        self.decisions = {"threads": Decision(
-            "threads", n_threads or "auto", threads,
-            "set explicitly" if n_threads else f"one per usable core of CPU {cpu_facts().describe()}").as_dict()}
+        self.decisions = {
+            "threads": Decision(
+                "threads",
+                n_threads or "auto",
+                threads,
+                "set explicitly" if n_threads else f"one per usable core of CPU {cpu_facts().describe()}",
+            ).as_dict()
+        }
         self.template = self.llm.metadata.get(CHAT_TEMPLATE_KEY)
         if not self.template:
             raise ConfigError(f"{self.resolved.gguf_path} has no embedded chat template ({CHAT_TEMPLATE_KEY})")
@@ -121,7 +136,9 @@ class LlamaCppBackend(Backend):
         return ChatResponse(
             text=choice["text"],
             finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
-            usage=Usage(prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0)),
+            usage=Usage(
+                prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0)
+            ),
             model=self.model_id,
             seconds=time.perf_counter() - started,
         )

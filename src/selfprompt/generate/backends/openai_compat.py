@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator, Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 from selfprompt.errors import ConfigError, ServiceStopped
@@ -43,8 +44,13 @@ def request_kwargs(model: str, request: ChatRequest) -> dict[str, Any]:
     """The chat.completions.create arguments for one request (without `stream`)."""
     messages = [m.model_dump() for m in request.messages]
     s = request.sampling
-    kwargs: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": s.max_tokens,
-                              "temperature": s.temperature, "top_p": s.top_p}
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "max_tokens": s.max_tokens,
+        "temperature": s.temperature,
+        "top_p": s.top_p,
+    }
     if s.seed is not None:
         kwargs["seed"] = s.seed
     if s.stop:
@@ -66,7 +72,8 @@ def to_response(completion: Any, seconds: float) -> ChatResponse:
         # content_filter / tool_calls end a turn too; only "length" means "cut off".
         finish_reason="length" if choice.finish_reason == "length" else "stop",
         usage=Usage(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0)
-        if usage else Usage(),
+        if usage
+        else Usage(),
         model=completion.model or "",
         seconds=seconds,
     )
@@ -75,8 +82,15 @@ def to_response(completion: Any, seconds: float) -> ChatResponse:
 class OpenAIBackend(Backend):
     name = "openai"
 
-    def __init__(self, model: str = "default", base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 timeout: float = 120.0, concurrency: int = 8, **_: Any):
+    def __init__(
+        self,
+        model: str = "default",
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 120.0,
+        concurrency: int = 8,
+        **_: Any,
+    ):
         super().__init__()
         from openai import OpenAI
 
