@@ -39,6 +39,11 @@ def answers_files(work: Path) -> None:
         (work / f"{name}.jsonl").write_text(json.dumps(row) + "\n")
 
 
+def eval_config(work: Path) -> None:
+    """The config file docs/foundation.md writes with printf just before its `--config` line."""
+    (work / "eval.yaml").write_text("tasks: [gsm8k]\nlimit: 2\nmax_tokens: 64\n")
+
+
 def predictions(work: Path) -> None:
     row = {"task": "gsm8k", "id": "gsm8k-0", "output": "The answer is 18."}
     (work / "preds.jsonl").write_text(json.dumps(row) + "\n")
@@ -86,12 +91,13 @@ COMMANDS: dict[str, Run | Parse] = {
     "selfprompt report runs/demo": Parse("needs the finished demo study (tests/test_report.py renders a report)"),
     "selfprompt serve --model runs/sp": Parse(NEEDS_TUNED + "; and a server runs until stopped"),
     # docs/annotate.md
-    "selfprompt annotate --data lima --teacher gpt-4o --backend openai --out runs/lima_role.jsonl --concurrency 16 "
+    "selfprompt annotate --data lima --teacher gpt-4o --out runs/lima_role.jsonl --concurrency 16 "
     "--rpm 500 --tpm 200000 --price-in 2.5 --price-out 10": Parse(PAID_API),
-    "selfprompt annotate --data lima --teacher meta-llama/Llama-3.1-70B-Instruct --backend openai "
+    "selfprompt annotate --data lima --teacher meta-llama/Llama-3.1-70B-Instruct "
     "--base-url http://gpu-box:8000/v1 --json --out runs/lima_role.jsonl": Parse("a 70B model on a GPU server"),
-    "selfprompt annotate --data lima --limit 50 --teacher default --backend llamacpp --out runs/lima_role.jsonl": Run(
-        replace={"50": "1"}, append=("--max-tokens", "16", "--max-attempts", "1", "--no-progress")
+    # the line of issue 12's acceptance: offline, the backend inferred from the model
+    "selfprompt annotate --data lima --limit 4 --teacher default --out runs/lima_role.jsonl": Run(
+        replace={"4": "1"}, append=("--max-tokens", "16", "--max-attempts", "1", "--no-progress")
     ),
     "selfprompt annotate --data my.jsonl --field-map question=instruction,answer=output --teacher gpt-4o "
     "--out my_role.jsonl": Parse(PAID_API),
@@ -114,6 +120,10 @@ COMMANDS: dict[str, Run | Parse] = {
     "selfprompt eval score --predictions preds.jsonl --out runs/preds-scores": Run(setup=predictions),
     "selfprompt eval tasks": Run(),
     # docs/foundation.md
+    "selfprompt eval --config eval.yaml --out runs/eval-cfg --limit 1 trigger_max_tokens=8": Run(
+        append=("max_tokens=8",),
+        setup=eval_config,  # overrides come last
+    ),
     'selfprompt ask "Why is the sky blue?"': Run(append=tuple(SMALL)),
     'selfprompt ask --backend llamacpp "Why is the sky blue?"': Run(append=tuple(SMALL)),
     'selfprompt ask --condition self-prompt --model runs/sp-lora "How do magnets work?"': Parse(NEEDS_TUNED),
