@@ -3,31 +3,21 @@ an experiment's `eval:` section."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from selfprompt.format import DEFAULT_FORMAT
-from selfprompt.generate.backends import BACKEND_HELP, BackendName
+from selfprompt.generate.backends import ModelSettings
 from selfprompt.generate.conditions import CONDITIONS, DEFAULT_CONDITION
 
 TRIGGER_MAX_TOKENS = 32  # the answer after a trigger is a few tokens (Kojima et al. used 32)
 
 
-class EvalConfig(BaseModel):
+class EvalConfig(ModelSettings):
     """Everything that defines an eval run: the options of `selfprompt eval`, its --config file, and an
     experiment's `eval:` section (whose systems set model and conditions). Recorded in the manifest."""
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(
-        default="default",
-        description="Model: default, HF folder, GGUF file, adapter folder, hub id; "
-        "for the openai backend, the served model name.",
-    )
-    backend: BackendName = Field(default="auto", description=BACKEND_HELP.format(embedded="hf"))
-    base_url: str | None = Field(default=None, description="openai backend: server URL (else $OPENAI_BASE_URL).")
-    api_key_env: str = Field(
-        default="OPENAI_API_KEY", description="openai backend: environment variable holding the key."
-    )
     tasks: list[str] = Field(
         description="Comma-separated task names (see `selfprompt eval tasks`).",
         json_schema_extra={"cli": {"split": ","}},

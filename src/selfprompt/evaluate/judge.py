@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from selfprompt.errors import ConfigError, DataError, ServiceStopped
 from selfprompt.evaluate.stats import bootstrap_ci
 from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat
-from selfprompt.generate.backends import BACKEND_HELP, DEFAULT_API_KEY_ENV, BackendName, infer_backend
+from selfprompt.generate.backends import BACKEND_HELP, DEFAULT_API_KEY_ENV, BackendName, ModelSettings, infer_backend
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
 from selfprompt.generate.conditions import CONDITIONS, DEFAULT_CONDITION, get_condition
 from selfprompt.jsonl import iter_json_lines, validation_error
@@ -312,23 +312,13 @@ class JudgeConfig(BaseModel):
         return infer_backend(self.judge, self.backend, base_url=self.base_url, embedded="llamacpp")
 
 
-class AnswersConfig(BaseModel):
+class AnswersConfig(ModelSettings):
     """Settings of `selfprompt judge answers` (answers to open-ended questions, for the judge): its options, its
     --config file, and an experiment's `answers:` section (whose systems set model and condition)."""
 
     model_config = ConfigDict(extra="forbid")
 
     out: str = Field(description="Output folder (answers.jsonl + manifest.json) or a .jsonl file.")
-    model: str = Field(
-        default="default",
-        description="Model that answers: default, HF folder, GGUF file, adapter "
-        "folder; for the openai backend, the served model name.",
-    )
-    backend: BackendName = Field(default="auto", description=BACKEND_HELP.format(embedded="hf"))
-    base_url: str | None = Field(default=None, description="openai backend: server base URL.")
-    api_key_env: str = Field(
-        default=DEFAULT_API_KEY_ENV, description="openai backend: environment variable holding the API key."
-    )
     condition: str = Field(
         default=DEFAULT_CONDITION,
         description="How the questions are asked: "

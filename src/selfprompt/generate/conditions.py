@@ -255,8 +255,20 @@ class Condition:
         fmt: SelfPromptFormat = DEFAULT_FORMAT,
     ) -> ChatRequest:
         """The request that produces the answer (step 2 for icl-self-prompt, the only step otherwise);
-        `sampling` before the role allowance."""
-        return ChatRequest(messages=[Message(role="user", content=question)], sampling=self.answer_sampling(sampling))
+        `sampling` before the role allowance. Conditions differ only in its messages and prefill."""
+        return ChatRequest(
+            messages=self.answer_messages(question, role=role, manual_role=manual_role),
+            sampling=self.answer_sampling(sampling),
+            assistant_prefix=self.answer_prefix(fmt),
+        )
+
+    def answer_messages(self, question: str, *, role: str | None, manual_role: ManualRole | None) -> list[Message]:
+        """The answering turn's messages: the question alone unless the condition sets a role first."""
+        return [Message(role="user", content=question)]
+
+    def answer_prefix(self, fmt: SelfPromptFormat) -> str:
+        """The prefilled start of the answering turn ("" for none)."""
+        return ""
 
     def read_answer(
         self,
@@ -385,19 +397,10 @@ class ManualRoleCondition(Condition):
             "role": sha256_text(manual_role.role_prompt + "\0" + manual_role.acceptance),
         }
 
-    def answer_request(
-        self,
-        question: str,
-        sampling: Sampling,
-        *,
-        role: str | None = None,
-        manual_role: ManualRole | None = None,
-        fmt: SelfPromptFormat = DEFAULT_FORMAT,
-    ) -> ChatRequest:
+    def answer_messages(self, question: str, *, role: str | None, manual_role: ManualRole | None) -> list[Message]:
         self.check(manual_role)
         assert manual_role is not None
-        messages = immersion_messages(manual_role.role_prompt, manual_role.acceptance, question)
-        return ChatRequest(messages=messages, sampling=self.answer_sampling(sampling))
+        return immersion_messages(manual_role.role_prompt, manual_role.acceptance, question)
 
 
 @register_condition
@@ -425,19 +428,10 @@ class IclSelfPrompt(Condition):
             messages=role_messages(question), sampling=role_sampling, assistant_prefix=icl_prompt().opener
         )
 
-    def answer_request(
-        self,
-        question: str,
-        sampling: Sampling,
-        *,
-        role: str | None = None,
-        manual_role: ManualRole | None = None,
-        fmt: SelfPromptFormat = DEFAULT_FORMAT,
-    ) -> ChatRequest:
+    def answer_messages(self, question: str, *, role: str | None, manual_role: ManualRole | None) -> list[Message]:
         if role is None:
             raise ConfigError(f"{self.name} needs the role written in step 1")
-        messages = immersion_messages(role, icl_prompt().acceptance, question)
-        return ChatRequest(messages=messages, sampling=self.answer_sampling(sampling))
+        return immersion_messages(role, icl_prompt().acceptance, question)
 
 
 class _TunedCondition(Condition):
@@ -466,20 +460,8 @@ class SelfPrompt(_TunedCondition):
 class SelfPromptNoRole(_TunedCondition):
     name = "self-prompt-no-role"
 
-    def answer_request(
-        self,
-        question: str,
-        sampling: Sampling,
-        *,
-        role: str | None = None,
-        manual_role: ManualRole | None = None,
-        fmt: SelfPromptFormat = DEFAULT_FORMAT,
-    ) -> ChatRequest:
-        return ChatRequest(
-            messages=[Message(role="user", content=question)],
-            sampling=self.answer_sampling(sampling),
-            assistant_prefix=fmt.role_prefix(""),
-        )
+    def answer_prefix(self, fmt: SelfPromptFormat) -> str:
+        return fmt.role_prefix("")  # an empty role block: the tuned model answers without writing one
 
 
 CONDITIONS: tuple[str, ...] = tuple(_REGISTRY)  # every condition's name, in registration order

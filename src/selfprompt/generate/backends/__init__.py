@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from selfprompt.errors import ConfigError
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
 
@@ -40,6 +42,24 @@ __all__ = [
     "get_backend",
     "infer_backend",
 ]
+
+
+class ModelSettings(BaseModel):
+    """The model a generating stage runs and how it is reached: the first fields of EvalConfig and AnswersConfig
+    (declared once here; `build_backend` takes them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        default="default",
+        description="Model: default, HF folder, GGUF file, adapter folder, hub id (with backend hf); "
+        "for the openai backend, the served model name.",
+    )
+    backend: BackendName = Field(default="auto", description=BACKEND_HELP.format(embedded="hf"))
+    base_url: str | None = Field(default=None, description="openai backend: server URL (else $OPENAI_BASE_URL).")
+    api_key_env: str = Field(
+        default=DEFAULT_API_KEY_ENV, description="openai backend: environment variable holding the key."
+    )
 
 
 def get_backend(name: str, **options: Any) -> Backend:
