@@ -49,7 +49,7 @@ def test_every_condition_is_one_registered_object_and_a_miss_lists_the_valid_nam
     assert "unknown condition 'self-promt'" in str(miss.value)
     assert all(name in str(miss.value) for name in CONDITIONS)
     assert find_condition("their-condition") is None  # names from another tool's predictions are not errors
-    with pytest.raises(ConfigError, match="needs a ManualRole"):
+    with pytest.raises(ConfigError, match="needs the role prompt we give the model"):
         get_condition("manual-role").check(None)
 
 

@@ -83,6 +83,8 @@ COMMANDS: dict[str, Run | Parse] = {
     ),
     "selfprompt judge answers --model runs/sp --condition self-prompt --questions vicuna_bench --limit 10 "
     "--out answers_sp.jsonl": Parse(NEEDS_TUNED),
+    "selfprompt judge answers --model default --condition plain --questions vicuna_bench --limit 10 "
+    "--out answers_base.jsonl": Run(replace={"10": "1"}, append=tuple(SMALL)),
     "selfprompt judge --a answers_sp.jsonl --b answers_base.jsonl --judge default --judge-backend llamacpp "
     "--verdict-format json --out runs/judge": Run(
         append=("--max-tokens", "48", "--max-verdict-attempts", "1"), setup=answers_files

@@ -66,6 +66,30 @@ def raise_bug(err: Console) -> None:
     sys.exit(1)
 
 
+def unreachable_server(error: BaseException) -> str | None:
+    """The URL (and cause) when `error`, or what caused it, is a failed connection to a server; else None.
+
+    The openai client wraps httpx's connection errors in APIConnectionError/APITimeoutError after its retries."""
+    import httpx
+
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        try:
+            import openai
+
+            server_error = isinstance(error, (openai.APIConnectionError, httpx.TransportError))
+        except ImportError:
+            server_error = isinstance(error, httpx.TransportError)
+        if server_error:
+            request = getattr(error, "request", None)
+            url = str(getattr(request, "url", "") or "")
+            cause = error.__cause__ or error.__context__
+            return f"{url or '(no URL)'} ({type(cause or error).__name__}: {cause or error})"
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def run_cli(command: typer.Typer) -> None:
     """Run a typer app with the usual manners, and exit with the usual status.
 
@@ -97,8 +121,16 @@ def run_cli(command: typer.Typer) -> None:
         sys.exit(2)
     except typer.Exit as e:
         sys.exit(e.exit_code)
-    except Exception:
-        raise_bug(err)
+    except Exception as e:
+        where = unreachable_server(e)
+        if where is None:
+            raise_bug(err)
+        err.print(
+            f"[bold red]error:[/] cannot reach the model server {where}: start it, or check --base-url "
+            "(and the model name: one that is not a local file or folder goes to a server)",
+            highlight=False,
+        )
+        sys.exit(2)
     # standalone_mode=False returns an exit code instead of exiting: typer.Exit inside a command, and 130
     # for a KeyboardInterrupt (typer turns it into Exit(130)).
     if result == 130:

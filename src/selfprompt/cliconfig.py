@@ -93,6 +93,9 @@ def load_stage_config(
         raise ConfigError(
             f"{source[unknown[0]]}: unknown key '{unknown[0]}'; valid keys: {', '.join(model.model_fields)}"
         )
+    for key, value in raw.items():  # `tasks=gsm8k,mmlu` or `tasks: gsm8k` for a list field: its comma-separated items
+        if isinstance(value, str) and _is_list(model.model_fields[key].annotation):
+            raw[key] = [v.strip() for v in value.split(",") if v.strip()]
     try:
         return model.model_validate(raw)
     except ValidationError as e:
@@ -106,6 +109,11 @@ def load_stage_config(
         where = source.get(key, "value")
         path_text = ".".join(str(x) for x in first["loc"])
         raise ConfigError(f"{where}: invalid value for '{path_text}': {first['msg']}") from None
+
+
+def _is_list(annotation: Any) -> bool:
+    annotation = _unwrap_optional(annotation)
+    return typing.get_origin(annotation) is list or annotation is list
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from selfprompt.cliconfig import config_command
+from selfprompt.errors import SelfPromptError
 
 
 def run(cfg, ctx: typer.Context, dry_run: bool, progress: bool) -> None:
@@ -27,6 +28,12 @@ def run(cfg, ctx: typer.Context, dry_run: bool, progress: bool) -> None:
         return
     summary = run_annotate(cfg, show_progress=progress, console=Console(stderr=True))
     print_summary(console, summary, cfg.summary_path)
+    errors = summary["status"].get("error", 0)
+    if summary["rows"] and errors == summary["rows"]:  # nothing came back: `annotate && train` must stop here
+        raise SelfPromptError(
+            f"every row failed with status 'error' ({errors}): the teacher did not answer (see "
+            f"{cfg.summary_path}); fix the server or model, then rerun with --retry-errors"
+        )
 
 
 def _annotate_command():

@@ -38,7 +38,7 @@ def resolve_data_dir(explicit: str | Path | None = None, *, required: bool = Tru
             return None
         raise ConfigError(
             f"no data mirror given: pass --data-dir /path/to/data or set {DATA_DIR_ENV}=/path/to/data "
-            "(a folder in the layout of ../shared/data, with MANIFEST.json)"
+            "(the local data mirror: one folder per dataset and a MANIFEST.json of sources and sha256s)"
         )
     path = Path(chosen).expanduser()
     if not path.is_dir():

@@ -141,13 +141,8 @@ def generate_answers(
                     Answer(
                         id=q.id,
                         question=q.question,
-                        answer=o.answer,
-                        role=o.role,
-                        raw=o.raw,
+                        **o.read_fields(),
                         condition=condition,
-                        format_held=o.format_held,
-                        problem=o.problem,
-                        finish_reason=o.finish_reason,
                         model=backend.model_id,
                         key=k,
                     )

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         from selfprompt.experiment.runner import plan_only, run_experiment
         from selfprompt.experiment.spec import load_experiment
 
-        console = Console(stderr=True)
+        console = Console(stderr=True, soft_wrap=True)  # a command line stays on one line, to copy
         exp = load_experiment(experiment, overrides or [])
         if dry_run:
             for line in plan_only(exp, experiment, out):

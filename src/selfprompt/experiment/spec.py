@@ -163,4 +163,27 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> Experiment:
         return Experiment.model_validate(raw)
     except ValidationError as e:
         first = e.errors()[0]
-        raise DataError(str(path), None, ".".join(str(p) for p in first["loc"]), first["msg"]) from None
+        where = ".".join(str(p) for p in first["loc"])
+        source = f"{path} (override {where}=...)" if any(o.partition("=")[0] == where for o in overrides) else str(path)
+        raise DataError(source, None, where, first["msg"] + _extra_key_hint(first)) from None
+
+
+def _extra_key_hint(error: dict[str, Any]) -> str:
+    """For an unknown key: what replaces `extra_args`, or the valid keys of its section."""
+    if error["type"] != "extra_forbidden":
+        return ""
+    *section, key = error["loc"]
+    if key == "extra_args":
+        return (
+            "; extra_args is gone: write each setting as a key of the section (e.g. `max_chars: 600`, "
+            "`max_attempts: 2`; `selfprompt <stage> --help` lists them)"
+        )
+    model: type[BaseModel] = Experiment
+    for part in section:
+        annotation = model.model_fields[str(part)].annotation if str(part) in model.model_fields else None
+        inner = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)]
+        nested = [a for a in inner if issubclass(a, BaseModel)]
+        if not nested:
+            return ""
+        model = nested[0]
+    return f"; valid keys: {', '.join(model.model_fields)}"

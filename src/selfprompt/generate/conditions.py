@@ -66,6 +66,18 @@ class ConditionOutput:
     # None where the model wrote no role (plain, manual-role, self-prompt-no-role, no role in the output).
     role_check: str | None = None
 
+    def read_fields(self) -> dict[str, Any]:
+        """What was read from the output (role, answer, raw, format_held, problem, finish_reason): the fields
+        every stored record of a generation carries under these names."""
+        return {
+            "role": self.role,
+            "answer": self.answer,
+            "raw": self.raw,
+            "format_held": self.format_held,
+            "problem": self.problem,
+            "finish_reason": self.finish_reason,
+        }
+
 
 @dataclass(frozen=True)
 class WrittenRole:
@@ -214,7 +226,10 @@ class Condition:
     def check(self, manual_role: ManualRole | None = None) -> None:
         """Raise ConfigError for settings this condition cannot run with (before any model is loaded)."""
         if self.needs_manual_role and manual_role is None:
-            raise ConfigError(f"condition '{self.name}' needs a ManualRole (role_prompt and acceptance)")
+            raise ConfigError(
+                f"condition '{self.name}' needs the role prompt we give the model: `ask --role-prompt TEXT`; "
+                "eval takes each task's role from evaluate/roles.yaml; judge answers has none (use another condition)"
+            )
 
     def prompt_files(self) -> list[Path]:
         """The prompt files this condition reads (an edit to one changes its generations)."""

@@ -133,4 +133,12 @@ def build_backend(
     name = infer_backend(model, backend, base_url=base_url, embedded=embedded)
     if name == "openai":
         options = {**options, "base_url": base_url, "api_key_env": api_key_env or DEFAULT_API_KEY_ENV}
+        if backend == "auto" and not base_url:
+            try:
+                return get_backend(name, model=model, **options)
+            except ConfigError as e:  # say why a name meant as a path ended up at a server
+                raise ConfigError(
+                    f"'{model}' is not the embedded default nor a local file or folder (from {Path.cwd()}), so "
+                    f"backend auto sends it to an OpenAI-compatible server; {e}"
+                ) from None
     return get_backend(name, model=model, **options)
