@@ -35,7 +35,7 @@ def test_clean_role_keeps_first_paragraph_within_bounds():
 def test_conditions_are_checked_before_any_generation():
     with pytest.raises(ConfigError, match="valid: plain, manual-role"):
         answer_questions(None, ["q"], "role-play", Sampling())
-    with pytest.raises(ConfigError, match="ManualRole"):
+    with pytest.raises(ConfigError, match="needs the role prompt we give the model"):
         answer_questions(None, ["q"], "manual-role", Sampling())
     assert CONDITIONS == ("plain", "manual-role", "icl-self-prompt", "self-prompt", "self-prompt-no-role")
 
