@@ -71,17 +71,12 @@ def unreachable_server(error: BaseException) -> str | None:
 
     The openai client wraps httpx's connection errors in APIConnectionError/APITimeoutError after its retries."""
     import httpx
+    import openai  # a dependency: the client of every OpenAI-compatible server
 
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        try:
-            import openai
-
-            server_error = isinstance(error, (openai.APIConnectionError, httpx.TransportError))
-        except ImportError:
-            server_error = isinstance(error, httpx.TransportError)
-        if server_error:
+        if isinstance(error, (openai.APIConnectionError, httpx.TransportError)):
             request = getattr(error, "request", None)
             url = str(getattr(request, "url", "") or "")
             cause = error.__cause__ or error.__context__
