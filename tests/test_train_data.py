@@ -103,7 +103,7 @@ def test_trained_tokens_are_exactly_role_answer_and_end_of_turn(tokenizer, lima_
         expected = expected_trained_text(name, content, tokenizer.eos_token)
         if trained != expected:
             # Only allowed difference: the first trained token straddles the turn boundary (a BPE may
-            # merges a prompt's last character with the turn's first); the model must still emit that whole token.
+            # merge a prompt's last character with the turn's first); the model must still emit that whole token.
             first = next(i for i, lab in enumerate(example.labels) if lab != IGNORE_INDEX)
             extra = trained[: len(trained) - len(expected)]
             assert trained.endswith(expected) and tokenizer.decode(example.input_ids[first : first + 1]).startswith(
