@@ -89,7 +89,7 @@ def test_template_renders_the_pinned_text(name, copy_):
 
 
 def test_mistral_is_the_current_v1_template_not_the_older_ones():
-    # The two faults of the copy shipped before: no space after </s>, and a system message refused.
+    # Unlike Mixtral/v0.2's template, a space after </s>; unlike v0.1's first one, a system message is taken.
     mistral = load_template_pair("mistral").original
     assert render(mistral, MULTI_TURN[:3]).endswith("4.</s> [INST] And 3+3? [/INST]")
     assert render(mistral, SYSTEM).startswith("<s> [INST] Be brief.\n\n")

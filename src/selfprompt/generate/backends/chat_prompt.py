@@ -25,9 +25,9 @@ def render_chat_prompt(render: Renderer, request: ChatRequest) -> str:
     """The exact prompt text for `request`: the generation prompt, or the open assistant turn that
     starts with `request.assistant_prefix`.
 
-    Invariant (tested for every shipped template): for a prefix P and any continuation X that starts
-    with a non-space character, the result is a prefix of the training rendering of the same messages
-    plus the assistant message P + X. Raises what the template raises (e.g. roles out of order)."""
+    Invariant (tested for every shipped template): for a prefix P and any continuation X that is not
+    all whitespace, the result ends with P and is a prefix of the training rendering of the same
+    messages plus the assistant message P + X. Raises what the template raises (roles out of order)."""
     messages: list[dict[str, Any]] = [m.model_dump() for m in request.messages]
     prefix = request.assistant_prefix
     if not prefix:
