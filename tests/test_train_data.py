@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -39,10 +40,11 @@ def expected_trained_text(template: str, content: str, eos: str) -> str:
     if template == "llama2":
         return " " + content.strip() + " " + eos
     if template == "mistral":
-        return content + eos
+        return " " + content + eos
     raise AssertionError(template)
 
 
+GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
 CONVERSATIONS = [
     [
         {"role": "user", "content": "Why is the sky blue?"},
@@ -61,10 +63,8 @@ CONVERSATIONS = [
 @pytest.mark.parametrize("name", TEMPLATE_NAMES)
 def test_training_template_renders_byte_identical_to_original(tokenizer, name):
     pair = load_template_pair(name)
-    assert "{% generation %}" in pair.training and "{% generation %}" not in pair.original
+    assert GENERATION.search(pair.training) and not GENERATION.search(pair.original)
     for messages in CONVERSATIONS:
-        if name == "mistral" and messages[0]["role"] == "system":
-            continue  # Mistral's template refuses system messages, in both copies
         for gen_prompt in (False, True):
             conv = messages[:-1] if gen_prompt else messages
             original = tokenizer.apply_chat_template(
@@ -102,8 +102,8 @@ def test_trained_tokens_are_exactly_role_answer_and_end_of_turn(tokenizer, lima_
         trained = trained_text(tokenizer, example)
         expected = expected_trained_text(name, content, tokenizer.eos_token)
         if trained != expected:
-            # Only allowed difference: the first trained token straddles the turn boundary (this BPE
-            # merges Mistral's ']' with '<role>'); the model must still emit that whole token.
+            # Only allowed difference: the first trained token straddles the turn boundary (a BPE may
+            # merge a prompt's last character with the turn's first); the model must still emit that whole token.
             first = next(i for i, lab in enumerate(example.labels) if lab != IGNORE_INDEX)
             extra = trained[: len(trained) - len(expected)]
             assert trained.endswith(expected) and tokenizer.decode(example.input_ids[first : first + 1]).startswith(

@@ -10,8 +10,10 @@ comes as a pair of files in `templates/`:
     NAME_training.jinja  the same template with generation markers; renders identical text
 
 `smollm2` is SmolLM2-Instruct's ChatML (the embedded default). `llama2` is Llama-2-chat's
-template (meta-llama/Llama-2-7b-chat-hf) and `mistral` Mistral-7B-Instruct-v0.1's; the paper
-tuned the *base* Llama-2-7B and Mistral-7B, which ship no template, so their recipes name one.
+template (meta-llama/Llama-2-7b-chat-hf) and `mistral` Mistral-7B-Instruct-v0.1's current one
+(Mistral's 2024 "v1" rewrite, which takes a system message); the paper tuned the *base* Llama-2-7B
+and Mistral-7B, which ship no template, so their recipes name one. docs/train.md says which
+revision each file is and why; tests/test_templates.py pins their rendered text.
 """
 
 from __future__ import annotations

@@ -34,8 +34,9 @@ class ChatRequest(BaseModel):
     assistant_prefix: str = Field(
         default="",
         description="Text the assistant turn starts with (prefill). The response text excludes it. "
-        "In-process backends render it after the generation prompt; the openai backend sends it as a "
-        "final assistant message with continue_final_message (vLLM/SGLang semantics).",
+        "In-process backends render it as the start of the assistant turn, exactly as training rendered it "
+        "(chat_prompt.py); the openai backend sends it as a final assistant message with "
+        "continue_final_message (vLLM/SGLang semantics).",
     )
     response_format: dict | None = Field(
         default=None, description="OpenAI-style response_format (JSON schema), for servers that support it."

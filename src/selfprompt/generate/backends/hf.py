@@ -9,16 +9,17 @@ from typing import Any
 
 from selfprompt.errors import ConfigError
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
+from selfprompt.generate.backends.chat_prompt import render_chat_prompt
 from selfprompt.hardware import Decision, cpu_facts, model_decisions
 from selfprompt.models import ResolvedModel, load_causal_lm, load_tokenizer, resolve_model
 from selfprompt.records import Usage
 
 
 def render_prompt(tokenizer: Any, request: ChatRequest) -> str:
-    """The exact prompt text: the tokenizer's own chat template, then any assistant prefill."""
-    messages = [m.model_dump() for m in request.messages]
-    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return prompt + request.assistant_prefix
+    """The exact prompt text under the tokenizer's own chat template, any prefill rendered as in training."""
+    return render_chat_prompt(
+        lambda messages, **kw: tokenizer.apply_chat_template(messages, tokenize=False, **kw), request
+    )
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:

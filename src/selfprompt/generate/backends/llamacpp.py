@@ -2,7 +2,7 @@
 
 The prompt is rendered by us from the chat template embedded in the GGUF file, with the same
 Jinja renderer transformers uses, so hf and llamacpp see the same prompt text for a request,
-and an `assistant_prefix` is simply appended after the generation prompt. Generation then goes
+and an `assistant_prefix` renders as it did in training (chat_prompt.py). Generation then goes
 through llama.cpp's plain completion API (special tokens in the prompt are parsed as tokens).
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 from selfprompt.errors import ConfigError
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
+from selfprompt.generate.backends.chat_prompt import render_chat_prompt
 from selfprompt.hardware import Decision, cpu_facts, usable_cores
 from selfprompt.models import ResolvedModel, resolve_model
 from selfprompt.records import Usage
@@ -23,18 +24,17 @@ CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
 
 
 def render_with_template(template: str, request: ChatRequest, bos_token: str, eos_token: str) -> str:
-    """The prompt text for `request` under a Jinja chat template, as transformers would render it."""
+    """The prompt text for `request` under a Jinja chat template, as transformers would render it (prefill
+    included, see selfprompt.generate.backends.chat_prompt)."""
     from transformers.utils.chat_template_utils import render_jinja_template
 
-    messages = [m.model_dump() for m in request.messages]
-    rendered, _ = render_jinja_template(
-        conversations=[messages],
-        chat_template=template,
-        add_generation_prompt=True,
-        bos_token=bos_token,
-        eos_token=eos_token,
-    )
-    return rendered[0] + request.assistant_prefix
+    def render(messages: list[dict], **kwargs: Any) -> str:
+        rendered, _ = render_jinja_template(
+            conversations=[messages], chat_template=template, bos_token=bos_token, eos_token=eos_token, **kwargs
+        )
+        return rendered[0]
+
+    return render_chat_prompt(render, request)
 
 
 def completion_kwargs(sampling: Sampling) -> dict[str, Any]:
