@@ -22,12 +22,14 @@ chat template), e.g. `model@3f9c0a1b2c3d4e5f`. Two different models in `runs/a/m
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
 import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -74,7 +76,9 @@ class ResolvedModel:
     base: ResolvedModel | None = None
 
     def transformers_path(self) -> str:
-        """A folder transformers can load: converts a GGUF on first use (cached)."""
+        """A folder transformers can load: converts a GGUF on first use (cached). Every transformers load asks
+        for it first, so the loading bars are silenced here where they would only fill a log."""
+        quiet_loading_bars()
         if self.kind == "adapter":
             assert self.base is not None
             return self.base.transformers_path()
@@ -239,9 +243,28 @@ def _adapter_base_spec(path: Path, config: dict[str, Any]) -> str:
     return base
 
 
+@functools.cache
+def quiet_loading_bars() -> None:
+    """Once per process: when stderr is not a terminal (a stage log, a pipe), turn off the tqdm bars of
+    transformers ("Loading weights") and the hub's downloads: redrawn with carriage returns, they only fill
+    a log with lines. In a terminal they stay."""
+    try:
+        terminal = sys.stderr.isatty()
+    except (AttributeError, ValueError, OSError):
+        terminal = False
+    if terminal:
+        return
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    disable_progress_bars()
+
+
 def _resolve_hub(repo_id: str) -> ResolvedModel:
     from huggingface_hub import snapshot_download
 
+    quiet_loading_bars()
     try:
         folder = snapshot_download(
             repo_id,
