@@ -128,9 +128,7 @@ def format_rate(per_second: float | None, unit: str) -> str:
     return f"{per_second * 3600:.2f} {unit}/h"
 
 
-def describe(
-    label: str, tally: Tally, unit: str, now: float | None = None, step: dict[str, Any] | None = None
-) -> str:
+def describe(label: str, tally: Tally, unit: str, now: float | None = None, step: dict[str, Any] | None = None) -> str:
     """One line: label, done/total, cached, the batch in progress (`step`, see report_step), rate, time left,
     elapsed."""
     if tally.total is None and tally.done == 0 and not step:
