@@ -5,6 +5,7 @@ experiment file, and both give the same default. Only the parse paths run here: 
 from __future__ import annotations
 
 import json
+import re
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -358,3 +359,32 @@ def test_a_folder_given_as_a_config_file_is_called_a_folder(tmp_path):
         load_config(tmp_path)
     with pytest.raises(DataError, match="is a folder, not an experiment YAML file"):
         load_experiment(tmp_path)
+
+
+# Where each stage's settings table is: the doc, and text just before the table.
+SETTINGS_TABLES = {
+    "annotate": ("docs/annotate.md", "Every option is a field of `AnnotateConfig`"),
+    "eval": ("docs/evaluate.md", "Options of `selfprompt eval`"),
+    "answers": ("docs/judge-run-report.md", "Settings of `selfprompt judge answers`"),
+    "judge": ("docs/judge-run-report.md", "Settings of `selfprompt judge` ("),
+}
+
+
+def settings_table(doc: str, anchor: str) -> list[str]:
+    """The option cells (first column) of the first table after `anchor` in `doc`."""
+    text = (REPO / doc).read_text(encoding="utf-8")
+    assert anchor in text, f"{doc}: no '{anchor}'"
+    lines = text[text.index(anchor) :].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return [line.split("|")[1] for line in lines[start + 2 : end]]
+
+
+@pytest.mark.parametrize("stage", list(STAGE_CONFIGS))
+def test_every_setting_is_in_its_stage_docs_table(stage):
+    doc, anchor = SETTINGS_TABLES[stage]
+    cells = settings_table(doc, anchor)
+    flags = {flag for cell in cells for flag in re.findall(r"--[a-z][a-z-]*(?:/--[a-z-]+)?", cell)}
+    model = STAGE_CONFIGS[stage]
+    missing = [flag_names(model, name)[0] for name in model.model_fields if flag_names(model, name)[0] not in flags]
+    assert not missing, f"{doc}: the settings table of {stage} lacks {missing}"
