@@ -97,6 +97,34 @@ def test_lora_adapter_loads_over_its_base(default_model, tmp_path):
     assert marked.base.kind == "default" and marked.gguf_path is None
 
 
+def peft_adapter_folder(folder: Path, target_modules: list[str], hash_seed: int) -> bytes:
+    """An adapter folder whose adapter_config.json peft itself wrote, in a process with the given string-hash
+    seed (peft keeps target_modules as a set: the seed decides the order it writes); returns the config's bytes."""
+    code = (
+        "import sys; from peft import LoraConfig; "
+        "LoraConfig(r=2, lora_alpha=4, target_modules=sys.argv[2].split(',')).save_pretrained(sys.argv[1])"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": str(hash_seed)}
+    subprocess.run([sys.executable, "-c", code, str(folder), ",".join(target_modules)], env=env, check=True)
+    (folder / "adapter_model.safetensors").write_bytes(b"the same weights in every folder")
+    (folder / ADAPTER_BASE_FILE).write_text(json.dumps({"base_model": "default"}))
+    return (folder / "adapter_config.json").read_bytes()
+
+
+def test_an_adapter_id_does_not_depend_on_the_order_peft_wrote_its_target_modules(default_model, tmp_path):
+    modules = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    first = peft_adapter_folder(tmp_path / "a", modules, hash_seed=1)
+    second = peft_adapter_folder(tmp_path / "b", modules, hash_seed=2)
+    order = [json.loads(config)["target_modules"] for config in (first, second)]
+    assert order[0] != order[1] and sorted(order[0]) == sorted(order[1])  # two identical trainings, other bytes
+    a, b = resolve_model(str(tmp_path / "a")), resolve_model(str(tmp_path / "b"))
+    assert a.kind == b.kind == "adapter"
+    assert a.content_hash == b.content_hash and a.model_id.split("@")[1] == b.model_id.split("@")[1]
+    # Other target modules are another model.
+    peft_adapter_folder(tmp_path / "c", ["q_proj", "v_proj"], hash_seed=1)
+    assert resolve_model(str(tmp_path / "c")).content_hash != a.content_hash
+
+
 def test_unreachable_hub_says_how_to_pass_a_local_path():
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     env["HF_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there: fails fast

@@ -210,3 +210,90 @@ def test_no_events_into_a_descriptor_that_is_not_a_pipe(monkeypatch, tmp_path):
             line.advance(2)
         assert P.EVENTS.stream is None
     assert (tmp_path / "other.txt").read_text() == ""
+
+
+# --- work inside a batch ------------------------------------------------------------------------------
+
+
+def test_steps_inside_a_batch_show_but_are_not_items(monkeypatch):
+    read_end, write_end = os.pipe()
+    monkeypatch.setenv(P.PROGRESS_FD_ENV, str(write_end))
+    monkeypatch.setattr(P, "EVENTS", P._EventPipe())
+    clock = Clock()
+    with P.ProgressLine("eval gsm8k/plain", 8, show=False, clock=clock) as line:
+        clock.now = 30.0
+        P.report_step(37, 256, 8)  # what a backend calls at a decoding step
+        assert "0/8 items  [batch of 8: 37/256 tokens]  -- items/s  left --" in line.text()
+        clock.now = 30.1
+        P.report_step(38, 256, 8)  # within STEP_EVERY_S: shown, no event
+        clock.now = 31.0
+        P.report_step(60, 256, 8)
+        assert "[batch of 8: 60/256 tokens]" in line.text()
+        clock.now = 40.0
+        line.advance(8)  # the batch's items are counted: the step is gone, the rate is items over time
+        assert "[batch" not in line.text() and "8/8 items  12.00 items/min" in line.text()
+    P.report_step(1, 2, 1)  # no open line: nothing happens
+    P.EVENTS.stream.close()
+    events: list[dict] = []
+    with os.fdopen(read_end, encoding="utf-8") as stream:
+        P.read_events(stream, events.append)
+    assert [e["state"] for e in events] == ["start", "step", "step", "advance", "end"]
+    assert [e["step"]["done"] for e in events if e["state"] == "step"] == [37, 60]
+    assert all(e["done"] == 0 for e in events if e["state"] == "step")  # no invented items
+    assert events[-2]["step"] is None and events[-2]["done"] == 8
+
+
+def test_the_runner_draws_a_stage_step(monkeypatch):
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=250)
+    with P.ProgressLine("eval", None, console=console, send_events=False, summary=False) as line:
+        step = {"done": 5, "total": 12, "unit": "tokens", "items": 2}
+        line.update(label="eval: eval gsm8k/plain", unit="items", done=0, cached=0, total=2, step=step)
+        assert line.text().startswith("eval: eval gsm8k/plain  0/2 items  [batch of 2: 5/12 tokens]")
+    events: list[dict] = []
+    P.read_events(io.StringIO(json.dumps({"label": "x", "done": 0, "step": {"done": 1}}) + "\n"), events.append)
+    assert events[0]["step"] is None  # a malformed step is dropped, not drawn
+
+
+@pytest.mark.slow
+def test_a_real_eval_reports_decoding_steps_before_its_first_item_finishes(tmp_path, data_dir):
+    """The eval stage as `selfprompt run` starts it: its events through the PROGRESS_FD_ENV pipe, its output
+    piped (not a terminal). One batch of 2 items, 12 tokens each, on the embedded model (hf backend)."""
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    args = ["eval", "--model", "default", "--tasks", "gsm8k", "--limit", "2", "--batch-size", "2"]
+    args += [
+        "--max-tokens",
+        "12",
+        "--trigger-max-tokens",
+        "4",
+        "--out",
+        str(tmp_path / "e"),
+        "--data-dir",
+        str(data_dir),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from selfprompt.cli import main; main()", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, P.PROGRESS_FD_ENV: str(write_end)},
+        pass_fds=(write_end,),
+    )
+    os.close(write_end)
+    events: list[dict] = []
+    with os.fdopen(read_end, encoding="utf-8") as stream:
+        P.read_events(stream, events.append)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    first_item = next(i for i, e in enumerate(events) if e["done"] - e["cached"] > 0)
+    steps = [e for e in events[:first_item] if e["state"] == "step"]
+    # The answering pass reports its tokens (of --max-tokens) while no item is done, up to its last token.
+    answering = [e["step"] for e in steps if e["step"]["total"] == 12]
+    assert answering and answering[-1] == {"done": 12, "total": 12, "unit": "tokens", "items": 2}, steps
+    assert all(e["done"] == 0 and e["label"] == "eval gsm8k/plain" for e in steps)
+    assert events[first_item]["step"] is None and events[-1]["done"] == 2
+    # The line in the piped output is plain, and transformers' weight-loading bar stays out of it.
+    assert "eval gsm8k/plain  2/2 items" in stderr and "Loading weights" not in stderr, stderr

@@ -5,6 +5,7 @@ experiment file, and both give the same default. Only the parse paths run here: 
 from __future__ import annotations
 
 import json
+import re
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -15,7 +16,7 @@ from pydantic import BaseModel
 
 from selfprompt.cli import app
 from selfprompt.cliconfig import config_from_context, flag_names, load_stage_config
-from selfprompt.errors import ConfigError
+from selfprompt.errors import ConfigError, SelfPromptError
 from selfprompt.experiment.runner import plan
 from selfprompt.experiment.spec import RUNNER_SETS, STAGE_CONFIGS, Experiment
 
@@ -252,9 +253,12 @@ def test_groups_take_key_value_overrides_and_still_run_their_subcommands(tmp_pat
     assert isinstance(bad.exception, ConfigError) and "gsm9k" in str(bad.exception)
     bad = runner.invoke(app, ["eval", "--tasks", "gsm8k", "limit=0"])
     assert isinstance(bad.exception, ConfigError) and "override 'limit=0'" in str(bad.exception)
-    # ... options after an override are a usage error, not silently dropped ...
-    late = runner.invoke(app, ["eval", "limit=2", "--tasks", "gsm8k"])
-    assert late.exit_code == 2 and "give options first" in late.output
+    # ... options after an override are read as anywhere else (the bad task name comes from an option given
+    # after the override), a stray word is a usage error, not silently dropped ...
+    late = runner.invoke(app, ["eval", "limit=2", "--tasks", "gsm9k", "--out", str(tmp_path / "e")])
+    assert isinstance(late.exception, ConfigError) and "gsm9k" in str(late.exception)
+    stray = runner.invoke(app, ["eval", "limit=2", "--tasks", "gsm8k", "bogus"])
+    assert stray.exit_code == 2 and "'bogus' is not a key=value override" in stray.output
     # ... and a subcommand name is still a subcommand.
     listed = runner.invoke(app, ["eval", "tasks"])
     assert listed.exit_code == 0 and "gsm8k" in listed.output
@@ -277,3 +281,110 @@ def test_backend_rule(tmp_path):
     assert infer_backend(str(folder), "llamacpp") == "llamacpp"  # an explicit backend wins
     with pytest.raises(ConfigError, match="valid: auto, hf, llamacpp, openai"):
         infer_backend("default", "vllm")
+
+
+@pytest.mark.parametrize(
+    "words,error",
+    [
+        (["eval", "limit=2", "--tasks", "gsm9k", "--out", "{tmp}/e"], "gsm9k"),
+        (["eval", "--tasks", "gsm9k", "limit=2", "--out", "{tmp}/e"], "gsm9k"),
+        (["judge", "b=x", "--a", "{tmp}/none.jsonl", "out={tmp}/j"], "none.jsonl"),
+        (["judge", "answers", "limit=1", "--questions", "{tmp}/none.jsonl", "--out", "{tmp}/a"], "none.jsonl"),
+        (["annotate", "limit=1", "--data", "{tmp}/none.jsonl", "--out", "{tmp}/o.jsonl"], "none.jsonl"),
+    ],
+)
+def test_every_command_takes_options_and_key_value_words_in_any_order(words, error, tmp_path):
+    """One rule for every stage command: the option after a key=value word is read (its bad value is the
+    error, found before a model is loaded)."""
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, [w.replace("{tmp}", str(tmp_path)) for w in words])
+    assert isinstance(result.exception, SelfPromptError) and error in str(result.exception), result.output
+    assert not any((tmp_path / name).exists() for name in ("e", "j", "a"))
+
+
+@pytest.mark.parametrize("stage,name", CASES)
+def test_an_empty_value_means_none_where_allowed_and_is_refused_elsewhere(stage, name):
+    model = STAGE_CONFIGS[stage]
+    given = {k: v for k, v in (("out", "o"), ("tasks", ["gsm8k"])) if k in model.model_fields and k != name}
+    field = model.model_fields[name]
+    nullable = type(None) in typing.get_args(field.annotation)
+    for empty in ([f"{name}="], [f"{name}=' '"]):
+        if nullable:
+            assert getattr(load_stage_config(model, None, given, empty), name) is None
+        else:
+            with pytest.raises(ConfigError, match=f"override '{name}=.*': '{name}' is empty: give a value"):
+                load_stage_config(model, None, given, empty)
+
+
+def test_empty_options_and_file_values_follow_the_same_rule(tmp_path):
+    with pytest.raises(ConfigError, match="option --teacher: 'teacher' is empty: give a value, or leave it out"):
+        parse("annotate", ["--out", "o.jsonl", "--teacher", ""])
+    with pytest.raises(ConfigError, match="option --tasks: 'tasks' is empty: give a value"):
+        parse("eval", ["--tasks", ""])
+    assert parse("annotate", ["--out", "o.jsonl", "--base-url", "", "--field-map", ""]).base_url is None
+    assert parse("answers", ["--out", "a", "limit="]).limit is None
+    file = tmp_path / "a.yaml"
+    file.write_text('teacher: ""\n')
+    with pytest.raises(ConfigError, match=f"{file}: 'teacher' is empty"):
+        parse("annotate", ["--out", "o.jsonl", "--config", str(file)])
+    from typer.testing import CliRunner
+
+    dry = CliRunner().invoke(app, ["annotate", "teacher=", "--out", "o.jsonl", "--dry-run"])
+    assert isinstance(dry.exception, ConfigError) and "'teacher' is empty" in str(dry.exception)
+
+
+def test_train_overrides_follow_the_same_rule(tmp_path):
+    from selfprompt.train.config import load_config
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text('data: x.jsonl\noutput_dir: out\nsystem_prompt: ""\n')
+    assert load_config(recipe).system_prompt == ""  # an explicit "" is an empty system message
+    config = load_config(recipe, ["system_prompt=", "max_rows="])
+    assert config.system_prompt is None and config.max_rows is None
+    with pytest.raises(ConfigError, match="override 'lora_r=': 'lora_r' is empty: give a value, or leave it out"):
+        load_config(recipe, ["lora_r="])
+
+
+def test_a_folder_given_as_a_config_file_is_called_a_folder(tmp_path):
+    from selfprompt.errors import DataError
+    from selfprompt.experiment.spec import load_experiment
+    from selfprompt.train.config import load_config
+
+    with pytest.raises(ConfigError, match=f"config file '{tmp_path}' is a folder, not a YAML file"):
+        parse("eval", ["--tasks", "gsm8k", "--config", str(tmp_path)])
+    with pytest.raises(ConfigError, match="not found"):
+        parse("eval", ["--tasks", "gsm8k", "--config", str(tmp_path / "missing.yaml")])
+    with pytest.raises(ConfigError, match=f"recipe '{tmp_path}' is a folder, not a YAML file"):
+        load_config(tmp_path)
+    with pytest.raises(DataError, match="is a folder, not an experiment YAML file"):
+        load_experiment(tmp_path)
+
+
+# Where each stage's settings table is: the doc, and text just before the table.
+SETTINGS_TABLES = {
+    "annotate": ("docs/annotate.md", "Every option is a field of `AnnotateConfig`"),
+    "eval": ("docs/evaluate.md", "Options of `selfprompt eval`"),
+    "answers": ("docs/judge-run-report.md", "Settings of `selfprompt judge answers`"),
+    "judge": ("docs/judge-run-report.md", "Settings of `selfprompt judge` ("),
+}
+
+
+def settings_table(doc: str, anchor: str) -> list[str]:
+    """The option cells (first column) of the first table after `anchor` in `doc`."""
+    text = (REPO / doc).read_text(encoding="utf-8")
+    assert anchor in text, f"{doc}: no '{anchor}'"
+    lines = text[text.index(anchor) :].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return [line.split("|")[1] for line in lines[start + 2 : end]]
+
+
+@pytest.mark.parametrize("stage", list(STAGE_CONFIGS))
+def test_every_setting_is_in_its_stage_docs_table(stage):
+    doc, anchor = SETTINGS_TABLES[stage]
+    cells = settings_table(doc, anchor)
+    flags = {flag for cell in cells for flag in re.findall(r"--[a-z][a-z-]*(?:/--[a-z-]+)?", cell)}
+    model = STAGE_CONFIGS[stage]
+    missing = [flag_names(model, name)[0] for name in model.model_fields if flag_names(model, name)[0] not in flags]
+    assert not missing, f"{doc}: the settings table of {stage} lacks {missing}"

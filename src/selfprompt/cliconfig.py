@@ -6,10 +6,13 @@ description on every field. `config_command` turns it into a typer command: one 
 description), plus
 
     --config FILE     a YAML mapping of field: value (an experiment section is the same mapping)
-    key=value ...     overrides after the options, values read as YAML (`limit=4`, `tasks=[gsm8k]`)
+    key=value ...     overrides, values read as YAML (`limit=4`, `tasks=[gsm8k]`); options and key=value
+                      words may come in any order
 
 Precedence: the field's default < --config FILE < options given on the command line < key=value.
 An unknown key, or a bad or missing value, is a ConfigError naming the key and where it came from.
+An empty value (`limit=`, `--base-url ""`, `teacher: ""`) means None for a setting that may be None
+(`empty_value`), and is refused for any other: an empty model name or output path is never meant.
 
 A field may carry `json_schema_extra={"cli": {...}}` to keep a flag name that differs from the field
 name (`flags`), to read a list from one comma-separated value (`split: ","`) or from a repeated
@@ -30,6 +33,7 @@ import typer.core
 import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticUndefined
+from typer._click import exceptions as click_exceptions  # typer vendors click; its exceptions are not re-exported
 
 from selfprompt.errors import ConfigError
 
@@ -43,7 +47,8 @@ RESERVED = ("ctx", "config_file", "overrides")
 
 
 def parse_override(item: str) -> tuple[str, Any]:
-    """'limit=4' -> ('limit', 4): the value is read as YAML, an empty value is the empty string."""
+    """'limit=4' -> ('limit', 4): the value is read as YAML; an empty value is the empty string (see
+    empty_value for what it means)."""
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"override '{item}' is not key=value (e.g. limit=4)")
@@ -54,10 +59,44 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
+def is_empty(value: Any) -> bool:
+    """An empty value: the empty string or only blanks (`key=`, `--key ""`, `key: ""`)."""
+    return isinstance(value, str) and not value.strip()
+
+
+def empty_value(model: type[BaseModel], key: str, source: str) -> None:
+    """What an empty value of `key` means: None where the field allows None; else a ConfigError naming the key
+    and its source (`source`), since an empty name, path or number is never what a user meant."""
+    field = model.model_fields[key]
+    if allows_none(field.annotation):
+        return None
+    if field.is_required():
+        hint = "give a value"
+    else:
+        default = _default(field)
+        hint = f"give a value, or leave it out for its default ({default!r})"
+        if _is_list(field.annotation):
+            hint += "; [] is an empty list"
+    raise ConfigError(f"{source}: '{key}' is empty: {hint}")
+
+
+def allows_none(annotation: Any) -> bool:
+    """Whether a field of this annotation may be None."""
+    return annotation is None or annotation is type(None) or type(None) in typing.get_args(annotation)
+
+
+def check_config_path(path: str | Path, what: str = "config file") -> Path:
+    """`path` as a Path when it is a file; else a ConfigError saying it is missing or a folder."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{what} '{p}' is a folder, not a YAML file")
     if not p.is_file():
-        raise ConfigError(f"config file '{p}' not found")
+        raise ConfigError(f"{what} '{p}' not found")
+    return p
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    p = check_config_path(path)
     try:
         loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:
@@ -93,6 +132,9 @@ def load_stage_config(
         raise ConfigError(
             f"{source[unknown[0]]}: unknown key '{unknown[0]}'; valid keys: {', '.join(model.model_fields)}"
         )
+    for key, value in raw.items():
+        if is_empty(value):
+            raw[key] = empty_value(model, key, source[key])
     for key, value in raw.items():  # `tasks=gsm8k,mmlu` or `tasks: gsm8k` for a list field: its comma-separated items
         if isinstance(value, str) and _is_list(model.model_fields[key].annotation):
             raw[key] = [v.strip() for v in value.split(",") if v.strip()]
@@ -257,7 +299,9 @@ def config_from_context(model: type[C], ctx: Any, values: dict[str, Any] | None 
     for name, field in model.model_fields.items():
         if _given(ctx, name):
             value = values[name]
-            explicit[name] = None if value is None else _option(name, field, model)[2](value)
+            # An empty text goes as it is (not through the converter: a list's would make it []), so that
+            # load_stage_config gives it one meaning for options, files and overrides alike.
+            explicit[name] = value if value is None or is_empty(value) else _option(name, field, model)[2](value)
     overrides = list(values.get("overrides") or []) + list(ctx.meta.get(OVERRIDES_META, []))
     return load_stage_config(model, values.get("config_file"), explicit, overrides)
 
@@ -268,19 +312,34 @@ def _given(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
 
 
-class OverridesGroup(typer.core.TyperGroup):
-    """A command group whose own command also takes key=value overrides after its options.
+def _is_override(word: str) -> bool:
+    return "=" in word and not word.startswith("-")
 
-    A group's first positional word names a subcommand; a word with '=' there is not one, so it and
-    every word after it are handed to the group's own command as overrides instead.
+
+class OverridesGroup(typer.core.TyperGroup):
+    """A command group whose own command also takes key=value overrides, before, between or after its options.
+
+    A group's first positional word names a subcommand, and a group parses its options only up to that word
+    (what follows is the subcommand's). A key=value word there names no subcommand: then the group's own
+    command runs, and its options are read wherever they stand, as a plain command's are; the key=value
+    words are handed to it as overrides.
     """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:  # a dry run of the parser (pure): which positional word comes first?
+            _, rest, _ = self.make_parser(ctx).parse_args(args=list(args))
+        except click_exceptions.UsageError:
+            rest = []  # the real parse below reports it
+        if rest and _is_override(rest[0]):
+            ctx.allow_interspersed_args = True  # no subcommand: options anywhere
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
         words = [*ctx._protected_args, *ctx.args]
-        if words and "=" in words[0] and not words[0].startswith("-"):
-            bad = [w for w in words if "=" not in w or w.startswith("-")]
+        if words and _is_override(words[0]):
+            bad = [w for w in words if not _is_override(w)]
             if bad:
-                ctx.fail(f"'{bad[0]}' after key=value overrides: give options first, then key=value overrides")
+                ctx.fail(f"'{bad[0]}' is not a key=value override (a subcommand comes first, before its options)")
             ctx.meta[OVERRIDES_META] = words
             ctx._protected_args, ctx.args = [], []
         return super().invoke(ctx)

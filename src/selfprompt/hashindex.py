@@ -8,6 +8,7 @@ home), every look hashes the file.
 
     file_sha256(path) -> "3730d3..."            sha256 of one file (64 hex characters)
     files_sha256({"a.json": path, ...}) -> str  sha256 over names and file hashes (a folder's content)
+    digests_sha256({"a.json": "3730d3..."})     the same, from digests already known
 """
 
 from __future__ import annotations
@@ -84,5 +85,10 @@ def file_sha256(path: str | Path) -> str:
 
 def files_sha256(files: Mapping[str, str | Path]) -> str:
     """One sha256 over several files: their names (as given) and contents, independent of order."""
-    entries = sorted((name, file_sha256(path)) for name, path in files.items())
+    return digests_sha256({name: file_sha256(path) for name, path in files.items()})
+
+
+def digests_sha256(digests: Mapping[str, str]) -> str:
+    """One sha256 over named digests ({name: sha256 hex}), independent of order: files_sha256 of their files."""
+    entries = sorted(digests.items())
     return hashlib.sha256(json.dumps(entries, separators=(",", ":")).encode("utf-8")).hexdigest()

@@ -22,19 +22,21 @@ chat template), e.g. `model@3f9c0a1b2c3d4e5f`. Two different models in `runs/a/m
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
 import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from selfprompt.errors import ModelNotFoundError
-from selfprompt.hashindex import cache_dir, file_sha256, files_sha256
+from selfprompt.hashindex import cache_dir, digests_sha256, file_sha256
 
 DEFAULT_MODEL = "default"
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -74,7 +76,9 @@ class ResolvedModel:
     base: ResolvedModel | None = None
 
     def transformers_path(self) -> str:
-        """A folder transformers can load: converts a GGUF on first use (cached)."""
+        """A folder transformers can load: converts a GGUF on first use (cached). Every transformers load asks
+        for it first, so the loading bars are silenced here where they would only fill a log."""
+        quiet_loading_bars()
         if self.kind == "adapter":
             assert self.base is not None
             return self.base.transformers_path()
@@ -89,10 +93,10 @@ class ResolvedModel:
         for an adapter, the adapter folder and its base model's hash."""
         if self.kind == "adapter":
             assert self.adapter_path is not None and self.base is not None
-            adapter = files_sha256(model_files(Path(self.adapter_path)))
+            adapter = folder_sha256(Path(self.adapter_path))
             return hashlib.sha256(f"{adapter}+{self.base.content_hash}".encode()).hexdigest()
         if self.hf_path:
-            return files_sha256(model_files(Path(self.hf_path)))
+            return folder_sha256(Path(self.hf_path))
         assert self.gguf_path is not None
         return file_sha256(self.gguf_path)
 
@@ -120,6 +124,40 @@ def model_files(folder: Path) -> dict[str, Path]:
     if not files:
         raise ModelNotFoundError(f"folder '{folder}' holds no model files (weights, config.json, adapter_config.json)")
     return files
+
+
+# peft keeps these LoRA settings as sets and writes them as lists in the set's order, which differs between
+# runs (string hashing is salted per process): their order is no part of the model.
+UNORDERED_ADAPTER_FIELDS = ("target_modules", "exclude_modules")
+
+
+def folder_sha256(folder: Path) -> str:
+    """The content hash of a model folder: each model file by its bytes, except adapter_config.json, which
+    is hashed as canonical JSON (keys sorted, the set-valued lists sorted), so that two identical trainings
+    get one id. Raises ModelNotFoundError for a folder without model files."""
+    return digests_sha256(
+        {
+            name: canonical_adapter_config_sha256(path) if name == "adapter_config.json" else file_sha256(path)
+            for name, path in model_files(folder).items()
+        }
+    )
+
+
+def canonical_adapter_config_sha256(path: Path) -> str:
+    """sha256 of a peft adapter_config.json as canonical JSON (sorted keys, UNORDERED_ADAPTER_FIELDS sorted).
+
+    Raises ModelNotFoundError naming the file when it is not a JSON object."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelNotFoundError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise ModelNotFoundError(f"{path}: expected a JSON object")
+    for key in UNORDERED_ADAPTER_FIELDS:
+        if isinstance(config.get(key), list):
+            config[key] = sorted(config[key], key=str)
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def default_gguf_path() -> Path:
@@ -205,9 +243,28 @@ def _adapter_base_spec(path: Path, config: dict[str, Any]) -> str:
     return base
 
 
+@functools.cache
+def quiet_loading_bars() -> None:
+    """Once per process: when stderr is not a terminal (a stage log, a pipe), turn off the tqdm bars of
+    transformers ("Loading weights") and the hub's downloads: redrawn with carriage returns, they only fill
+    a log with lines. In a terminal they stay."""
+    try:
+        terminal = sys.stderr.isatty()
+    except (AttributeError, ValueError, OSError):
+        terminal = False
+    if terminal:
+        return
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    disable_progress_bars()
+
+
 def _resolve_hub(repo_id: str) -> ResolvedModel:
     from huggingface_hub import snapshot_download
 
+    quiet_loading_bars()
     try:
         folder = snapshot_download(
             repo_id,

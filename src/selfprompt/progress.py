@@ -17,10 +17,18 @@ Output, by where stderr goes:
 * anything else (a log file, a pipe): a plain line at the start, at every further 10% of the
   total, every 30 s otherwise, and at the end, so that logs show progress too.
 
+Work inside a batch: a batch of items finishes all at once (eval's 8 generations take minutes on a
+CPU), so a backend reports its decoding steps meanwhile with `report_step(done, total, items)` (the hf
+backend: tokens generated of the batch's most; llama.cpp: replies of the batch). The innermost open line
+shows them after its counts (``0/8 items  [batch of 8: 37/256 tokens]``) until the batch's items are
+counted. They are not items: the rate and the time left still come from finished items only.
+
 And, when the environment names a file descriptor in SELFPROMPT_PROGRESS_FD (`selfprompt run`
 sets it for the stage it starts), one JSON line per change is written there:
 ``{"label": str, "unit": str, "done": int, "total": int | null, "cached": int, "detail": str,
-"state": "start" | "advance" | "end"}``; the runner draws its own line from them (see experiment/runner.py).
+"step": {"done": int, "total": int, "unit": str, "items": int} | null,
+"state": "start" | "advance" | "step" | "end"}`` (step events at most every STEP_EVERY_S); the runner
+draws its own line from them (see experiment/runner.py).
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from rich.text import Text
 PROGRESS_FD_ENV = "SELFPROMPT_PROGRESS_FD"
 PLAIN_EVERY_S = 30.0  # not a terminal: a line at least this often while work goes on
 PLAIN_EVERY_FRACTION = 0.1  # ... and one at every further tenth of the total
+STEP_EVERY_S = 0.5  # step events (work inside a batch) at most this often: a backend reports every decoding step
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,13 +128,16 @@ def format_rate(per_second: float | None, unit: str) -> str:
     return f"{per_second * 3600:.2f} {unit}/h"
 
 
-def describe(label: str, tally: Tally, unit: str, now: float | None = None) -> str:
-    """One line: label, done/total, cached, rate, time left, elapsed."""
-    if tally.total is None and tally.done == 0:
+def describe(label: str, tally: Tally, unit: str, now: float | None = None, step: dict[str, Any] | None = None) -> str:
+    """One line: label, done/total, cached, the batch in progress (`step`, see report_step), rate, time left,
+    elapsed."""
+    if tally.total is None and tally.done == 0 and not step:
         return f"{label}  starting  elapsed {format_duration(tally.elapsed(now))}"
     counts = f"{tally.done}/{tally.total if tally.total is not None else '?'} {unit}"
     if tally.cached:
         counts += f" ({tally.cached} cached)"
+    if step:
+        counts += f"  [batch of {step['items']}: {step['done']}/{step['total']} {step['unit']}]"
     return (
         f"{label}  {counts}  {format_rate(tally.rate(now), unit)}  left {format_duration(tally.seconds_left(now))}"
         f"  elapsed {format_duration(tally.elapsed(now))}"
@@ -167,6 +179,21 @@ class _EventPipe:
 EVENTS = _EventPipe()
 
 
+# The lines open in this process, innermost last: report_step goes to the last one.
+_OPEN: list[ProgressLine] = []
+_OPEN_LOCK = threading.Lock()
+
+
+def report_step(done: int, total: int, items: int, unit: str = "tokens") -> None:
+    """Work inside a batch of `items` items: `done` of `total` `unit` (e.g. tokens generated of the batch's
+    most). For the innermost open progress line, if any; cheap to call at every decoding step (a lock and
+    a clock read; events are throttled). Cleared when items are next counted."""
+    with _OPEN_LOCK:
+        line = _OPEN[-1] if _OPEN else None
+    if line is not None:
+        line.set_step(done, total, items, unit)
+
+
 def read_events(stream: Any, on_event: Callable[[dict[str, Any]], None]) -> None:
     """Runner side: call `on_event` for every well-formed event line until the stream ends."""
     for line in stream:
@@ -175,6 +202,9 @@ def read_events(stream: Any, on_event: Callable[[dict[str, Any]], None]) -> None
         except json.JSONDecodeError:
             continue
         if isinstance(event, dict) and "label" in event:
+            step = event.get("step")
+            if step is not None and not (isinstance(step, dict) and {"done", "total", "unit", "items"} <= set(step)):
+                event["step"] = None  # not ours: drawing it must not fail
             on_event(event)
 
 
@@ -222,9 +252,13 @@ class ProgressLine:
         self.ticker: threading.Thread | None = None
         self.last_plain_at = 0.0
         self.last_plain_done = 0
+        self.step: dict[str, Any] | None = None  # the batch in progress (report_step); None between batches
+        self.last_step_event_at = float("-inf")
 
     # -- context ----------------------------------------------------------------------------------
     def __enter__(self) -> ProgressLine:
+        with _OPEN_LOCK:
+            _OPEN.append(self)
         self._event("start")
         if not self.show:
             return self
@@ -246,8 +280,12 @@ class ProgressLine:
         return self
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        with _OPEN_LOCK:
+            if self in _OPEN:
+                _OPEN.remove(self)
         with self.lock:
             self.tally.stop_clock()
+            self.step = None
         self.stop.set()
         if self.ticker is not None:
             self.ticker.join()
@@ -269,6 +307,7 @@ class ProgressLine:
             self.tally.done += n
             if cached:
                 self.tally.cached += n
+            self.step = None  # the batch's items are counted now
             self._after_change()
 
     def add_total(self, n: int) -> None:
@@ -281,6 +320,16 @@ class ProgressLine:
         with self.lock:
             self.detail = detail
 
+    def set_step(self, done: int, total: int, items: int, unit: str = "tokens") -> None:
+        """Work inside the batch in progress (see report_step); shown at once, sent as an event at most every
+        STEP_EVERY_S (and at the batch's last step)."""
+        with self.lock:
+            self.step = {"done": done, "total": total, "unit": unit, "items": items}
+            now = self.clock()
+            if now - self.last_step_event_at >= STEP_EVERY_S or done >= total:
+                self.last_step_event_at = now
+                self._event("step")
+
     def update(
         self,
         *,
@@ -290,15 +339,16 @@ class ProgressLine:
         label: str | None = None,
         unit: str | None = None,
         detail: str = "",
+        step: dict[str, Any] | None = None,
         ended: bool = False,
     ) -> None:
         """Set absolute values. A new label starts a new tally (another piece of work, with its own rate);
-        `ended` stops its clock."""
+        `step` is the batch in progress (see report_step); `ended` stops its clock."""
         with self.lock:
             if label is not None and label != self.label:
                 self.label, self.tally = label, Tally(total, self.clock)
                 self.last_plain_done, self.last_plain_at = 0, 0.0
-            self.unit, self.detail = unit or self.unit, detail
+            self.unit, self.detail, self.step = unit or self.unit, detail, step
             self.tally.total, self.tally.done, self.tally.cached = total, done, cached
             self._after_change()
             if ended:
@@ -306,7 +356,7 @@ class ProgressLine:
 
     def text(self) -> str:
         with self.lock:
-            line = describe(self.label, self.tally, self.unit)
+            line = describe(self.label, self.tally, self.unit, step=self.step)
             return f"{line}  {self.detail}" if self.detail else line
 
     # -- drawing ----------------------------------------------------------------------------------
@@ -344,6 +394,7 @@ class ProgressLine:
                     "total": t.total,
                     "cached": t.cached,
                     "detail": self.detail,
+                    "step": self.step,
                     "state": state,
                 }
             )

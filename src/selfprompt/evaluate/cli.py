@@ -54,7 +54,7 @@ def _eval_command():
 eval_app = typer.Typer(
     cls=OverridesGroup,
     help="Benchmarks with role-aware answer extraction, under every "
-    "prompting condition. Settings: options, --config FILE, then key=value overrides.",
+    "prompting condition. Settings: options, --config FILE and key=value overrides, in any order.",
 )
 eval_app.callback(invoke_without_command=True)(_eval_command())
 

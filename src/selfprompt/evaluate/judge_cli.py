@@ -285,7 +285,7 @@ def register(app: typer.Typer) -> None:
     judge_app = typer.Typer(
         cls=OverridesGroup,
         help="Pairwise judging of two answer sets (both orders; strict "
-        "verdicts). Settings: options, --config FILE, then key=value overrides.",
+        "verdicts). Settings: options, --config FILE and key=value overrides, in any order.",
     )
     judge_app.callback(invoke_without_command=True)(config_command(J.JudgeConfig, judge, positional_overrides=False))
     judge_app.command("answers")(config_command(J.AnswersConfig, answers))

@@ -532,6 +532,7 @@ def run_experiment(
                             cached=event.get("cached", 0),
                             total=event.get("total"),
                             detail=event.get("detail", ""),
+                            step=event.get("step"),
                             ended=event.get("state") == "end",
                         )
 

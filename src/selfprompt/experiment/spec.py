@@ -143,6 +143,8 @@ class Experiment(Section):
 def load_experiment(path: str | Path, overrides: list[str] = ()) -> Experiment:
     """Read an experiment YAML; `a.b=value` overrides are applied before validation."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(str(path), None, None, "is a folder, not an experiment YAML file")
     if not path.is_file():
         raise DataError(str(path), None, None, "experiment file not found")
     try:

@@ -143,28 +143,34 @@ class TrainConfig(BaseModel):
         return hashlib.sha256(json.dumps(self.parity_dict(), sort_keys=True).encode()).hexdigest()
 
 
-def parse_override(item: str) -> tuple[str, Any]:
-    key, sep, raw = item.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"override '{item}' is not key=value")
-    value = yaml.safe_load(raw) if raw.strip() else ""
-    return key.strip(), value
-
-
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """The recipe file, then `key=value` overrides (values read as YAML). As for every stage (selfprompt.cliconfig),
+    `key=` means None where the field allows it, and an empty value is refused where it does not; an explicit
+    `""` (recipe or override) for a field that allows None stays "" (`system_prompt: ""`: an empty system message)."""
+    from selfprompt.cliconfig import allows_none, check_config_path, empty_value, is_empty, parse_override
+
     raw: dict[str, Any] = {}
+    where: dict[str, str] = {}
     source = str(path) if path else "command line"
     if path:
-        p = Path(path)
-        if not p.exists():
-            raise ConfigError(f"recipe '{p}' not found")
+        p = check_config_path(path, "recipe")
         loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{p}: expected a mapping of key: value")
         raw.update(loaded)
+        where.update((key, str(p)) for key in loaded)
+    bare: set[str] = set()  # keys given as `key=`, with no value text at all
     for item in overrides:
         key, value = parse_override(item)
-        raw[key] = value
+        raw[key], where[key] = value, f"override '{item}'"
+        if not item.partition("=")[2].strip():
+            bare.add(key)
+        else:
+            bare.discard(key)
+    for key, value in raw.items():
+        if is_empty(value) and key in TrainConfig.model_fields:
+            if key in bare or not allows_none(TrainConfig.model_fields[key].annotation):
+                raw[key] = empty_value(TrainConfig, key, where[key])
     try:
         return TrainConfig.model_validate(raw)
     except ValidationError as e:

@@ -12,6 +12,7 @@ from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse
 from selfprompt.generate.backends.chat_prompt import render_chat_prompt
 from selfprompt.hardware import Decision, cpu_facts, model_decisions
 from selfprompt.models import ResolvedModel, load_causal_lm, load_tokenizer, resolve_model
+from selfprompt.progress import report_step
 from selfprompt.records import Usage
 
 
@@ -107,15 +108,21 @@ class HFBackend(Backend):
 
     def _generate_batch(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
         import torch
+        from transformers import StoppingCriteriaList
 
         sampling = requests[0].sampling
         prompts = [render_prompt(self.tokenizer, r) for r in requests]
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
+        # A batch ends all at once, minutes later on a CPU: its decoding steps show on the progress line meanwhile.
+        steps = _ReportSteps(enc["input_ids"].shape[1], sampling.max_tokens, len(requests))
+        report_step(0, sampling.max_tokens, len(requests))
         started = time.perf_counter()
         with torch.inference_mode():
-            out = self.model.generate(**enc, **self._generate_kwargs(sampling))
+            out = self.model.generate(
+                **enc, **self._generate_kwargs(sampling), stopping_criteria=StoppingCriteriaList([steps])
+            )
         seconds = time.perf_counter() - started
         new_tokens = out[:, enc["input_ids"].shape[1] :]
         responses = []
@@ -175,6 +182,27 @@ class HFBackend(Backend):
             finally:
                 cancel.set()
                 worker.join()
+
+
+class _ReportSteps:
+    """A stopping criterion that never stops: it reports the tokens generated so far to the progress line
+    (selfprompt.progress.report_step), at most every REPORT_EVERY_S and at the last step, so a decoding step
+    costs a clock read."""
+
+    REPORT_EVERY_S = 0.2
+
+    def __init__(self, prompt_tokens: int, max_new_tokens: int, items: int):
+        self.prompt_tokens, self.max_new_tokens, self.items = prompt_tokens, max_new_tokens, items
+        self.last = time.monotonic()
+
+    def __call__(self, input_ids: Any, scores: Any, **_: Any) -> Any:
+        import torch
+
+        now, generated = time.monotonic(), input_ids.shape[1] - self.prompt_tokens
+        if now - self.last >= self.REPORT_EVERY_S or generated >= self.max_new_tokens:
+            self.last = now
+            report_step(generated, self.max_new_tokens, self.items)
+        return torch.zeros((input_ids.shape[0],), dtype=torch.bool, device=input_ids.device)
 
 
 class _StopWhenSet:

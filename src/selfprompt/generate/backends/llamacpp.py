@@ -18,6 +18,7 @@ from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse
 from selfprompt.generate.backends.chat_prompt import render_chat_prompt
 from selfprompt.hardware import Decision, cpu_facts, usable_cores
 from selfprompt.models import ResolvedModel, resolve_model
+from selfprompt.progress import report_step
 from selfprompt.records import Usage
 
 CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
@@ -127,7 +128,12 @@ class LlamaCppBackend(Backend):
     def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
         # llama.cpp runs one sequence at a time in this binding; the lock keeps threads off each other.
         with self._lock:
-            return [self._complete(r) for r in requests]
+            responses = []
+            for r in requests:
+                if len(requests) > 1:  # one sequence at a time: the batch's replies show on the progress line
+                    report_step(len(responses), len(requests), len(requests), "replies")
+                responses.append(self._complete(r))
+            return responses
 
     def _complete(self, request: ChatRequest) -> ChatResponse:
         started = time.perf_counter()
