@@ -71,9 +71,26 @@ def test_a_stop_string_ends_the_reply_like_unbatched(batcher, hf_backend):
     assert not any(stop in piece for piece in pieces)
 
 
-def test_a_sampled_request_runs_alone_with_its_seed(batcher, hf_backend):
-    request = ask(QUESTIONS[3], max_tokens=8, temperature=0.9, seed=7)
-    assert not batcher.batches(request)
-    [(pieces, outcome)], [(again, _)] = (asyncio.run(run_together(batcher, [request])) for _ in range(2))
+def test_sampled_requests_join_the_batch_with_their_own_settings(batcher, hf_backend):
+    """A sampled request shares the batch with greedy ones; the greedy ones stay exact beside it."""
+    sampled = ask(QUESTIONS[3], max_tokens=8, temperature=5.0, top_p=1.0)  # hot enough that text drifts at once
+    greedy = ask(QUESTIONS[0], max_tokens=8)
+    assert batcher.batches(sampled)
+    draws = asyncio.run(run_together(batcher, [sampled, sampled, greedy]))
+    assert draws[2][1].text == hf_backend.generate([greedy])[0].text
+    assert draws[0][1].completion_tokens > 0 and draws[1][1].completion_tokens > 0
+    greedy_text = hf_backend.generate([ask(QUESTIONS[3], max_tokens=8)])[0].text
+    assert {draws[0][1].text, draws[1][1].text} != {greedy_text}, "temperature 5 was applied, not greedy"
+
+
+def test_seeded_sampling_runs_a_sampled_request_alone_with_its_seed(hf_backend):
+    batcher = ContinuousBatcher(hf_backend, max_batch=2, max_tokens=8, seeded_sampling=True)
+    batcher.start()
+    try:
+        request = ask(QUESTIONS[3], max_tokens=8, temperature=0.9, seed=7)
+        assert not batcher.batches(request)
+        [(pieces, outcome)], [(again, _)] = (asyncio.run(run_together(batcher, [request])) for _ in range(2))
+    finally:
+        batcher.close()
     assert "".join(pieces) == "".join(again) == hf_backend.generate([request])[0].text
     assert outcome.completion_tokens > 0

@@ -11,10 +11,13 @@ What it lacks, and what this module adds:
 * stop strings: it stops on end-of-sequence tokens only. We decode each request's tokens as they
   arrive, cut at the first stop string, never emit the characters that could start one, and cancel
   the request in the loop once one is found.
-* seeded sampling: it has one `do_sample` and one seed for the whole loop, so a request's sample
-  would depend on what else is in the batch. Requests with temperature > 0 therefore do not join
-  it: they pause the loop and run alone through the backend's own `generate`/`stream` (seeded,
-  reproducible, as before). Greedy requests (temperature 0, the default) are batched.
+* per-request sampling settings: its loop has one `do_sample` for all requests. We run it sampling,
+  with transformers' per-request temperature / top-k / top-p processors, and make a greedy request
+  one with top_k=1 (only the most likely token survives, so the draw is the argmax). What it cannot
+  honour is a per-request seed: one random stream serves the whole loop, so a sampled reply depends
+  on what else was drawn before and beside it (as in HFBackend.generate, where one seed serves a
+  whole batch). `seeded_sampling=True` keeps sampled requests reproducible instead: they pause the
+  loop and run alone through the backend's own seeded `generate`, unbatched.
 * prefill (`assistant_prefix`) needs nothing: it is part of the rendered prompt's tokens.
 
 Greedy outputs equal the backend's unbatched `generate` token for token (tests/test_serve_batching.py).
@@ -56,7 +59,15 @@ class ContinuousBatcher:
     so ~1.1 GB at 16 x (1024 + 512)). Call `start()` before use and `close()` after.
     """
 
-    def __init__(self, backend: HFBackend, *, max_batch: int = 16, max_tokens: int = 512, page_size: int = 64):
+    def __init__(
+        self,
+        backend: HFBackend,
+        *,
+        max_batch: int = 16,
+        max_tokens: int = 512,
+        page_size: int = 64,
+        seeded_sampling: bool = False,
+    ):
         from transformers.generation import ContinuousBatchingConfig
 
         self.backend = backend
@@ -65,9 +76,14 @@ class ContinuousBatcher:
         # A PeftModel wraps the model whose modules carry the adapter; that model owns the CB loop.
         self.model = model.get_base_model() if hasattr(model, "get_base_model") else model
         self.max_batch = max_batch
-        generation_config = self.model.generation_config.__class__.from_dict(self.model.generation_config.to_dict())
-        # Greedy, as HFBackend's generate for temperature 0; max_new_tokens is set per request.
-        generation_config.update(do_sample=False, temperature=None, top_p=None, top_k=None, max_new_tokens=max_tokens)
+        self.seeded_sampling = seeded_sampling
+        base_config = self.model.generation_config
+        generation_config = base_config.__class__.from_dict(base_config.to_dict())
+        # What HFBackend's generate samples with besides temperature and top_p: the model's top_k, if any.
+        self.sampling_top_k = base_config.top_k or self.model.config.vocab_size
+        # Sampling, so that each request's own settings apply; the values here only make transformers create
+        # the per-request processors (a value of None or 1.0 creates none) and are overridden by every request.
+        generation_config.update(do_sample=True, temperature=0.5, top_k=1, top_p=0.5, max_new_tokens=max_tokens)
         if generation_config.pad_token_id is None:
             generation_config.pad_token_id = self.tokenizer.pad_token_id
         self.eos_ids = self._eos_ids(generation_config)
@@ -80,6 +96,8 @@ class ContinuousBatcher:
             max_requests_per_batch=max_batch,
             use_cuda_graph=False,
             auto_switch_to_flash=False,  # keep the attention the model was loaded with (and its outputs)
+            per_request_processors=True,
+            seed=0,
         )
         self.generation_config = generation_config
         self.manager: Any = None
@@ -102,10 +120,19 @@ class ContinuousBatcher:
             self.manager.stop(block=True, timeout=10)
             self.manager = None
 
-    @staticmethod
-    def batches(request: ChatRequest) -> bool:
-        """Whether `request` joins the shared batch (greedy) or runs alone with its own seed (sampled)."""
-        return request.sampling.temperature == 0
+    def batches(self, request: ChatRequest) -> bool:
+        """Whether `request` joins the shared batch, or runs alone with its own seed (sampled, seeded_sampling)."""
+        return request.sampling.temperature == 0 or not self.seeded_sampling
+
+    def _processor_kwargs(self, request: ChatRequest) -> dict[str, Any]:
+        sampling = request.sampling
+        if sampling.temperature == 0:  # greedy: only the most likely token is left to draw
+            return {"temperature": 1.0, "top_k": 1, "top_p": 1.0}
+        return {
+            "temperature": float(sampling.temperature),
+            "top_k": self.sampling_top_k,
+            "top_p": float(sampling.top_p),
+        }
 
     async def stream(self, request: ChatRequest, outcome: Outcome) -> AsyncIterator[str]:
         """Yield the reply's text in pieces as the batch produces it; fill `outcome` at the end.
@@ -130,6 +157,7 @@ class ContinuousBatcher:
             max_new_tokens=sampling.max_tokens,
             streaming=True,
             eos_token_id=sorted(self.eos_ids),
+            **self._processor_kwargs(request),
         )
         stops = sampling.stop
         # Hold back as many characters as could be the start of a stop string split across pieces.

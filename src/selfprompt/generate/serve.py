@@ -100,6 +100,7 @@ def create_app(
     fmt: SelfPromptFormat = DEFAULT_FORMAT,
     default_max_tokens: int = 512,
     max_batch: int = 16,
+    seeded_sampling: bool = False,
 ) -> Any:
     """The FastAPI app. On the hf backend concurrent requests share one continuous batch of up to
     `max_batch` requests (see selfprompt.generate.batching); other backends answer one at a time."""
@@ -114,7 +115,9 @@ def create_app(
     name = model_name or backend.model_name
     batcher: ContinuousBatcher | None = None
     if isinstance(backend, HFBackend):
-        batcher = ContinuousBatcher(backend, max_batch=max_batch, max_tokens=default_max_tokens)
+        batcher = ContinuousBatcher(
+            backend, max_batch=max_batch, max_tokens=default_max_tokens, seeded_sampling=seeded_sampling
+        )
 
     @asynccontextmanager
     async def lifespan(_: Any):
@@ -336,6 +339,12 @@ def register(app: typer.Typer) -> None:
         max_batch: int = typer.Option(
             16, min=1, help="hf backend: most requests decoded together (continuous batching; sizes the KV cache)."
         ),
+        seeded_sampling: bool = typer.Option(
+            False,
+            "--seeded-sampling",
+            help="hf backend: run requests with temperature > 0 one at a time with their own seed (reproducible, "
+            "unbatched) instead of in the batch, where one random stream serves all requests.",
+        ),
         base_url: str = typer.Option(None, help="openai backend: the upstream server's base URL."),
         api_key_env: str = typer.Option(
             "OPENAI_API_KEY", help="openai backend: environment variable holding the upstream server's key."
@@ -352,7 +361,12 @@ def register(app: typer.Typer) -> None:
         fmt = get_format(format_name)  # settings first: loading a model takes a while
         engine = build_backend(model, backend, base_url=base_url, api_key_env=api_key_env, embedded="hf")
         server_app = create_app(
-            engine, model_name=served_name, fmt=fmt, default_max_tokens=max_tokens, max_batch=max_batch
+            engine,
+            model_name=served_name,
+            fmt=fmt,
+            default_max_tokens=max_tokens,
+            max_batch=max_batch,
+            seeded_sampling=seeded_sampling,
         )
         # Bind first, so that the line below is true when printed (and names the real port for --port 0).
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
