@@ -232,7 +232,12 @@ def test_sixteen_concurrent_streams_each_get_their_own_complete_answer(serve_url
     def stream(question: str):
         start.wait()  # all requests arrive together, so they share the batch
         reply = client.chat.completions.create(
-            model="sp-test", messages=[{"role": "user", "content": question}], max_tokens=12, temperature=0, stream=True
+            model="sp-test",
+            messages=[{"role": "user", "content": question}],
+            max_tokens=12,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
         )
         return list(reply)
 
@@ -245,6 +250,8 @@ def test_sixteen_concurrent_streams_each_get_their_own_complete_answer(serve_url
             model="sp-test", messages=[{"role": "user", "content": question}], max_tokens=12, temperature=0
         )
         assert len({c.id for c in chunks}) == 1, "one reply id per stream"
+        *chunks, last = chunks  # include_usage: a last chunk with no choices carries the usage
+        assert not last.choices and last.usage.completion_tokens == alone.usage.completion_tokens, question
         assert chunks[-1].choices[0].finish_reason == alone.choices[0].finish_reason, question
         assert all(c.choices[0].finish_reason is None for c in chunks[:-1]), question
         text = "".join(c.choices[0].delta.content or "" for c in chunks)

@@ -51,6 +51,9 @@ class ChatCompletionBody(BaseModel):
     seed: int | None = 0
     stop: str | list[str] | None = None
     stream: bool = False
+    stream_options: dict[str, Any] | None = Field(
+        default=None, description='{"include_usage": true}: a last chunk carries the token usage (hf backend).'
+    )
     role_prompt: str | None = Field(default=None, description="Force this role (prefill) instead of the model's own.")
 
     def to_request(self, fmt: SelfPromptFormat, default_max_tokens: int) -> ChatRequest:
@@ -149,7 +152,10 @@ def create_app(
         request = body.to_request(fmt, default_max_tokens)
         if batcher is not None:
             if body.stream:
-                return StreamingResponse(_sse_batched(batcher, request, name, fmt), media_type="text/event-stream")
+                usage = bool((body.stream_options or {}).get("include_usage"))
+                return StreamingResponse(
+                    _sse_batched(batcher, request, name, fmt, usage), media_type="text/event-stream"
+                )
             outcome = Outcome()
             async for _ in batcher.stream(request, outcome):
                 pass
@@ -262,16 +268,29 @@ class _Chunks:
         return [*events, "data: [DONE]\n\n"]
 
 
-async def _sse_batched(batcher: ContinuousBatcher, request: ChatRequest, model: str, fmt: SelfPromptFormat):
-    """Server-sent events for one request of the continuous batch; the finish reason is the non-streamed one."""
+async def _sse_batched(
+    batcher: ContinuousBatcher, request: ChatRequest, model: str, fmt: SelfPromptFormat, usage: bool = False
+):
+    """Server-sent events for one request of the continuous batch; the finish reason is the non-streamed one.
+    With `usage`, a chunk with no choices and the token usage comes before [DONE], as OpenAI sends it."""
     chunks, outcome = _Chunks(model, fmt), Outcome()
     for event in chunks.feed(request.assistant_prefix):
         yield event
     async for piece in batcher.stream(request, outcome):
         for event in chunks.feed(piece):
             yield event
-    for event in chunks.finish(outcome.finish_reason):
+    *events, done = chunks.finish(outcome.finish_reason)
+    for event in events:
         yield event
+    if usage:
+        tokens = {
+            "prompt_tokens": outcome.prompt_tokens,
+            "completion_tokens": outcome.completion_tokens,
+            "total_tokens": outcome.prompt_tokens + outcome.completion_tokens,
+        }
+        chunk = {"id": chunks.id, "object": "chat.completion.chunk", "created": chunks.created, "model": model}
+        yield f"data: {json.dumps({**chunk, 'choices': [], 'usage': tokens})}\n\n"
+    yield done
 
 
 def _sse(
