@@ -70,6 +70,9 @@ def test_stream_agrees_with_parse_on_real_shapes(text, step):
     assert content == parsed.answer
 
 
+SERVE_LOG: list[Path] = []
+
+
 @pytest.fixture(scope="module")
 def serve_url(default_model, tmp_path_factory):
     port = free_port()
@@ -91,6 +94,7 @@ def serve_url(default_model, tmp_path_factory):
     env = {**os.environ, "OMP_NUM_THREADS": "2"}
     try:
         with background_server(cmd, f"http://127.0.0.1:{port}/health", log, timeout=180, env=env):
+            SERVE_LOG.append(log)
             yield f"http://127.0.0.1:{port}/v1"
     finally:
         print(Path(log).read_text()[-2000:])
@@ -120,7 +124,8 @@ def test_openai_client_non_streaming_and_streaming_agree(serve_url):
     assert role_chunks[0].choices[0].delta.model_extra["role_prompt"] == extra["role_prompt"]
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert streamed.rstrip() == message.content.rstrip(), "greedy: stream and non-stream give the same answer"
-    assert chunks[-1].choices[0].finish_reason == "stop"
+    # Cut at max_tokens, the stream says so as the non-streamed reply does.
+    assert chunks[-1].choices[0].finish_reason == done.choices[0].finish_reason == "length"
 
 
 def test_forced_role_comes_back_apart_from_the_answer(serve_url):
@@ -171,3 +176,85 @@ def test_an_empty_question_is_refused_with_an_openai_style_400(serve_url, messag
     client = openai.OpenAI(base_url=serve_url, api_key="unused", max_retries=0)
     with pytest.raises(openai.BadRequestError, match="question"):
         client.chat.completions.create(model="sp-test", messages=messages, max_tokens=4, stream=stream)
+
+
+def test_the_server_says_where_it_listens_on_stderr(serve_url):
+    lines = [line for line in SERVE_LOG[-1].read_text().splitlines() if "listening on" in line]
+    assert lines == [f"selfprompt serve: listening on {serve_url} (model sp-test)"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_finish_reason_is_length_when_max_tokens_cuts_and_stop_otherwise(serve_url, stream):
+    client = openai.OpenAI(base_url=serve_url, api_key="unused", max_retries=0)
+    short = [{"role": "user", "content": "What is 2 + 2? Answer with the number only."}]
+    reasons = []
+    for messages, max_tokens in [(QUESTION, 3), (short, 24)]:
+        reply = client.chat.completions.create(
+            model="sp-test", messages=messages, max_tokens=max_tokens, temperature=0, stream=stream
+        )
+        chunks = list(reply) if stream else [reply]
+        reasons.append(chunks[-1].choices[0].finish_reason)
+        if stream:  # exactly one chunk carries the finish reason, and it is the last
+            assert [c.choices[0].finish_reason is not None for c in chunks].count(True) == 1
+    assert reasons == ["length", "stop"]
+
+
+CONCURRENT_QUESTIONS = [
+    "Why is the sky blue?",
+    "What is 2 + 2?",
+    "Name a fruit that is yellow.",
+    "Who wrote Hamlet?",
+    "What is the capital of France?",
+    "How many legs does a spider have?",
+    "What colour is grass?",
+    "Give me a synonym for happy.",
+    "What is the boiling point of water?",
+    "Name a planet in our solar system.",
+    "What do bees make?",
+    "How many days are in a week?",
+    "What is the opposite of cold?",
+    "Which animal says moo?",
+    "What is H2O?",
+    "Translate 'hello' into French.",
+]
+
+
+def test_sixteen_concurrent_streams_each_get_their_own_complete_answer(serve_url):
+    """16 clients stream at once (one batch); each stream is whole, in order, and only its own request's
+    tokens: under greedy decoding it equals the same request answered alone, not streamed."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert len(set(CONCURRENT_QUESTIONS)) == 16
+    client = openai.OpenAI(base_url=serve_url, api_key="unused", max_retries=0)
+    start = threading.Barrier(len(CONCURRENT_QUESTIONS))
+
+    def stream(question: str):
+        start.wait()  # all requests arrive together, so they share the batch
+        reply = client.chat.completions.create(
+            model="sp-test",
+            messages=[{"role": "user", "content": question}],
+            max_tokens=12,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        return list(reply)
+
+    with ThreadPoolExecutor(len(CONCURRENT_QUESTIONS)) as pool:
+        streamed = list(pool.map(stream, CONCURRENT_QUESTIONS))
+
+    texts = set()
+    for question, chunks in zip(CONCURRENT_QUESTIONS, streamed):
+        alone = client.chat.completions.create(
+            model="sp-test", messages=[{"role": "user", "content": question}], max_tokens=12, temperature=0
+        )
+        assert len({c.id for c in chunks}) == 1, "one reply id per stream"
+        *chunks, last = chunks  # include_usage: a last chunk with no choices carries the usage
+        assert not last.choices and last.usage.completion_tokens == alone.usage.completion_tokens, question
+        assert chunks[-1].choices[0].finish_reason == alone.choices[0].finish_reason, question
+        assert all(c.choices[0].finish_reason is None for c in chunks[:-1]), question
+        text = "".join(c.choices[0].delta.content or "" for c in chunks)
+        assert text == alone.choices[0].message.content, question
+        texts.add(text)
+    assert len(texts) == 16, "different questions, different answers: no stream got another's text"

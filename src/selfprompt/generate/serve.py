@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from selfprompt.format import DEFAULT_FORMAT, RoleDecided, SelfPromptFormat, StreamEvent, StreamParser, get_format
 from selfprompt.generate.backends import BACKEND_HELP
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
+from selfprompt.generate.batching import ContinuousBatcher, Outcome
 from selfprompt.records import Message
 
 
@@ -50,6 +51,9 @@ class ChatCompletionBody(BaseModel):
     seed: int | None = 0
     stop: str | list[str] | None = None
     stream: bool = False
+    stream_options: dict[str, Any] | None = Field(
+        default=None, description='{"include_usage": true}: a last chunk carries the token usage (hf backend).'
+    )
     role_prompt: str | None = Field(default=None, description="Force this role (prefill) instead of the model's own.")
 
     def to_request(self, fmt: SelfPromptFormat, default_max_tokens: int) -> ChatRequest:
@@ -98,14 +102,38 @@ def create_app(
     model_name: str | None = None,
     fmt: SelfPromptFormat = DEFAULT_FORMAT,
     default_max_tokens: int = 512,
+    max_batch: int = 16,
+    seeded_sampling: bool = False,
 ) -> Any:
+    """The FastAPI app. On the hf backend concurrent requests share one continuous batch of up to
+    `max_batch` requests (see selfprompt.generate.batching); other backends answer one at a time."""
+    from contextlib import asynccontextmanager
+
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse, StreamingResponse
     from starlette.concurrency import run_in_threadpool
 
+    from selfprompt.generate.backends.hf import HFBackend
+
     name = model_name or backend.model_name
-    app = FastAPI(title="selfprompt serve")
-    # In-process models handle one request at a time; one lock covers generate and stream alike.
+    batcher: ContinuousBatcher | None = None
+    if isinstance(backend, HFBackend):
+        batcher = ContinuousBatcher(
+            backend, max_batch=max_batch, max_tokens=default_max_tokens, seeded_sampling=seeded_sampling
+        )
+
+    @asynccontextmanager
+    async def lifespan(_: Any):
+        if batcher is not None:
+            batcher.start()
+        try:
+            yield
+        finally:
+            if batcher is not None:
+                batcher.close()
+
+    app = FastAPI(title="selfprompt serve", lifespan=lifespan)
+    # Backends without a batcher handle one request at a time; one lock covers generate and stream alike.
     busy = threading.Lock()
 
     @app.get("/v1/models")
@@ -122,6 +150,24 @@ def create_app(
         if refused is not None:
             return JSONResponse(status_code=400, content=refused)
         request = body.to_request(fmt, default_max_tokens)
+        if batcher is not None:
+            if body.stream:
+                usage = bool((body.stream_options or {}).get("include_usage"))
+                return StreamingResponse(
+                    _sse_batched(batcher, request, name, fmt, usage), media_type="text/event-stream"
+                )
+            outcome = Outcome()
+            async for _ in batcher.stream(request, outcome):
+                pass
+            return completion_json(
+                outcome.text,
+                request,
+                outcome.finish_reason,
+                outcome.prompt_tokens,
+                outcome.completion_tokens,
+                name,
+                fmt,
+            )
         if body.stream:
             return StreamingResponse(_sse(backend, request, name, fmt, busy), media_type="text/event-stream")
 
@@ -195,32 +241,70 @@ def completion_json(
     }
 
 
-def _sse(
-    backend: Backend, request: ChatRequest, model: str, fmt: SelfPromptFormat, busy: threading.Lock
-) -> Iterator[str]:
-    """Server-sent events in OpenAI's chunk format; starlette iterates this in a worker thread."""
-    chunk_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+class _Chunks:
+    """OpenAI chunk events of one streamed reply, with the role split from the answer as text arrives."""
 
-    def event(delta: dict[str, Any], finish: str | None = None) -> str:
+    def __init__(self, model: str, fmt: SelfPromptFormat):
+        self.id, self.created, self.model = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), model
+        self.parser = StreamParser(fmt)
+
+    def event(self, delta: dict[str, Any], finish: str | None = None) -> str:
         chunk = {
-            "id": chunk_id,
+            "id": self.id,
             "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
+            "created": self.created,
+            "model": self.model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         }
         return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
-    parser = StreamParser(fmt)
-    for delta in as_deltas(parser.feed(request.assistant_prefix)):
-        yield event(delta)
+    def feed(self, text: str) -> list[str]:
+        return [self.event(delta) for delta in as_deltas(self.parser.feed(text))]
+
+    def finish(self, finish_reason: str) -> list[str]:
+        """The last events: what the parser still held, the finish reason (as OpenAI words it), [DONE]."""
+        events = [self.event(delta) for delta in as_deltas(self.parser.finish())]
+        events.append(self.event({}, "length" if finish_reason == "length" else "stop"))
+        return [*events, "data: [DONE]\n\n"]
+
+
+async def _sse_batched(
+    batcher: ContinuousBatcher, request: ChatRequest, model: str, fmt: SelfPromptFormat, usage: bool = False
+):
+    """Server-sent events for one request of the continuous batch; the finish reason is the non-streamed one.
+    With `usage`, a chunk with no choices and the token usage comes before [DONE], as OpenAI sends it."""
+    chunks, outcome = _Chunks(model, fmt), Outcome()
+    for event in chunks.feed(request.assistant_prefix):
+        yield event
+    async for piece in batcher.stream(request, outcome):
+        for event in chunks.feed(piece):
+            yield event
+    *events, done = chunks.finish(outcome.finish_reason)
+    for event in events:
+        yield event
+    if usage:
+        tokens = {
+            "prompt_tokens": outcome.prompt_tokens,
+            "completion_tokens": outcome.completion_tokens,
+            "total_tokens": outcome.prompt_tokens + outcome.completion_tokens,
+        }
+        chunk = {"id": chunks.id, "object": "chat.completion.chunk", "created": chunks.created, "model": model}
+        yield f"data: {json.dumps({**chunk, 'choices': [], 'usage': tokens})}\n\n"
+    yield done
+
+
+def _sse(
+    backend: Backend, request: ChatRequest, model: str, fmt: SelfPromptFormat, busy: threading.Lock
+) -> Iterator[str]:
+    """Server-sent events in OpenAI's chunk format; starlette iterates this in a worker thread.
+
+    `Backend.stream` yields text only, so a backend without a batcher ends its stream with "stop" even
+    when max_tokens cut it."""
+    chunks = _Chunks(model, fmt)
+    yield from chunks.feed(request.assistant_prefix)
     for piece in _pieces(backend, request, busy):
-        for delta in as_deltas(parser.feed(piece)):
-            yield event(delta)
-    for delta in as_deltas(parser.finish()):
-        yield event(delta)
-    yield event({}, "stop")
-    yield "data: [DONE]\n\n"
+        yield from chunks.feed(piece)
+    yield from chunks.finish("stop")
 
 
 _END = object()
@@ -271,20 +355,55 @@ def register(app: typer.Typer) -> None:
             DEFAULT_FORMAT.id, "--format", help="Self-prompt format the model was trained on."
         ),
         max_tokens: int = typer.Option(512, min=1, help="Default max_tokens when a request gives none."),
+        max_batch: int = typer.Option(
+            16, min=1, help="hf backend: most requests decoded together (continuous batching; sizes the KV cache)."
+        ),
+        seeded_sampling: bool = typer.Option(
+            False,
+            "--seeded-sampling",
+            help="hf backend: run requests with temperature > 0 one at a time with their own seed (reproducible, "
+            "unbatched) instead of in the batch, where one random stream serves all requests.",
+        ),
         base_url: str = typer.Option(None, help="openai backend: the upstream server's base URL."),
         api_key_env: str = typer.Option(
             "OPENAI_API_KEY", help="openai backend: environment variable holding the upstream server's key."
         ),
     ) -> None:
         """OpenAI-compatible /v1/chat/completions: answer as content, role prompt in `role_prompt`."""
+        import socket
+        import sys
+
         import uvicorn
 
         from selfprompt.generate.backends import build_backend
 
         fmt = get_format(format_name)  # settings first: loading a model takes a while
         engine = build_backend(model, backend, base_url=base_url, api_key_env=api_key_env, embedded="hf")
-        server_app = create_app(engine, model_name=served_name, fmt=fmt, default_max_tokens=max_tokens)
+        server_app = create_app(
+            engine,
+            model_name=served_name,
+            fmt=fmt,
+            default_max_tokens=max_tokens,
+            max_batch=max_batch,
+            seeded_sampling=seeded_sampling,
+        )
+        # Bind first, so that the line below is true when printed (and names the real port for --port 0).
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            uvicorn.run(server_app, host=host, port=port, log_level="warning")
+            sock.bind((host, port))
+            sock.listen(2048)  # connections made before the app finishes starting wait in the backlog
+        except OSError as exc:
+            engine.close()
+            raise typer.BadParameter(f"cannot listen on {host}:{port}: {exc.strerror}", param_hint="--port") from None
+        bound_port = sock.getsockname()[1]
+        shown_host = f"[{host}]" if ":" in host else host
+        served = served_name or engine.model_name
+        print(f"selfprompt serve: listening on http://{shown_host}:{bound_port}/v1 (model {served})", file=sys.stderr)
+        server = uvicorn.Server(uvicorn.Config(server_app, log_level="warning"))
+        try:
+            server.run(sockets=[sock])
         finally:
+            sock.close()
             engine.close()

@@ -1,0 +1,250 @@
+"""`selfprompt serve` (hf backend, default model) under concurrent clients, in one run:
+
+  A. streaming: the same 16 different questions sent by one client (one after another) and by 16
+     clients at once (one stream each), alternating for --rounds rounds; aggregate completion
+     tokens/s of each side (token counts from the server's usage chunk), median and spread.
+     Equal-output condition: greedy decoding, so every round's 16 concurrent answers must equal
+     the one-client answers text for text (checked and recorded).
+  B. annotation through the server (`selfprompt annotate --backend openai` against it): concurrency
+     1 vs 8 on --annotate-rows LIMA rows, alternating, fresh caches each time; then a rerun on a
+     filled cache, which must send 0 requests.
+
+The machine is shared: load averages are recorded before and after every timed run. CPU facts
+come from selfprompt.hardware. Writes bench/results/serve.json.
+
+    nice -n 19 .venv/bin/python bench/serve.py [--clients 16] [--max-tokens 24] [--rounds 3] \
+        [--annotate-rows 20] [--annotate-max-tokens 32] [--annotate-rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import openai
+
+from selfprompt.annotate.run import AnnotateConfig, run_annotate
+from selfprompt.hardware import machine_facts
+from selfprompt.jsonl import write_json
+from selfprompt.manifest import build_manifest
+
+REPO = Path(__file__).resolve().parents[1]
+QUESTIONS = [
+    "Why is the sky blue?",
+    "What is 2 + 2?",
+    "Name a fruit that is yellow.",
+    "Who wrote Hamlet?",
+    "What is the capital of France?",
+    "How many legs does a spider have?",
+    "What colour is grass?",
+    "Give me a synonym for happy.",
+    "What is the boiling point of water?",
+    "Name a planet in our solar system.",
+    "What do bees make?",
+    "How many days are in a week?",
+    "What is the opposite of cold?",
+    "Which animal says moo?",
+    "What is H2O?",
+    "Translate 'hello' into French.",
+]
+
+
+def start_server(log: Path, max_batch: int, max_tokens: int) -> tuple[subprocess.Popen, str]:
+    """`selfprompt serve` on a free loopback port; its base URL read from the line it prints on stderr."""
+    cmd = [sys.executable, "-c", "from selfprompt.cli import main; main()", "serve", "--backend", "hf"]
+    cmd += ["--port", "0", "--max-batch", str(max_batch), "--max-tokens", str(max_tokens), "--served-name", "default"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        line = proc.stderr.readline()
+        lines.append(line)
+        if match := re.search(r"listening on (http://\S+/v1)", line):
+            log.write_text("".join(lines))
+            # Keep draining stderr into the log so the server never blocks on a full pipe.
+            threading.Thread(target=lambda: log.open("a").writelines(proc.stderr), daemon=True).start()
+            return proc, match.group(1)
+    proc.kill()
+    raise RuntimeError("selfprompt serve did not start:\n" + "".join(lines)[-2000:])
+
+
+def stream_one(client: openai.OpenAI, question: str, max_tokens: int) -> tuple[str, int]:
+    """One streamed greedy answer: its text and its completion tokens (from the usage chunk)."""
+    text, tokens = [], 0
+    for chunk in client.chat.completions.create(
+        model="default",
+        messages=[{"role": "user", "content": question}],
+        max_tokens=max_tokens,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    ):
+        if chunk.choices:
+            text.append(chunk.choices[0].delta.content or "")
+        if chunk.usage:
+            tokens = chunk.usage.completion_tokens
+    return "".join(text), tokens
+
+
+def timed(side: str, work) -> dict:
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    answers = work()
+    seconds = time.perf_counter() - started
+    tokens = sum(n for _, n in answers)
+    return {
+        "side": side,
+        "seconds": round(seconds, 2),
+        "completion_tokens": tokens,
+        "tokens_per_second": round(tokens / seconds, 3),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg()[0],
+        "texts": [t for t, _ in answers],
+    }
+
+
+def summary(runs: list[dict], key: str) -> dict:
+    values = [r[key] for r in runs]
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
+
+
+def bench_streams(base_url: str, args: argparse.Namespace) -> dict:
+    client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=3600)
+    questions = QUESTIONS[: args.clients]
+    stream_one(client, "Warm-up: say hi.", 4)
+
+    def one_client():
+        return [stream_one(client, q, args.max_tokens) for q in questions]
+
+    def many_clients():
+        with ThreadPoolExecutor(len(questions)) as pool:
+            return list(pool.map(lambda q: stream_one(client, q, args.max_tokens), questions))
+
+    single, concurrent = [], []
+    for r in range(args.rounds):
+        order = [("1 client", one_client, single), (f"{len(questions)} clients", many_clients, concurrent)]
+        for side, work, runs in order if r % 2 == 0 else order[::-1]:
+            runs.append(timed(side, work))
+            print(f"round {r}: {side}: {runs[-1]['tokens_per_second']} tokens/s", flush=True)
+    same = all(c["texts"] == s["texts"] for c, s in zip(concurrent, single))
+    one, many = summary(single, "tokens_per_second"), summary(concurrent, "tokens_per_second")
+    return {
+        "clients": len(questions),
+        "max_tokens": args.max_tokens,
+        "one_client_tokens_per_second": one,
+        "concurrent_tokens_per_second": many,
+        "speedup_median": round(many["median"] / one["median"], 3),
+        "equal_outputs": {"condition": "greedy: concurrent answers == one-client answers, text for text", "held": same},
+        "runs": [{k: v for k, v in run.items() if k != "texts"} for run in single + concurrent],
+        "answers": single[0]["texts"],
+    }
+
+
+def bench_annotate(base_url: str, args: argparse.Namespace, work: Path) -> dict:
+    def cfg(name: str, concurrency: int) -> AnnotateConfig:
+        return AnnotateConfig(
+            out=work / f"{name}.jsonl",
+            cache=work / f"{name}.sqlite",
+            data="lima",
+            data_dir=args.data_dir,
+            limit=args.annotate_rows,
+            teacher="default",
+            backend="openai",
+            base_url=base_url,
+            api_key_env="SELFPROMPT_BENCH_NO_KEY",
+            concurrency=concurrency,
+            max_tokens=args.annotate_max_tokens,
+            max_attempts=1,
+        )
+
+    def run(config: AnnotateConfig) -> dict:
+        load_before = os.getloadavg()[0]
+        result = run_annotate(config, show_progress=False)
+        this = result["this_run"]
+        return {
+            "concurrency": config.concurrency,
+            "rows": result["rows"],
+            "seconds": this["seconds"],
+            "rows_per_second": this["rows_per_second"],
+            "requests_sent": this["requests_sent"],
+            "cache_hits": this["cache_hits"],
+            "status": result["status"],
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg()[0],
+        }
+
+    runs: dict[int, list[dict]] = {1: [], 8: []}
+    for r in range(args.annotate_rounds):
+        for concurrency in (1, 8) if r % 2 == 0 else (8, 1):
+            runs[concurrency].append(run(cfg(f"c{concurrency}-r{r}", concurrency)))
+            print(f"annotate round {r}: c={concurrency}: {runs[concurrency][-1]['rows_per_second']} rows/s", flush=True)
+    last = f"c8-r{args.annotate_rounds - 1}"
+    cached = run(cfg(last, 8).model_copy(update={"out": work / "cached.jsonl"}))
+    c1, c8 = summary(runs[1], "rows_per_second"), summary(runs[8], "rows_per_second")
+    return {
+        "rows": args.annotate_rows,
+        "max_tokens": args.annotate_max_tokens,
+        "note": "the annotation template samples (temperature 0.7, seed 0): the rows differ between runs, so "
+        "the equal-accuracy condition here is only that every run annotates every row (status counts recorded)",
+        "concurrency_1_rows_per_second": c1,
+        "concurrency_8_rows_per_second": c8,
+        "speedup_median": round(c8["median"] / c1["median"], 3),
+        "runs": runs[1] + runs[8],
+        "cached_rerun": cached,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=16, help="concurrent streaming clients (at most 16)")
+    parser.add_argument("--max-tokens", type=int, default=24)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--annotate-rows", type=int, default=20)
+    parser.add_argument("--annotate-max-tokens", type=int, default=32)
+    parser.add_argument("--annotate-rounds", type=int, default=3, help="0 skips part B")
+    parser.add_argument(
+        "--data-dir", default=os.environ.get("SELFPROMPT_DATA_DIR", str(REPO.parent / "shared" / "data"))
+    )
+    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "serve.json"))
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: never orphan the server
+
+    work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    server, base_url = start_server(work / "server.log", max_batch=max(args.clients, 8), max_tokens=args.max_tokens)
+    try:
+        streams = bench_streams(base_url, args)
+        annotate = bench_annotate(base_url, args, work) if args.annotate_rounds else None
+    finally:
+        server.terminate()
+        server.wait(30)
+
+    result = {
+        "benchmark": "selfprompt serve, hf backend, continuous batching (SmolLM2-135M-Instruct, fp32)",
+        "streams": streams,
+        "annotate_through_serve": annotate,
+        "targets": "aggregate tokens/s of 16 streaming clients >= 3x one client's; annotate c=8 >= 3x c=1 rows/s",
+        "machine": machine_facts(),
+        "load_average_at_end": os.getloadavg(),
+        "manifest": build_manifest(stage="bench-serve", config=vars(args), seed=0),
+    }
+    write_json(args.out, result)
+    line = f"streams: {streams['speedup_median']}x ({streams['concurrent_tokens_per_second']['median']} vs "
+    line += f"{streams['one_client_tokens_per_second']['median']} tokens/s)"
+    if annotate:
+        line += f"; annotate c=8 vs c=1: {annotate['speedup_median']}x, cached rerun "
+        line += f"{annotate['cached_rerun']['requests_sent']} requests"
+    print(f"{line} -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
