@@ -21,6 +21,9 @@ And, when the environment names a file descriptor in SELFPROMPT_PROGRESS_FD (`se
 sets it for the stage it starts), one JSON line per change is written there:
 ``{"label": str, "unit": str, "done": int, "total": int | null, "cached": int, "detail": str,
 "state": "start" | "advance" | "end"}``; the runner draws its own line from them (see experiment/runner.py).
+Processes started by a launcher (`accelerate launch`, torchrun) inherit no descriptors: for them the
+runner names a named pipe in SELFPROMPT_PROGRESS_PATH instead. Of several processes (RANK set), only
+rank 0 sends events, so a data-parallel stage reports one count, not one per process.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from rich.table import Table
 from rich.text import Text
 
 PROGRESS_FD_ENV = "SELFPROMPT_PROGRESS_FD"
+PROGRESS_PATH_ENV = "SELFPROMPT_PROGRESS_PATH"
 PLAIN_EVERY_S = 30.0  # not a terminal: a line at least this often while work goes on
 PLAIN_EVERY_FRACTION = 0.1  # ... and one at every further tenth of the total
 
@@ -148,7 +152,9 @@ class _EventPipe:
         with self.lock:
             if not self.opened:
                 self.opened = True
-                fd = os.environ.get(PROGRESS_FD_ENV, "")
+                if os.environ.get("RANK", "0") != "0":
+                    return  # the other processes of a launched job do the same work: rank 0 reports it
+                fd = os.environ.get(PROGRESS_FD_ENV, "") or self._open_path(os.environ.get(PROGRESS_PATH_ENV, ""))
                 try:
                     # Only a pipe: a process that inherited the variable but not the descriptor may hold
                     # another file under that number, which events must not be written into.
@@ -162,6 +168,19 @@ class _EventPipe:
                 self.stream.write(json.dumps(event) + "\n")
             except (OSError, ValueError):
                 self.stream = None  # the runner went away
+
+    @staticmethod
+    def _open_path(path: str) -> str:
+        """The descriptor (as text) of the named pipe at `path`, opened for writing; "" when there is none or no
+        reader (non-blocking open: a runner that went away must not hang the stage)."""
+        if not path:
+            return ""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return ""
+        os.set_blocking(fd, True)
+        return str(fd)
 
 
 EVENTS = _EventPipe()
