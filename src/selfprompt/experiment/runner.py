@@ -53,6 +53,8 @@ KEY_SCHEMA = "selfprompt-stage-v2"  # v2: stage configs as key=value words, whol
 ANNOTATION_FILE = "lima_role.jsonl"
 # The shipped accelerate configs, found by name (train.launch.config_file: deepspeed-zero3) from a source checkout.
 SHIPPED_ACCELERATE = Path(__file__).resolve().parents[3] / "recipes" / "accelerate"
+# Set by recipes/slurm/train.sbatch to the job's node count: a stage planned for other machines must not start.
+JOB_MACHINES_ENV = "SELFPROMPT_JOB_MACHINES"
 
 
 @dataclass
@@ -369,7 +371,13 @@ def launch_plan(launch: LaunchSection, base_dir: Path) -> tuple[list[str], dict[
     if port:
         flags += ["--main_process_port", str(port)]
     error = ""
-    if num_machines > 1 and not launch.main_process_ip:
+    job_machines = os.environ.get(JOB_MACHINES_ENV)
+    if job_machines and job_machines != str(num_machines):
+        error = (
+            f"train.launch: this job has {job_machines} machines but the stage is planned for {num_machines}; give "
+            "num_machines (and num_processes, the total) in the experiment file: they are part of the stage key"
+        )
+    elif num_machines > 1 and not launch.main_process_ip:
         error = (
             f"train.launch: {num_machines} machines need main_process_ip (the address of machine rank 0); "
             "recipes/slurm/train.sbatch sets it per node"
