@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -323,3 +324,45 @@ def test_two_machines_run_one_stage_and_a_later_whole_run_takes_it_as_done(role_
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"[skip] {STAGE}" in proc.stderr and "[run ]" not in proc.stderr
+
+
+def stage_processes(folder_part: str) -> list[int]:
+    """Process ids whose command line names `folder_part` (the launcher and its workers)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and folder_part in (proc / "cmdline").read_text():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_kill_minus_9_of_the_runner_leaves_no_launched_process_and_the_rerun_finishes(role_file, data_dir, tmp_path):
+    path = write_spec(tmp_path, launched(role_file, data_dir, num_processes=2))
+    root = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runner = subprocess.Popen(
+        [*CLI, "run", str(path), "--out", str(root)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 300
+    while len(stage_processes(str(root))) < 3:  # the launcher and both workers
+        assert runner.poll() is None and time.monotonic() < deadline, "the launched stage did not start"
+        time.sleep(0.5)
+    runner.kill()
+    runner.wait()
+    deadline = time.monotonic() + 30
+    while stage_processes(str(root)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    orphans = stage_processes(str(root))
+    for pid in orphans:  # never leave a failed test's trainers behind
+        os.kill(pid, signal.SIGKILL)
+    assert orphans == [], "a launched process outlived the runner"
+    folder = next(root.glob(f"{STAGE}-*"))
+    assert not (folder / DONE_FILE).exists()
+
+    proc = subprocess.run([*CLI, "run", str(path), "--out", str(root)], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((folder / "model" / "train_summary.json").read_text())["global_step"] == 2
+    assert (folder / DONE_FILE).exists()

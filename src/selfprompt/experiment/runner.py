@@ -759,5 +759,6 @@ def plan_only(exp: Experiment, experiment_file: Path, root: Path | None = None, 
     return [
         f"{'done' if is_done(folders[s.name], s.key) else 'todo'}  {s.name:24} {folders[s.name]}\n"
         f"      {shown_command(s, resolve_args(s, folders, root, data_dir))}"
+        + (f"\n      cannot start as given: {s.launch_error}" if s.launch_error else "")
         for s in select_stages(stages, only, folders, strict=False)
     ]
