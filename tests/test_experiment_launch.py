@@ -366,3 +366,15 @@ def test_kill_minus_9_of_the_runner_leaves_no_launched_process_and_the_rerun_fin
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((folder / "model" / "train_summary.json").read_text())["global_step"] == 2
     assert (folder / DONE_FILE).exists()
+
+
+def test_a_launched_process_whose_runner_is_gone_stops_at_start(tmp_path):
+    """Killed while its workers start, before they ask to die with their launcher: they must not train on."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no longer runs
+    command = [sys.executable, "-m", "selfprompt.train", "--help"]
+    for runner, expected in ((gone.pid, 1), (os.getpid(), 0)):
+        env = {**os.environ, "LOCAL_RANK": "0", "SELFPROMPT_RUNNER_PID": str(runner)}
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == expected, proc.stderr[-2000:]
+        assert ("Fine-tune a model on LIMA-Role" in proc.stdout) == (expected == 0)

@@ -55,6 +55,7 @@ ANNOTATION_FILE = "lima_role.jsonl"
 SHIPPED_ACCELERATE = Path(__file__).resolve().parents[3] / "recipes" / "accelerate"
 # Set by recipes/slurm/train.sbatch to the job's node count: a stage planned for other machines must not start.
 JOB_MACHINES_ENV = "SELFPROMPT_JOB_MACHINES"
+RUNNER_PID_ENV = "SELFPROMPT_RUNNER_PID"  # read by train/__main__.py in each launched process
 
 
 @dataclass
@@ -497,6 +498,9 @@ def _event_channel(stage: Stage, env: dict[str, str]) -> tuple[int, int, dict[st
     write_end = os.open(fifo, os.O_WRONLY)
     os.set_blocking(read_end, True)
     child_env = {k: v for k, v in env.items() if k != PROGRESS_FD_ENV}
+    # The workers stop at start when the runner is gone (train/__main__.py): killed before they could ask to die
+    # with their launcher, they would train on, orphaned.
+    child_env[RUNNER_PID_ENV] = str(os.getpid())
     return read_end, write_end, {**child_env, PROGRESS_PATH_ENV: str(fifo)}, ()
 
 
