@@ -138,6 +138,8 @@ COMMANDS: dict[str, Run | Parse] = {
     # docs/judge-run-report.md
     "selfprompt run experiments/demo.yaml --dry-run": Run(),
     "selfprompt run experiments/demo.yaml eval.limit=5": Run(append=("--dry-run",)),
+    "selfprompt run experiments/paper-mistral-7b.yaml --dry-run": Run(),
+    "selfprompt run experiments/paper-mistral-7b.yaml --stage annotate": Parse(PAID_API),
     "selfprompt judge answers --model runs/x/model --condition self-prompt --questions vicuna_bench --limit 10 "
     "--out runs/sp-answers": Parse(NEEDS_TUNED),
     "selfprompt judge --a runs/sp-answers --b runs/base-answers --out runs/judge --judge default "

@@ -29,6 +29,9 @@ sets it for the stage it starts), one JSON line per change is written there:
 "step": {"done": int, "total": int, "unit": str, "items": int} | null,
 "state": "start" | "advance" | "step" | "end"}`` (step events at most every STEP_EVERY_S); the runner
 draws its own line from them (see experiment/runner.py).
+Processes started by a launcher (`accelerate launch`, torchrun) inherit no descriptors: for them the
+runner names a named pipe in SELFPROMPT_PROGRESS_PATH instead. Of several processes (RANK set), only
+rank 0 sends events, so a data-parallel stage reports one count, not one per process.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from rich.table import Table
 from rich.text import Text
 
 PROGRESS_FD_ENV = "SELFPROMPT_PROGRESS_FD"
+PROGRESS_PATH_ENV = "SELFPROMPT_PROGRESS_PATH"
 PLAIN_EVERY_S = 30.0  # not a terminal: a line at least this often while work goes on
 PLAIN_EVERY_FRACTION = 0.1  # ... and one at every further tenth of the total
 STEP_EVERY_S = 0.5  # step events (work inside a batch) at most this often: a backend reports every decoding step
@@ -160,7 +164,9 @@ class _EventPipe:
         with self.lock:
             if not self.opened:
                 self.opened = True
-                fd = os.environ.get(PROGRESS_FD_ENV, "")
+                if os.environ.get("RANK", "0") != "0":
+                    return  # the other processes of a launched job do the same work: rank 0 reports it
+                fd = os.environ.get(PROGRESS_FD_ENV, "") or self._open_path(os.environ.get(PROGRESS_PATH_ENV, ""))
                 try:
                     # Only a pipe: a process that inherited the variable but not the descriptor may hold
                     # another file under that number, which events must not be written into.
@@ -174,6 +180,19 @@ class _EventPipe:
                 self.stream.write(json.dumps(event) + "\n")
             except (OSError, ValueError):
                 self.stream = None  # the runner went away
+
+    @staticmethod
+    def _open_path(path: str) -> str:
+        """The descriptor (as text) of the named pipe at `path`, opened for writing; "" when there is none or no
+        reader (non-blocking open: a runner that went away must not hang the stage)."""
+        if not path:
+            return ""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return ""
+        os.set_blocking(fd, True)
+        return str(fd)
 
 
 EVENTS = _EventPipe()

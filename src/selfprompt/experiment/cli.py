@@ -19,6 +19,12 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(
             False, "--dry-run", help="Print the stages, their keys and whether each is done; run nothing."
         ),
+        stage: str = typer.Option(
+            None,
+            "--stage",
+            help="Run only this stage (e.g. train-self-prompt; its dependencies must be done), as one node of a "
+            "multi-machine train stage does (recipes/slurm/train.sbatch).",
+        ),
     ) -> None:
         """Run (or resume) the whole study; stages already done with the same inputs are skipped."""
         from selfprompt.experiment.runner import plan_only, run_experiment
@@ -27,7 +33,9 @@ def register(app: typer.Typer) -> None:
         console = Console(stderr=True, soft_wrap=True)  # a command line stays on one line, to copy
         exp = load_experiment(experiment, overrides or [])
         if dry_run:
-            for line in plan_only(exp, experiment, out):
+            for line in plan_only(exp, experiment, out, only=stage):
                 console.print(line, highlight=False, markup=False)
             return
-        run_experiment(exp, experiment, out, log=lambda line: console.print(line, highlight=False, markup=False))
+        run_experiment(
+            exp, experiment, out, log=lambda line: console.print(line, highlight=False, markup=False), only=stage
+        )

@@ -15,15 +15,19 @@ files) and the content of the local models it runs (see models.py). So:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import hashlib
 import json
 import os
 import shlex
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -35,18 +39,23 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from selfprompt.errors import ConfigError, SelfPromptError
-from selfprompt.experiment.spec import Experiment
+from selfprompt.errors import ConfigError, DataError, SelfPromptError
+from selfprompt.experiment.spec import Experiment, LaunchSection
 from selfprompt.hashindex import file_sha256
 from selfprompt.jsonl import write_json
 from selfprompt.manifest import write_manifest
-from selfprompt.progress import PROGRESS_FD_ENV, ProgressLine, format_duration, read_events
+from selfprompt.progress import PROGRESS_FD_ENV, PROGRESS_PATH_ENV, ProgressLine, format_duration, read_events
 
 DONE_FILE = "done.json"
 LOG_FILE = "stage.log"
 INDEX_FILE = "experiment.json"  # read by `selfprompt report`
 KEY_SCHEMA = "selfprompt-stage-v2"  # v2: stage configs as key=value words, whole config in the key
 ANNOTATION_FILE = "lima_role.jsonl"
+# The shipped accelerate configs, found by name (train.launch.config_file: deepspeed-zero3) from a source checkout.
+SHIPPED_ACCELERATE = Path(__file__).resolve().parents[3] / "recipes" / "accelerate"
+# Set by recipes/slurm/train.sbatch to the job's node count: a stage planned for other machines must not start.
+JOB_MACHINES_ENV = "SELFPROMPT_JOB_MACHINES"
+RUNNER_PID_ENV = "SELFPROMPT_RUNNER_PID"  # read by train/__main__.py in each launched process
 
 
 @dataclass
@@ -59,6 +68,10 @@ class Stage:
     paths: dict[str, str] = field(default_factory=dict)  # placeholder -> absolute path (not in the key: the
     # content of the file is, so moving a checkout does not rerun anything)
     config: dict[str, Any] = field(default_factory=dict)  # the stage's whole config, defaults included (in the key)
+    launch: list[str] = field(default_factory=list)  # `accelerate launch` flags: set, the stage runs under accelerate
+    launch_key: dict[str, Any] = field(default_factory=dict)  # what of the launch changes the model (in the key)
+    launch_error: str = ""  # why this launch cannot start as given; raised only when the stage is about to run
+    machine_rank: int = 0  # one node of a multi-machine stage: only rank 0 marks the stage done
     key: str = ""
 
     @property
@@ -212,7 +225,11 @@ def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
                 "output_dir={out}/model",
                 *overrides,
             ]
-            stages.append(Stage(f"train-{mode}", args, deps=deps, files=[recipe], paths={"{recipe}": str(recipe)}))
+            stage = Stage(f"train-{mode}", args, deps=deps, files=[recipe], paths={"{recipe}": str(recipe)})
+            if exp.train.launch:
+                stage.launch, stage.launch_key, stage.launch_error = launch_plan(exp.train.launch, base_dir)
+                stage.machine_rank = exp.train.launch.machine_rank
+            stages.append(stage)
     if exp.eval:
         e = exp.eval
         for label, system in e.systems.items():
@@ -292,6 +309,110 @@ def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
     return stages
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def accelerate_config_file(value: str, base_dir: Path) -> Path:
+    """A shipped accelerate config by name (recipes/accelerate/NAME.yaml) or a config file's path."""
+    if "/" not in value and not value.endswith((".yaml", ".yml", ".json")):
+        for folder in (Path("recipes/accelerate"), base_dir.parent / "recipes" / "accelerate", SHIPPED_ACCELERATE):
+            if (folder / f"{value}.yaml").is_file():
+                return (folder / f"{value}.yaml").resolve()
+        shipped = ", ".join(sorted(p.stem for p in SHIPPED_ACCELERATE.glob("*.yaml"))) or "none found"
+        raise ConfigError(f"train.launch.config_file '{value}' is no shipped accelerate config ({shipped}) nor a file")
+    return _path(value, base_dir)
+
+
+def launch_plan(launch: LaunchSection, base_dir: Path) -> tuple[list[str], dict[str, Any], str]:
+    """The `accelerate launch` flags of a train stage, what of them enters its key, and why it cannot start as
+    given ("" when it can). The key holds what changes the trained model: world size (num_processes, the total
+    over all machines), machines, mixed precision and the config file's content; never ranks, hosts or ports.
+    Raises ConfigError (DataError for an unreadable config file) on settings that can never run."""
+    config: dict[str, Any] = {}
+    flags: list[str] = []
+    content = None
+    if launch.config_file:
+        path = accelerate_config_file(launch.config_file, base_dir)
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise DataError(str(path), None, None, f"invalid YAML: {e}") from None
+        if not isinstance(config, dict):
+            raise DataError(str(path), None, None, "an accelerate config file is a mapping of its settings")
+        flags += ["--config_file", str(path)]
+        content = file_sha256(path)
+    num_processes = launch.num_processes or config.get("num_processes")
+    num_machines = launch.num_machines or config.get("num_machines") or 1
+    if not num_processes:
+        raise ConfigError("train.launch: set num_processes (the total over all machines), or a config_file that does")
+    if num_processes % num_machines:
+        raise ConfigError(
+            f"train.launch: num_processes {num_processes} is the total over all machines: make it a multiple of "
+            f"num_machines {num_machines}"
+        )
+    if launch.machine_rank >= num_machines:
+        raise ConfigError(f"train.launch: machine_rank {launch.machine_rank} is not below num_machines {num_machines}")
+    if not launch.config_file and num_processes > 1:
+        # torchrun's launcher: DDP on GPUs, gloo on a CPU-only machine. (accelerate's --cpu path needs MPI.)
+        flags.append("--multi_gpu")
+    flags += ["--num_processes", str(num_processes), "--num_machines", str(num_machines)]
+    if launch.mixed_precision:
+        flags += ["--mixed_precision", launch.mixed_precision]
+    if num_machines > 1:
+        flags += ["--machine_rank", str(launch.machine_rank)]
+        if launch.main_process_ip:
+            flags += ["--main_process_ip", launch.main_process_ip]
+        if config.get("distributed_type") == "DEEPSPEED":
+            # One launcher per node (SLURM starts them), not DeepSpeed's pdsh fan-out from the first node.
+            flags += ["--deepspeed_multinode_launcher", "standalone"]
+    port = launch.main_process_port or (_free_port() if num_machines == 1 else None)
+    if port:
+        flags += ["--main_process_port", str(port)]
+    error = ""
+    job_machines = os.environ.get(JOB_MACHINES_ENV)
+    if job_machines and job_machines != str(num_machines):
+        error = (
+            f"train.launch: this job has {job_machines} machines but the stage is planned for {num_machines}; give "
+            "num_machines (and num_processes, the total) in the experiment file: they are part of the stage key"
+        )
+    elif num_machines > 1 and not launch.main_process_ip:
+        error = (
+            f"train.launch: {num_machines} machines need main_process_ip (the address of machine rank 0); "
+            "recipes/slurm/train.sbatch sets it per node"
+        )
+    elif config.get("distributed_type") == "MULTI_CPU" and not shutil.which("mpirun"):
+        error = (
+            f"train.launch.config_file {launch.config_file}: accelerate starts MULTI_CPU jobs through mpirun, which is "
+            "not installed (without it, ONE process would train); leave config_file unset for torchrun over gloo"
+        )
+    mixed_precision = launch.mixed_precision or config.get("mixed_precision") or "no"
+    key = {
+        "num_processes": num_processes,
+        "num_machines": num_machines,
+        "mixed_precision": mixed_precision,
+        "config_file": content,
+    }
+    return flags, key, error
+
+
+def stage_command(stage: Stage, args: list[str]) -> list[str]:
+    """The argv that runs a stage: the selfprompt command, or for a launched train stage `accelerate launch`
+    (of this interpreter's environment) around `-m selfprompt.train`."""
+    if stage.launch:
+        return [sys.executable, "-m", "accelerate.commands.launch", *stage.launch, "-m", "selfprompt.train", *args[1:]]
+    return [sys.executable, "-c", "from selfprompt.cli import main; main()", *args]
+
+
+def shown_command(stage: Stage, args: list[str]) -> str:
+    """The stage's command as a user would type it."""
+    if stage.launch:
+        return shlex.join(["accelerate", "launch", *stage.launch, "-m", "selfprompt.train", *args[1:]])
+    return "selfprompt " + shlex.join(args)
+
+
 def _path(value: str, base_dir: Path) -> Path:
     path = Path(value).expanduser()
     for candidate in (path, base_dir / path, base_dir.parent / path):
@@ -321,6 +442,8 @@ def assign_keys(stages: list[Stage]) -> None:
             "files": {p.name: file_sha256(p) for p in stage.files},
             "models": [_model_content(m) for m in stage.models],
         }
+        if stage.launch_key:  # absent without a launcher, so that such stages keep their keys
+            payload["launch"] = stage.launch_key
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         stage.key = keys[stage.name] = hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -356,6 +479,31 @@ def _die_with_parent() -> None:
         pass
 
 
+def stage_log(stage: Stage) -> str:
+    """The stage's log file in its folder; the nodes of a multi-machine stage write one each (shared folder)."""
+    return LOG_FILE if stage.machine_rank == 0 else f"stage.machine{stage.machine_rank}.log"
+
+
+def _event_channel(stage: Stage, env: dict[str, str]) -> tuple[int, int, dict[str, str], tuple[int, ...]]:
+    """Where the stage's progress events come back: (read end, write end the runner closes, child env, fds to
+    pass). A plain stage inherits an anonymous pipe. The processes of `accelerate launch` do not inherit
+    descriptors (torchrun starts them with close_fds), so a launched stage gets a named pipe by path; the
+    runner holds a write end until the stage exits, so the reader ends only then."""
+    if not stage.launch:
+        read_end, write_end = os.pipe()
+        return read_end, write_end, {**env, PROGRESS_FD_ENV: str(write_end)}, (write_end,)
+    fifo = Path(tempfile.mkdtemp(prefix="selfprompt-events-")) / "events"
+    os.mkfifo(fifo, 0o600)
+    read_end = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # non-blocking: no writer yet
+    write_end = os.open(fifo, os.O_WRONLY)
+    os.set_blocking(read_end, True)
+    child_env = {k: v for k, v in env.items() if k != PROGRESS_FD_ENV}
+    # The workers stop at start when the runner is gone (train/__main__.py): killed before they could ask to die
+    # with their launcher, they would train on, orphaned.
+    child_env[RUNNER_PID_ENV] = str(os.getpid())
+    return read_end, write_end, {**child_env, PROGRESS_PATH_ENV: str(fifo)}, ()
+
+
 def run_stage(
     stage: Stage,
     args: list[str],
@@ -363,52 +511,60 @@ def run_stage(
     env: dict[str, str],
     on_event: Callable[[dict[str, Any]], None] = lambda event: None,
 ) -> float:
-    """Run one stage's command; its output goes to the folder's stage.log, its progress events (see
-    selfprompt.progress) to `on_event`, from a reader thread. Returns the seconds it took; raises
-    SelfPromptError with the log's tail when it fails. Ctrl-C stops the stage (it keeps what it finished)."""
+    """Run one stage's command (see stage_command); its output goes to the folder's stage log (see stage_log),
+    its progress events (see selfprompt.progress) to `on_event`, from a reader thread. Marks the stage done
+    (done.json) on success, except on machine ranks above 0 of a multi-machine stage. Returns the seconds it
+    took; raises SelfPromptError with the log's tail when it fails. Ctrl-C stops the stage (it keeps what it
+    finished)."""
     folder.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-c", "from selfprompt.cli import main; main()", *args]
+    command = stage_command(stage, args)
     started = time.monotonic()
-    read_end, write_end = os.pipe()  # the stage's progress events; its own output stays in the log
-    with (folder / LOG_FILE).open("a", encoding="utf-8") as log, os.fdopen(read_end, encoding="utf-8") as events:
-        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} selfprompt {' '.join(args)}\n")
+    read_end, write_end, child_env, pass_fds = _event_channel(stage, env)
+    log_path = folder / stage_log(stage)
+    with log_path.open("a", encoding="utf-8") as log, os.fdopen(read_end, encoding="utf-8") as events:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {shown_command(stage, args)}\n")
         log.flush()
         try:
-            proc = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**env, PROGRESS_FD_ENV: str(write_end)},
-                pass_fds=(write_end,),
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-            )
+            try:
+                proc = subprocess.Popen(
+                    command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=child_env,
+                    pass_fds=pass_fds,
+                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                )
+            finally:
+                if not stage.launch:
+                    os.close(write_end)  # the child holds its copy; the reader sees the end when the child exits
+            reader = threading.Thread(target=read_events, args=(events, on_event), daemon=True)
+            reader.start()
+            try:
+                returncode = proc.wait()
+            except BaseException:  # Ctrl-C: the stage had it too; do not leave it running behind the runner
+                proc.kill()  # a launched stage's workers die with it (train/__main__.py)
+                proc.wait()
+                raise
         finally:
-            os.close(write_end)  # the child holds its copy; the reader sees the end when the child exits
-        reader = threading.Thread(target=read_events, args=(events, on_event), daemon=True)
-        reader.start()
-        try:
-            returncode = proc.wait()
-        except BaseException:  # Ctrl-C: the stage had it too; do not leave it running behind the runner
-            proc.kill()
-            proc.wait()
-            raise
+            if stage.launch:
+                os.close(write_end)
+                shutil.rmtree(Path(child_env[PROGRESS_PATH_ENV]).parent, ignore_errors=True)
         reader.join(timeout=5)  # a grandchild still holding the pipe must not hang the run
     seconds = time.monotonic() - started
     if returncode != 0:
-        tail = (folder / LOG_FILE).read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
-        raise SelfPromptError(
-            f"stage '{stage.name}' failed (exit {returncode}); log {folder / LOG_FILE}:\n" + "\n".join(tail)
+        tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
+        raise SelfPromptError(f"stage '{stage.name}' failed (exit {returncode}); log {log_path}:\n" + "\n".join(tail))
+    if stage.machine_rank == 0:  # the other machines of a stage finish with it; rank 0 speaks for all
+        write_json(
+            folder / DONE_FILE,
+            {
+                "stage": stage.name,
+                "key": stage.key,
+                "args": args,
+                "seconds": round(seconds, 2),
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            },
         )
-    write_json(
-        folder / DONE_FILE,
-        {
-            "stage": stage.name,
-            "key": stage.key,
-            "args": args,
-            "seconds": round(seconds, 2),
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        },
-    )
     return seconds
 
 
@@ -427,22 +583,31 @@ def write_index(exp: Experiment, stages: list[Stage], root: Path) -> None:
 
 
 class RunLock:
-    """One runner per output folder: a second concurrent run would corrupt the first."""
+    """One runner per output folder: a second concurrent run would corrupt the first. A run of one stage
+    (`--stage`) shares the folder's lock with other one-stage runs and holds that stage's own lock, so two
+    SLURM jobs can train two modes at once, while a whole run waits for neither and excludes both. The
+    machines above rank 0 of a multi-machine stage take no lock: they are part of rank 0's run."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, stage: str | None = None):
         root.mkdir(parents=True, exist_ok=True)
-        self.file = (root / ".lock").open("w")
+        self.root, self.stage = root, stage
+        self.files = [(root / ".lock").open("w")] + ([(root / f".lock-{stage}").open("w")] if stage else [])
 
     def __enter__(self) -> RunLock:
+        modes = [fcntl.LOCK_SH if self.stage else fcntl.LOCK_EX, fcntl.LOCK_EX]
         try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            for file, mode in zip(self.files, modes):
+                fcntl.flock(file, mode | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ConfigError(f"another `selfprompt run` is using {Path(self.file.name).parent}") from None
+            self.__exit__()
+            what = f"stage '{self.stage}' of {self.root}" if self.stage else str(self.root)
+            raise ConfigError(f"another `selfprompt run` is using {what}") from None
         return self
 
     def __exit__(self, *exc) -> None:
-        fcntl.flock(self.file, fcntl.LOCK_UN)
-        self.file.close()
+        for file in self.files:
+            fcntl.flock(file, fcntl.LOCK_UN)
+            file.close()
 
 
 @dataclass
@@ -476,18 +641,46 @@ def _recorded_seconds(folder: Path) -> float | None:
         return None
 
 
+def select_stages(stages: list[Stage], only: str | None, folders: dict[str, Path], strict: bool = True) -> list[Stage]:
+    """Every stage, or with `only` just that one, whose dependencies must be done already. Raises ConfigError
+    for an unknown stage and, when `strict` (to run, not to show), for missing dependencies and for a machine
+    rank above 0 without `only` (such a node runs one train stage, nothing else)."""
+    if only is None:
+        ranked = [s for s in stages if s.machine_rank]
+        if ranked and strict:
+            raise ConfigError(
+                f"train.launch.machine_rank={ranked[0].machine_rank} starts one node of one train stage: "
+                f"add --stage {ranked[0].name}"
+            )
+        return stages
+    by_name = {s.name: s for s in stages}
+    if only not in by_name:
+        raise ConfigError(f"--stage {only}: the experiment has no such stage (its stages: {', '.join(by_name)})")
+    stage = by_name[only]
+    missing = [d for d in stage.deps if not is_done(folders[d], by_name[d].key)]
+    if missing and strict:
+        raise ConfigError(
+            f"--stage {only} needs {', '.join(missing)} done first (run them with `selfprompt run` and the "
+            "same file and overrides, or with --stage)"
+        )
+    return [stage]
+
+
 def run_experiment(
     exp: Experiment,
     experiment_file: Path,
     root: Path | None = None,
     log: Callable[[str], None] = print,
     console: Console | None = None,
+    only: str | None = None,
 ) -> dict[str, Any]:
     """Plan, skip what is done, run the rest. Returns {stage: "skipped" | seconds}.
 
-    `log` gets one line per stage ([skip], [run ], [done]); `console` (default: stderr) shows the live
-    progress line of the stage in progress, drawn from its events, and, at the end or when a stage fails
-    or is interrupted, the table of every stage (see stage_table)."""
+    `only` names the one stage to run (`--stage`; see select_stages and RunLock): one node of a multi-machine
+    train stage runs it with its train.launch.machine_rank. `log` gets one line per stage ([skip], [run ],
+    [done]); `console` (default: stderr) shows the live progress line of the stage in progress, drawn from its
+    events, and, at the end or when a stage fails or is interrupted, the table of every stage (see stage_table).
+    """
     from selfprompt.data.mirror import resolve_data_dir
 
     console = console or Console(stderr=True)
@@ -501,25 +694,30 @@ def run_experiment(
     if data_dir:
         env["SELFPROMPT_DATA_DIR"] = str(data_dir)
     outcome: dict[str, Any] = {}
-    table = [StageOutcome(s.name, folders[s.name]) for s in stages]
-    with RunLock(root):
-        write_index(exp, stages, root)
-        write_manifest(
-            root,
-            stage="experiment",
-            config=exp.model_dump(),
-            data_files=[experiment_file],
-            seed=exp.seed,
-            extra={"stages": {s.name: s.key for s in stages}},
-        )
+    selected = select_stages(stages, only, folders)
+    table = [StageOutcome(s.name, folders[s.name]) for s in selected]
+    lock = contextlib.nullcontext() if selected[0].machine_rank else RunLock(root, only)
+    with lock:
+        if only is None:  # the index and manifest describe a whole run
+            write_index(exp, stages, root)
+            write_manifest(
+                root,
+                stage="experiment",
+                config=exp.model_dump(),
+                data_files=[experiment_file],
+                seed=exp.seed,
+                extra={"stages": {s.name: s.key for s in stages}},
+            )
         try:
-            for stage, row in zip(stages, table):
+            for stage, row in zip(selected, table):
                 folder = folders[stage.name]
                 if is_done(folder, stage.key):
                     outcome[stage.name] = row.status = "skipped"
                     row.seconds = _recorded_seconds(folder)
                     log(f"[skip] {stage.name} (done: {folder.name})")
                     continue
+                if stage.launch_error:
+                    raise ConfigError(stage.launch_error)
                 log(f"[run ] {stage.name} -> {folder.name}")
                 row.status, started = "failed", time.monotonic()  # failed until it returns
                 with ProgressLine(stage.name, None, console=console, send_events=False, summary=False) as line:
@@ -553,8 +751,9 @@ def run_experiment(
     return outcome
 
 
-def plan_only(exp: Experiment, experiment_file: Path, root: Path | None = None) -> list[str]:
-    """One line per stage: name, folder, done or not, and the command it would run."""
+def plan_only(exp: Experiment, experiment_file: Path, root: Path | None = None, only: str | None = None) -> list[str]:
+    """One line per stage (or for `only`, see select_stages): name, folder, done or not, and the command it
+    would run (`accelerate launch ...` for a launched train stage)."""
     from selfprompt.data.mirror import resolve_data_dir
 
     data_dir = resolve_data_dir(exp.data_dir, required=False)
@@ -564,6 +763,7 @@ def plan_only(exp: Experiment, experiment_file: Path, root: Path | None = None) 
     folders = {s.name: root / s.folder_name for s in stages}
     return [
         f"{'done' if is_done(folders[s.name], s.key) else 'todo'}  {s.name:24} {folders[s.name]}\n"
-        f"      selfprompt {shlex.join(resolve_args(s, folders, root, data_dir))}"
-        for s in stages
+        f"      {shown_command(s, resolve_args(s, folders, root, data_dir))}"
+        + (f"\n      cannot start as given: {s.launch_error}" if s.launch_error else "")
+        for s in select_stages(stages, only, folders, strict=False)
     ]

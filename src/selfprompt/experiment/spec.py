@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from copy import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
@@ -60,6 +60,59 @@ AnnotateSection = stage_section(
 )
 
 
+# Launch settings that only say where the processes meet: they never change the trained model, so they are
+# left out of the stage key, and a node of a multi-node job may override them (`train.launch.machine_rank=1`).
+LAUNCH_PLACEMENT = ("machine_rank", "main_process_ip", "main_process_port")
+
+
+class LaunchSection(Section):
+    """How the runner starts a train stage: `accelerate launch [these flags] -m selfprompt.train ...`.
+    Values left unset come from the accelerate config file (accelerate's own defaults without one)."""
+
+    config_file: str | None = Field(
+        default=None,
+        description="Accelerate config file: a shipped one by name (deepspeed-zero3, fsdp, cpu-2proc: "
+        "recipes/accelerate/NAME.yaml) or a path. Its content is part of the stage key. None: accelerate's "
+        "torchrun launcher (`--multi_gpu`), which runs DDP on GPUs and over gloo on a CPU-only machine.",
+    )
+    num_processes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Total processes over all machines (accelerate's meaning): the data-parallel world size. "
+        "None: the config file's; required without one.",
+    )
+    num_machines: int | None = Field(
+        default=None, ge=1, description="Machines (nodes) the stage runs on. None: the config file's, else 1."
+    )
+    mixed_precision: Literal["no", "fp16", "bf16", "fp8"] | None = Field(
+        default=None,
+        description="Accelerate's mixed precision (no, fp16, bf16, fp8). None: the config file's, else 'no' "
+        "(then the recipe's `precision` decides).",
+    )
+    machine_rank: int = Field(
+        default=0,
+        ge=0,
+        description="This machine's rank, 0 to num_machines-1; only rank 0 marks the stage done. Set per node "
+        "(recipes/slurm/train.sbatch does); not part of the key.",
+    )
+    main_process_ip: str | None = Field(
+        default=None, description="Address of machine rank 0; needed with several machines. Not part of the key."
+    )
+    main_process_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port on machine rank 0 where the processes meet. None: a free port on one machine, "
+        "accelerate's default (29500) on several. Not part of the key.",
+    )
+
+    @model_validator(mode="after")
+    def _rank_is_a_machine(self) -> LaunchSection:
+        if self.num_machines is not None and self.machine_rank >= self.num_machines:
+            raise ValueError(f"machine_rank {self.machine_rank} is not below num_machines {self.num_machines}")
+        return self
+
+
 class TrainSection(Section):
     recipe: str = Field(description="Recipe YAML (relative to the experiment file's repository or absolute).")
     modes: list[str] = Field(
@@ -67,6 +120,11 @@ class TrainSection(Section):
     )
     overrides: dict[str, Any] = Field(
         default_factory=dict, description="key=value overrides of the recipe, both modes."
+    )
+    launch: LaunchSection | None = Field(
+        default=None,
+        description="Start each train stage under `accelerate launch` (several processes, GPUs, machines). "
+        "None: one process, as `selfprompt train`.",
     )
 
 
