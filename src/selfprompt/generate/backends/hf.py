@@ -285,13 +285,15 @@ class _Reuse:
     tokens: int
 
 
-# Fewer shared tokens than this are not worth a separate batch (a chat template's opening is shared by all).
+# Fewer shared tokens than this are not worth a separate batch.
 MIN_REUSED_TOKENS = 32
 
 
 def _longest_held_prefix(ids: list[int], held: Sequence[_HeldRow]) -> _Reuse | None:
-    """The held row that shares the longest start with the prompt `ids`, if it shares MIN_REUSED_TOKENS or
-    more. At least the prompt's last token is left to encode (its logits start the generation)."""
+    """The held row that shares the longest start with the prompt `ids`, if it shares at least half the prompt
+    and MIN_REUSED_TOKENS: a chat template's system prompt alone is shared by every request, and reusing it
+    would only split batches. At least the prompt's last token is left to encode (its logits start the
+    generation)."""
     import torch
 
     if not held:
@@ -302,7 +304,7 @@ def _longest_held_prefix(ids: list[int], held: Sequence[_HeldRow]) -> _Reuse | N
         n = min(len(q) - 1, len(row.ids))
         same = (row.ids[:n] == q[:n]).long()
         shared = int(same.cumprod(0).sum()) if n > 0 else 0
-        if shared >= MIN_REUSED_TOKENS and (best is None or shared > best.tokens):
+        if shared >= max(MIN_REUSED_TOKENS, len(q) // 2) and (best is None or shared > best.tokens):
             best = _Reuse(row, shared)
     return best
 
