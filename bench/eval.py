@@ -1,18 +1,26 @@
-"""Benchmark: items/s of `selfprompt eval` vs lm-evaluation-harness on the same GSM8K subset.
+"""Benchmark: items/s of `selfprompt eval` vs lm-evaluation-harness on the same GSM8K items.
 
-Same model (the default's converted HF folder), same backend kind (transformers, greedy), same
-first-N GSM8K test items read from the local mirror, same prompt (the question, zero-shot, through
-the model's chat template) and the same answer length. Both are timed end to end (model load,
-generation, scoring) and without the model load, in one process, one after the other, each on a
-fresh output folder.
+    .venv/bin/python bench/eval.py [--items 50] [--rounds 3] [--max-tokens 64] [--batch-size auto]
 
-Our figure is taken twice: without the trigger pass (the same work as lm-eval: one generation per
-item) and with it (what `selfprompt eval` does by default: a second, short generation per item).
-One untimed warm-up of each (so the first timed run does not pay for the page cache and kernel
-set-up alone), then `--repeats` rounds, each running the three in a rotated order; every figure is
-the median over the rounds, with min and max beside it.
+What is compared, and why it is fair:
+- the same first-N GSM8K test items from the local mirror, the same model (the default's converted HF
+  folder, fp32, transformers, on the CPU), the same prompt (the question, zero-shot, through the model's
+  chat template), greedy on both sides, the same answer length (`--max-tokens`: ours `max_tokens`, the
+  peer's `max_gen_toks`), the same stop (the chat template's end of turn `<|im_end|>`, which is also the
+  tokenizer's EOS: lm-eval's `until` plus the EOS it adds; ours the EOS);
+- the same batch size on both sides: ours chooses it from memory and the model (selfprompt.hardware
+  .generation_batch_size, `--batch-size auto`) and lm-eval is given the figure ours chose (`--peer-batch-size`
+  overrides it). Both sort requests by length; both stop a batch when every row has stopped;
+- ours runs with the trigger pass on (what `selfprompt eval` does by default: a second, short generation per
+  item, `trigger_max_tokens` tokens after "Therefore, the answer (arabic numerals) is"); lm-eval has none.
 
-    .venv/bin/python bench/eval.py [--items 10] [--max-tokens 64] [--batch-size 8] [--repeats 3]
+Both are timed end to end (model load, generation, scoring) and without the model load, each run on a fresh
+output folder, in one process. One untimed warm-up of each (1 item), then `--rounds` rounds, each running the
+two sides one after the other, who goes first alternating. Figures are medians over the rounds with min and
+max; the 1-minute load average is recorded at the start and end of every run, and the CPU facts once.
+
+Equal accuracy: ours (strict: the trigger answer; lenient: a fallback fills a missing answer) must be within
+`--tolerance` (0.02) of lm-eval's flexible-extract accuracy; the result says whether it held.
 
 Writes bench/results/eval.json.
 """
@@ -31,6 +39,7 @@ from selfprompt.hardware import machine_facts
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT = REPO / "bench" / "results" / "eval.json"
+STOP = "<|im_end|>"
 
 LM_EVAL_TASK = """task: selfprompt_gsm8k_local
 dataset_path: json
@@ -43,7 +52,7 @@ doc_to_text: "{{{{question}}}}"
 doc_to_target: "{{{{answer.split('#### ')[-1].strip()}}}}"
 num_fewshot: 0
 generation_kwargs:
-  until: ["<|im_end|>"]
+  until: ["{stop}"]
   do_sample: false
   max_gen_toks: {max_tokens}
 metric_list:
@@ -68,26 +77,26 @@ def data_dir() -> Path:
     return Path(os.environ.get("SELFPROMPT_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
-def _timing(n: int, started: float, loaded: float, done: float, load_avg: float) -> dict:
-    """End-to-end and eval-only (model already loaded) figures; the load average says how busy the machine was."""
+def _timing(n: int, started: float, loaded: float, done: float, load_start: float) -> dict:
+    """End-to-end and eval-only (model already loaded) figures, and how busy the machine was."""
     return {
         "seconds": done - started,
         "items_per_s": n / (done - started),
         "eval_seconds": done - loaded,
         "eval_items_per_s": n / (done - loaded),
         "load_seconds": loaded - started,
-        "load_average_1min_at_start": load_avg,
+        "load_average_1min": [load_start, os.getloadavg()[0]],
     }
 
 
-def run_ours(n: int, max_tokens: int, batch_size: int, trigger: bool) -> dict:
+def run_ours(n: int, max_tokens: int, batch_size: int | None) -> dict:
     from selfprompt.evaluate.runner import EvalConfig, run_eval
     from selfprompt.generate.backends import get_backend
 
     with tempfile.TemporaryDirectory() as out:
-        load_avg = os.getloadavg()[0]
+        load_start = os.getloadavg()[0]
         started = time.perf_counter()
-        backend = get_backend("hf", model="default", batch_size=batch_size)
+        backend = get_backend("hf", model="default", batch_size=batch_size, device="cpu")
         loaded = time.perf_counter()
         config = EvalConfig(
             tasks=["gsm8k"],
@@ -95,19 +104,22 @@ def run_ours(n: int, max_tokens: int, batch_size: int, trigger: bool) -> dict:
             data_dir=str(data_dir()),
             out=out,
             limit=n,
-            seed=None,
+            seed=None,  # the first n items, as lm-eval reads them
             max_tokens=max_tokens,
             batch_size=batch_size,
-            no_trigger=not trigger,
         )
         results = run_eval(config, backend=backend)
         done = time.perf_counter()
+        decision = backend.decisions["batch_size"]
         backend.close()
     summary = results["tasks"]["gsm8k"]["conditions"]["plain"]
     return {
         "items": n,
-        **_timing(n, started, loaded, done, load_avg),
-        "trigger_pass": trigger,
+        **_timing(n, started, loaded, done, load_start),
+        "trigger_pass": True,
+        "trigger_max_tokens": config.trigger_max_tokens,
+        "batch_size": decision["resolved"],
+        "batch_size_decision": decision,
         "accuracy_strict": summary["strict"]["accuracy"],
         "accuracy_lenient": summary["lenient"]["accuracy"],
         "extraction_failure_rate": summary["extraction_failure_rate"],
@@ -127,8 +139,9 @@ def run_lm_eval(n: int, max_tokens: int, batch_size: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         data_file = Path(tmp) / "gsm8k_subset.jsonl"
         data_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
-        (Path(tmp) / "task.yaml").write_text(LM_EVAL_TASK.format(data_file=data_file, max_tokens=max_tokens))
-        load_avg = os.getloadavg()[0]
+        task = LM_EVAL_TASK.format(data_file=data_file, max_tokens=max_tokens, stop=STOP)
+        (Path(tmp) / "task.yaml").write_text(task, encoding="utf-8")
+        load_start = os.getloadavg()[0]
         started = time.perf_counter()
         lm = HFLM(pretrained=model_path, dtype="float32", batch_size=batch_size, device="cpu")
         loaded = time.perf_counter()
@@ -143,8 +156,9 @@ def run_lm_eval(n: int, max_tokens: int, batch_size: int) -> dict:
     metrics = out["results"]["selfprompt_gsm8k_local"]
     return {
         "items": n,
-        **_timing(n, started, loaded, done, load_avg),
+        **_timing(n, started, loaded, done, load_start),
         "version": lm_eval.__version__,
+        "batch_size": lm.batch_size,
         "accuracy_flexible_extract": metrics.get("exact_match,flexible-extract"),
     }
 
@@ -152,70 +166,92 @@ def run_lm_eval(n: int, max_tokens: int, batch_size: int) -> dict:
 TIMINGS = ("seconds", "items_per_s", "eval_seconds", "eval_items_per_s", "load_seconds")
 
 
-def _summary(runs: list[dict]) -> dict:
-    """The runs' figures: medians (and min, max) of the timings; the rest is the same in every run."""
-    out = {k: v for k, v in runs[0].items() if k not in TIMINGS and k != "load_average_1min_at_start"}
+def summary(runs: list[dict]) -> dict:
+    """Medians of the timings over the runs, with [min, max] and the relative spread ((max - min) / median)."""
+    out = {k: v for k, v in runs[0].items() if k not in TIMINGS and k != "load_average_1min"}
     for key in TIMINGS:
         values = [r[key] for r in runs]
-        out[key] = statistics.median(values)
+        median = statistics.median(values)
+        out[key] = median
         out[f"{key}_min_max"] = [min(values), max(values)]
-    out["load_average_1min_at_start"] = [r["load_average_1min_at_start"] for r in runs]
-    out["repeats"] = len(runs)
+        out[f"{key}_spread"] = (max(values) - min(values)) / median if median else None
+    out["load_average_1min"] = [r["load_average_1min"] for r in runs]
+    out["rounds"] = len(runs)
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=10)
-    parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--items", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=64, help="answer length, both sides")
+    parser.add_argument("--batch-size", default="auto", help="ours: rows per batch, or auto (chosen from memory)")
+    parser.add_argument("--peer-batch-size", type=int, default=None, help="lm-eval's (default: the one ours chose)")
+    parser.add_argument("--tolerance", type=float, default=0.02, help="largest accuracy difference that is equal")
     args = parser.parse_args()
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    batch_size = None if args.batch_size == "auto" else int(args.batch_size)
 
+    warm = run_ours(1, args.max_tokens, batch_size)  # untimed: file cache, kernels, lazy imports
+    peer_batch = args.peer_batch_size or warm["batch_size"]
+    run_lm_eval(1, args.max_tokens, peer_batch)
     contenders = {
-        "selfprompt": lambda n: run_ours(n, args.max_tokens, args.batch_size, trigger=False),
-        "lm_eval": lambda n: run_lm_eval(n, args.max_tokens, args.batch_size),
-        "selfprompt_with_trigger_pass": lambda n: run_ours(n, args.max_tokens, args.batch_size, trigger=True),
+        "selfprompt": lambda: run_ours(args.items, args.max_tokens, batch_size),
+        "lm_eval": lambda: run_lm_eval(args.items, args.max_tokens, peer_batch),
     }
-    for run in contenders.values():  # warm-up, untimed: file cache, kernels, lazy imports
-        run(1)
+    runs: dict[str, list[dict]] = {name: [] for name in contenders}
     names = list(contenders)
-    runs: dict[str, list[dict]] = {name: [] for name in names}
-    for round_ in range(args.repeats):
-        for name in names[round_ % 3 :] + names[: round_ % 3]:  # rotate who goes first
-            runs[name].append(contenders[name](args.items))
-    ours, peer, ours_trigger = (_summary(runs[n]) for n in ("selfprompt", "lm_eval", "selfprompt_with_trigger_pass"))
+    for round_ in range(args.rounds):
+        for name in names[round_ % 2 :] + names[: round_ % 2]:  # who goes first alternates
+            runs[name].append(contenders[name]())
+            print(name, json.dumps(runs[name][-1]), flush=True)
+    ours, peer = summary(runs["selfprompt"]), summary(runs["lm_eval"])
+    differences = {
+        "strict": abs(ours["accuracy_strict"] - peer["accuracy_flexible_extract"]),
+        "lenient": abs(ours["accuracy_lenient"] - peer["accuracy_flexible_extract"]),
+    }
+    ratio = ours["items_per_s"] / peer["items_per_s"]
     result = {
-        "benchmark": "eval items/s, GSM8K first-N test items, default model, transformers, greedy",
+        "benchmark": "eval items/s, GSM8K first-N test items, default model, transformers fp32 on CPU, greedy, "
+        "ours with the trigger pass",
+        "command": "python bench/eval.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None),
         "config": {
             "items": args.items,
+            "rounds": args.rounds,
             "max_tokens": args.max_tokens,
-            "batch_size": args.batch_size,
-            "repeats": args.repeats,
-            "threads": os.cpu_count(),
+            "stop": STOP,
+            "batch_size_ours": args.batch_size,
+            "batch_size_ours_resolved": ours["batch_size"],
+            "batch_size_lm_eval": peer_batch,
             "model": "default (SmolLM2-135M-Instruct, converted HF folder)",
         },
         "machine": machine_facts(),
         "selfprompt": ours,
-        "selfprompt_with_trigger_pass": ours_trigger,
         "lm_eval": peer,
-        "ratio_items_per_s_selfprompt_over_lm_eval": ours["items_per_s"] / peer["items_per_s"],
+        "ratio_items_per_s_selfprompt_over_lm_eval": ratio,
         "ratio_eval_items_per_s_selfprompt_over_lm_eval": ours["eval_items_per_s"] / peer["eval_items_per_s"],
-        "ratio_items_per_s_selfprompt_with_trigger_over_lm_eval": ours_trigger["items_per_s"] / peer["items_per_s"],
+        "target_ratio": 3.0,
+        "target_met": ratio >= 3.0,
+        "equal_accuracy": {
+            "condition": f"ours (strict and lenient) within {args.tolerance} of lm-eval's flexible-extract",
+            "ours_strict": ours["accuracy_strict"],
+            "ours_lenient": ours["accuracy_lenient"],
+            "lm_eval_flexible_extract": peer["accuracy_flexible_extract"],
+            "differences": differences,
+            "held": all(d <= args.tolerance + 1e-9 for d in differences.values()),
+        },
         "runs": runs,
-        "note": "items_per_s: end to end (model load, generation, scoring); eval_items_per_s: model already loaded. "
-        "Medians over the rounds (min, max beside them); ratios are of medians. On a shared machine the "
-        "figures swing with its load (see load_average_1min_at_start). Accuracies "
-        "differ in extraction: lm-eval's flexible-extract takes the last number; ours reports strict "
-        "(the trigger answer only), lenient (a fallback only fills a missing answer) and the abstained "
-        "rate (explicit non-answers, scored wrong); see bench/results/scorer_agreement.json for every "
-        "item where the two readings differ.",
+        "note": "items_per_s: end to end (model load, generation, scoring); eval_items_per_s: model already "
+        "loaded. Medians over the rounds ([min, max] and (max - min) / median beside them); ratios are of "
+        "medians. On a shared machine the figures swing with its load (load_average_1min: start, end of each "
+        "run). Extraction differs: lm-eval's flexible-extract takes the last number of the answer; ours reads "
+        "the trigger pass's answer (strict) or falls back to the answer text (lenient).",
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(result, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
 
 
 if __name__ == "__main__":

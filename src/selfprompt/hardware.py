@@ -227,3 +227,85 @@ def resolve_precision(requested: str, cpu: CpuFacts, gpu: GpuFacts | None) -> De
     else:
         why = "no bf16 hardware"
     return Decision("precision", "auto", "fp32", f"{where}: {why}; fp32")
+
+
+# --- generation batch size ------------------------------------------------------------------------
+# Tokens one row of a batch is planned to hold in the KV cache: prompt plus answer of a typical eval,
+# annotation or judge request. Longer rows still run; they take more memory than planned.
+PLAN_TOKENS_PER_ROW = 1024
+# Share of the memory left after the model is loaded that generation may plan for: on a GPU the rest of
+# free VRAM (activations, allocator slack); on a CPU a quarter of MemAvailable, as the page cache, the
+# tokenizer and other processes live there too.
+GPU_MEMORY_SHARE = 0.5
+CPU_MEMORY_SHARE = 0.25
+# More rows than this stop paying on a CPU: a decoding step is compute-bound there once the batch is past a
+# few dozen rows, and a long batch delays the cache appends and progress of the first items. On a GPU the
+# cap is memory alone, bounded to keep padding waste of mixed-length requests reasonable.
+CPU_MAX_BATCH = 64
+GPU_MAX_BATCH = 256
+
+
+def kv_bytes_per_token(config: Any, dtype_bytes: int) -> int:
+    """Bytes the KV cache holds per token of one row: 2 (keys, values) x layers x KV heads x head dim x dtype.
+
+    Reads a transformers config (`get_text_config()` where the model has one); grouped-query attention is
+    counted by its KV heads. Raises ValueError when the config lacks the layer or head counts."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    layers = getattr(text, "num_hidden_layers", None)
+    heads = getattr(text, "num_attention_heads", None)
+    if not layers or not heads:
+        raise ValueError("model config has no num_hidden_layers / num_attention_heads")
+    kv_heads = getattr(text, "num_key_value_heads", None) or heads
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
+    return 2 * layers * kv_heads * head_dim * dtype_bytes
+
+
+def available_memory_bytes(device: str) -> tuple[int, str]:
+    """(bytes free for generation's planning, where the figure comes from) on `device` ("cuda..." or "cpu")."""
+    if device.startswith("cuda"):
+        import torch
+
+        free, _total = torch.cuda.mem_get_info()
+        return int(free * GPU_MEMORY_SHARE), f"{GPU_MEMORY_SHARE:.0%} of {free / 2**30:.1f} GiB free VRAM"
+    available = _mem_available()
+    return int(available * CPU_MEMORY_SHARE), f"{CPU_MEMORY_SHARE:.0%} of {available / 2**30:.1f} GiB MemAvailable"
+
+
+def _mem_available() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")  # free pages: a lower bound
+
+
+def generation_batch_size(
+    model: Any, device: str, requested: int | None, memory_bytes: int | None = None, source: str = ""
+) -> Decision:
+    """Rows per batch for in-process generation: `requested` if set, else chosen from memory and the model.
+
+    Rule: rows = memory budget // (KV bytes per token x PLAN_TOKENS_PER_ROW + one row of fp32 logits), at
+    least 1, at most CPU_MAX_BATCH on a CPU or GPU_MAX_BATCH on a GPU. The budget is GPU_MEMORY_SHARE of
+    free VRAM or CPU_MEMORY_SHARE of MemAvailable, measured after the model is loaded (or `memory_bytes`,
+    with `source` saying where it came from). The decision's reason carries the figures."""
+    if requested is not None:
+        return Decision("batch_size", requested, requested, "set explicitly")
+    import torch
+
+    if memory_bytes is None:
+        memory_bytes, source = available_memory_bytes(device)
+    dtype = getattr(model, "dtype", torch.float32)
+    per_token = kv_bytes_per_token(model.config, torch.empty((), dtype=dtype).element_size())
+    vocab = getattr(model.config.get_text_config(), "vocab_size", 0) or 0
+    per_row = per_token * PLAN_TOKENS_PER_ROW + vocab * 4
+    cap = GPU_MAX_BATCH if device.startswith("cuda") else CPU_MAX_BATCH
+    rows = max(1, min(cap, memory_bytes // per_row))
+    return Decision(
+        "batch_size",
+        "auto",
+        int(rows),
+        f"{source} = {memory_bytes / 2**20:.0f} MiB // ({per_token} B KV per token x {PLAN_TOKENS_PER_ROW} tokens"
+        f" + {vocab}-token logits) per row, capped at {cap} on {'GPU' if device.startswith('cuda') else 'CPU'}",
+    )

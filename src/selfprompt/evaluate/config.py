@@ -45,7 +45,12 @@ class EvalConfig(ModelSettings):
     max_tokens: int = Field(default=256, ge=1, description="New tokens for the answering turn.")
     trigger_max_tokens: int = Field(default=TRIGGER_MAX_TOKENS, ge=1, description="New tokens after the trigger.")
     temperature: float = Field(default=0.0, ge=0.0, description="0 = greedy.")
-    batch_size: int = Field(default=8, ge=1, description="Items per generate call and per cache append.")
+    batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Items per generate call and per cache append; unset: the backend's own batch size "
+        "(hf chooses it from free memory and the model's KV cache size), 8 for the others.",
+    )
     format: str = Field(default=DEFAULT_FORMAT.id, description="Self-prompt format used to parse roles.")
     no_trigger: bool = Field(
         default=False,

@@ -225,7 +225,7 @@ def run_generations(
         keys = [cache_key(backend, spec, i, condition, config, prompts) for i in items]
         todo = cache.missing(zip(items, keys))
         progress(len(items) - len(todo), True)
-        for batch in batches(todo, config.batch_size):
+        for batch in batches(todo, config.batch_size or getattr(backend, "batch_size", None) or 8):
             for g in generate_batch(backend, spec, [i for i, _ in batch], condition, [k for _, k in batch], config):
                 cache.add(g)
             progress(len(batch), False)

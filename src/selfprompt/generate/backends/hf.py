@@ -1,16 +1,21 @@
-"""transformers in-process backend: batched, left-padded generation through the model's chat template."""
+"""transformers in-process backend: batched, left-padded generation through the model's chat template.
+
+Batches are as large as memory allows (selfprompt.hardware.generation_batch_size), rows of similar length
+share a batch, and a request that continues one of the previous call (the eval trigger pass: prompt, output,
+then the trigger) reuses the keys and values computed for it instead of encoding it again."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from selfprompt.errors import ConfigError
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
 from selfprompt.generate.backends.chat_prompt import render_chat_prompt
-from selfprompt.hardware import Decision, cpu_facts, model_decisions
+from selfprompt.hardware import Decision, available_memory_bytes, cpu_facts, generation_batch_size, model_decisions
 from selfprompt.models import ResolvedModel, load_causal_lm, load_tokenizer, resolve_model
 from selfprompt.progress import report_step
 from selfprompt.records import Usage
@@ -44,11 +49,19 @@ class HFBackend(Backend):
     def __init__(
         self,
         model: str | ResolvedModel = "default",
-        batch_size: int = 8,
+        batch_size: int | None = None,
         device: str | None = None,
         dtype: str | None = None,
+        reuse_prefix: bool = True,
         **_: Any,
     ):
+        """Load `model` for batched generation.
+
+        batch_size: rows per batch; None chooses it from the memory left after loading and the model's KV
+            cache size per token (selfprompt.hardware.generation_batch_size; recorded in `decisions`).
+        reuse_prefix: keep each call's KV cache until the next call, so that a request continuing a previous
+            one (the eval trigger pass) encodes only its new tokens.
+        Raises ModelNotFoundError for a model that cannot be found."""
         super().__init__()
         import torch
 
@@ -60,7 +73,11 @@ class HFBackend(Backend):
         self.tokenizer = load_tokenizer(self.resolved)
         self.tokenizer.padding_side = "left"  # decoder-only batching: pad on the left so new tokens line up
         self.model = load_causal_lm(self.resolved, dtype=torch_dtype, device=self.device).eval()
-        self.batch_size = batch_size
+        self.memory_budget, memory_source = available_memory_bytes(self.device)
+        batch = generation_batch_size(self.model, self.device, batch_size, self.memory_budget, memory_source)
+        self.batch_size: int = batch.resolved
+        self.reuse_prefix = reuse_prefix
+        self._held: list[_HeldRow] = []  # the previous generate call's KV cache, row by row (see _hold)
         where = f"device {self.device}" + ("" if self.device == "cuda" else f", CPU {cpu_facts().describe()}")
         self.decisions = {
             "dtype": Decision(
@@ -69,6 +86,7 @@ class HFBackend(Backend):
                 str(torch_dtype).removeprefix("torch."),
                 f"{where}: " + ("set explicitly" if dtype else "bf16 on GPU, fp32 on every CPU"),
             ).as_dict(),
+            "batch_size": batch.as_dict(),
             **model_decisions(self.model),
         }
         self.resolved.content_hash  # the id of what was just loaded, hashed now (remembered after the first time)
@@ -92,56 +110,116 @@ class HFBackend(Backend):
         return kwargs
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
+        """Answer each request, in batches of `batch_size` rows; the order of responses is that of `requests`.
+
+        Requests with equal sampling share batches, sorted by prompt length so that little of a batch is
+        padding. A request whose prompt starts with the prompt and output of a request of the previous call
+        (the trigger pass: the first pass's prompt and output, then the trigger) reuses that call's keys and
+        values and encodes only what follows them (see `_held`)."""
         for r in requests:
             refuse_response_format(r)
+        ids = [self._prompt_ids(r) for r in requests]
+        held, self._held = self._held, []  # the previous call's KV cache: reused now or never
+        reuse = [_longest_held_prefix(q, held) for q in ids]
         responses: list[ChatResponse | None] = [None] * len(requests)
-        # Requests with equal sampling share a batch; order of the output follows the input.
-        groups: dict[str, list[int]] = {}
+        # Requests with equal sampling share a batch; those that reuse a held prefix batch apart, since one
+        # row without it would make the whole batch encode from the start.
+        groups: dict[tuple[str, bool], list[int]] = {}
         for i, r in enumerate(requests):
-            groups.setdefault(r.sampling.model_dump_json(), []).append(i)
+            groups.setdefault((r.sampling.model_dump_json(), reuse[i] is not None), []).append(i)
         for indices in groups.values():
+            indices.sort(key=lambda i: len(ids[i]))  # stable: equal lengths keep their order
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
-                for i, resp in zip(chunk, self._generate_batch([requests[i] for i in chunk])):
+                batch = self._generate_batch(
+                    [requests[i] for i in chunk], [ids[i] for i in chunk], [reuse[i] for i in chunk]
+                )
+                for i, resp in zip(chunk, batch):
                     responses[i] = resp
         return responses  # type: ignore[return-value]
 
-    def _generate_batch(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
+    def _prompt_ids(self, request: ChatRequest) -> list[int]:
+        return self.tokenizer(render_prompt(self.tokenizer, request), add_special_tokens=False)["input_ids"]
+
+    def _generate_batch(
+        self,
+        requests: Sequence[ChatRequest],
+        ids: Sequence[list[int]],
+        reuse: Sequence[_Reuse | None] | None = None,
+    ) -> list[ChatResponse]:
         import torch
         from transformers import StoppingCriteriaList
 
         sampling = requests[0].sampling
-        prompts = [render_prompt(self.tokenizer, r) for r in requests]
-        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        width = max(len(q) for q in ids)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((len(ids), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for row, q in enumerate(ids):  # left padding: the new tokens of every row line up
+            input_ids[row, width - len(q) :] = torch.tensor(q, dtype=torch.long)
+            mask[row, width - len(q) :] = 1
+        kwargs = self._generate_kwargs(sampling)
+        cache = _cache_from_held(ids, reuse, width) if reuse and all(reuse) else None
+        if cache is not None:
+            kwargs["cache"] = cache
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
         # A batch ends all at once, minutes later on a CPU: its decoding steps show on the progress line meanwhile.
-        steps = _ReportSteps(enc["input_ids"].shape[1], sampling.max_tokens, len(requests))
+        steps = _ReportSteps(width, sampling.max_tokens, len(requests))
         report_step(0, sampling.max_tokens, len(requests))
         started = time.perf_counter()
         with torch.inference_mode():
             out = self.model.generate(
-                **enc, **self._generate_kwargs(sampling), stopping_criteria=StoppingCriteriaList([steps])
+                input_ids=input_ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                return_dict_in_generate=True,
+                stopping_criteria=StoppingCriteriaList([steps]),
+                **kwargs,
             )
         seconds = time.perf_counter() - started
-        new_tokens = out[:, enc["input_ids"].shape[1] :]
+        if self.reuse_prefix:
+            self._hold(out.sequences, mask, getattr(out, "cache", None), width)
+        new_tokens = out.sequences[:, width:]
         responses = []
-        for row, mask in zip(new_tokens, enc["attention_mask"]):
-            ids = row.tolist()
+        for row, row_mask in zip(new_tokens, mask):
+            row_ids = row.tolist()
             eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
-            n_generated = next((k for k, t in enumerate(ids) if t in eos), len(ids))
-            hit_eos = n_generated < len(ids)
+            n_generated = next((k for k, t in enumerate(row_ids) if t in eos), len(row_ids))
+            hit_eos = n_generated < len(row_ids)
             text, stopped = cut_at_stop(
-                self.tokenizer.decode(ids[:n_generated], skip_special_tokens=True), sampling.stop
+                self.tokenizer.decode(row_ids[:n_generated], skip_special_tokens=True), sampling.stop
             )
             finish = "stop" if (hit_eos or stopped) else "length"
-            usage = Usage(prompt_tokens=int(mask.sum()), completion_tokens=n_generated + int(hit_eos))
+            usage = Usage(prompt_tokens=int(row_mask.sum()), completion_tokens=n_generated + int(hit_eos))
             responses.append(
                 ChatResponse(
                     text=text, finish_reason=finish, usage=usage, model=self.model_id, seconds=seconds / len(requests)
                 )
             )
         return responses
+
+    def _hold(self, sequences: Any, mask: Any, cache: Any, width: int) -> None:
+        """Keep this batch's KV cache for the next call, row by row: the tokens it covers and their keys and
+        values (views into the batch's tensors). Only plain full-attention caches (every layer a
+        DynamicLayer) are kept, and only while the held caches fit the memory budget."""
+        from transformers.cache_utils import DynamicLayer
+
+        layers = getattr(cache, "layers", None)
+        if not layers or any(type(layer) is not DynamicLayer or not layer.is_initialized for layer in layers):
+            return
+        size = sum(2 * layer.keys.numel() * layer.keys.element_size() for layer in layers)
+        if size + sum(r.nbytes for r in self._held) > self.memory_budget:
+            return
+        length = layers[0].keys.shape[-2]  # the last token generated was never fed, so has no KV
+        for row in range(sequences.shape[0]):
+            first = width - int(mask[row].sum())  # left padding ends here
+            self._held.append(
+                _HeldRow(
+                    ids=sequences[row, first:length].cpu(),
+                    kv=[(layer.keys[row, :, first:length], layer.values[row, :, first:length]) for layer in layers],
+                    nbytes=size // sequences.shape[0],
+                )
+            )
 
     def stream(self, request: ChatRequest) -> Iterator[str]:
         """Yield text pieces; a stop string is never emitted, not even its first characters."""
@@ -215,3 +293,76 @@ class _StopWhenSet:
         import torch
 
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+@dataclass
+class _HeldRow:
+    """One row of the previous generate call: the tokens the KV cache covers and, per layer, their keys and
+    values ([heads, tokens, head_dim] each)."""
+
+    ids: Any  # 1-D LongTensor on the CPU
+    kv: list[tuple[Any, Any]]
+    nbytes: int
+
+
+@dataclass
+class _Reuse:
+    """A prompt's first `tokens` tokens are those of `row` (a held row): their keys and values are reused."""
+
+    row: _HeldRow
+    tokens: int
+
+
+# Fewer shared tokens than this are not worth a separate batch.
+MIN_REUSED_TOKENS = 32
+
+
+def _longest_held_prefix(ids: list[int], held: Sequence[_HeldRow]) -> _Reuse | None:
+    """The held row that shares the longest start with the prompt `ids`, if it shares at least half the prompt
+    and MIN_REUSED_TOKENS: a chat template's system prompt alone is shared by every request, and reusing it
+    would only split batches. At least the prompt's last token is left to encode (its logits start the
+    generation)."""
+    import torch
+
+    if not held:
+        return None
+    q = torch.tensor(ids, dtype=torch.long)
+    best: _Reuse | None = None
+    for row in held:
+        n = min(len(q) - 1, len(row.ids))
+        same = (row.ids[:n] == q[:n]).long()
+        shared = int(same.cumprod(0).sum()) if n > 0 else 0
+        if shared >= max(MIN_REUSED_TOKENS, len(q) // 2) and (best is None or shared > best.tokens):
+            best = _Reuse(row, shared)
+    return best
+
+
+def _cache_from_held(ids: Sequence[list[int]], reuse: Sequence[_Reuse | None], width: int) -> Any:
+    """A DynamicCache for a left-padded batch of `ids` (`width` columns), filled from the held rows.
+
+    The cache covers the first `width - longest uncached tail` columns of every row: zeros over the left
+    padding (masked), then the reused keys and values. Rows whose reused prefix is longer than that re-encode
+    a few tokens. None when no column could be reused."""
+    import torch
+    from transformers import DynamicCache
+
+    tail = max(len(q) - r.tokens for q, r in zip(ids, reuse) if r is not None)
+    covered = width - tail
+    if covered <= 0:
+        return None
+    first = reuse[0]
+    assert first is not None
+    layers = []
+    for layer, (k0, _) in enumerate(first.row.kv):
+        heads, _, dim = k0.shape
+        keys = torch.zeros((len(ids), heads, covered, dim), dtype=k0.dtype, device=k0.device)
+        values = torch.zeros_like(keys)
+        for row, (q, r) in enumerate(zip(ids, reuse)):
+            assert r is not None
+            start = width - len(q)  # where the row's tokens begin after left padding
+            if covered > start:
+                k, v = r.row.kv[layer]
+                keys[row, :, start:covered] = k[:, : covered - start]
+                values[row, :, start:covered] = v[:, : covered - start]
+        layers.append((keys, values))
+    return DynamicCache(layers)
