@@ -1,6 +1,9 @@
 """Peak memory and seconds per optimizer step of the CPU recipe, before and after micro-batching, in one run.
 
-    nice -n 19 .venv/bin/python bench/train.py [--rows 16] [--max-length 320] [--repeats 3] [--sides before,after]
+    OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python bench/train.py --rows 8 --steps 1 --repeats 3 [--sides before,after]
+
+(OMP_NUM_THREADS=1 on a shared machine: two OpenMP threads per process under contention spin and
+make a step several times slower; on an idle machine leave it unset.)
 
 Sides (each the CPU recipe, recipes/smollm2-135m-lora-cpu.yaml, with these overrides):
   before         per_device_batch_size=8 gradient_accumulation_steps=1: one padded batch of 8 (the recipe until
@@ -8,8 +11,9 @@ Sides (each the CPU recipe, recipes/smollm2-135m-lora-cpu.yaml, with these overr
   after          the recipe as shipped: 8 micro-batches of 1, accumulated; the same 8 rows per optimizer step
   micro2         per_device_batch_size=2 gradient_accumulation_steps=4 (for comparison)
   checkpointing  the recipe plus gradient_checkpointing=true (for comparison)
+  after-bf16     the recipe in bf16 autocast (what precision: auto picks on a CPU with native bf16)
 
-Same model (the embedded default, fp32 so that every side does the same arithmetic), same rows: the
+Same model (the embedded default, fp32 unless the side says otherwise), same rows: the
 longest LIMA rows with templated role prompts that fit `--max-length` tokens, so every optimizer step
 carries about 8 x max_length tokens, as the demo's longest batches do. Each run is a fresh process
 (peak RSS is per process), run at lowest priority; sides run interleaved (before, after, before, ...)
@@ -42,6 +46,7 @@ SIDES = {
     "after": [],
     "micro2": ["per_device_batch_size=2", "gradient_accumulation_steps=4"],
     "checkpointing": ["gradient_checkpointing=true"],
+    "after-bf16": ["precision=bf16"],  # what `precision: auto` picks where bf16 is native
 }
 LOSS_RTOL = 1e-3
 
@@ -109,6 +114,7 @@ def child(side: str, data: Path, out: Path, rows: int, max_length: int, steps: i
                 "tokens_per_row": [len(e.input_ids) for e in examples],
                 "seconds": result.train_seconds,
                 "s_per_step": result.train_seconds / result.global_step,
+                "cpu_s_per_step": result.train_cpu_seconds / result.global_step,
                 "losses": losses,
                 "self_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
             }
@@ -146,6 +152,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2, help="optimizer steps per run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sides", default="before,after", help=f"comma-separated, from {list(SIDES)}")
+    parser.add_argument("--result", type=Path, default=RESULT, help="where the JSON goes")
     parser.add_argument("--child", choices=list(SIDES))
     parser.add_argument("--data")
     parser.add_argument("--out")
@@ -153,8 +160,6 @@ def main() -> None:
     if args.child:
         child(args.child, Path(args.data), Path(args.out), args.rows, args.max_length, args.steps)
         return
-
-    from selfprompt.hardware import machine_facts
 
     sides = [s for s in args.sides.split(",") if s]
     unknown = [s for s in sides if s not in SIDES]
@@ -169,10 +174,29 @@ def main() -> None:
                 r = run_side(side, data, Path(tmp) / f"{side}-{repeat}", args)
                 runs[side].append(r)
                 print(
-                    f"{side} #{repeat + 1}: {r['s_per_step']:.1f} s/step, peak {r['peak_rss_mb']:.0f} MB",
+                    f"{side} #{repeat + 1}: {r['s_per_step']:.1f} s/step ({r['cpu_s_per_step']:.1f} CPU s), "
+                    f"peak {r['peak_rss_mb']:.0f} MB",
                     file=sys.stderr,
                 )
-    load["at_end"] = os.getloadavg()
+                load["latest"] = os.getloadavg()
+                # written after every run, so that a run cut short still leaves what it measured
+                report = build_report(args, sides, runs, load, done=repeat + 1 == args.repeats and side == sides[-1])
+                args.result.parent.mkdir(parents=True, exist_ok=True)
+                args.result.write_text(json.dumps(report, indent=2) + "\n")
+    summary = report["sides"]
+    print(
+        json.dumps(
+            {
+                "sides": {s: {k: v["median"] for k, v in summary[s].items() if isinstance(v, dict)} for s in summary},
+                "ratios": report["ratios"],
+            },
+            indent=2,
+        )
+    )
+
+
+def build_report(args, sides: list[str], runs: dict[str, list[dict]], load: dict, done: bool) -> dict:
+    from selfprompt.hardware import machine_facts
 
     first = runs[sides[0]][0]
     for side, rs in runs.items():
@@ -187,21 +211,26 @@ def main() -> None:
             "gradient_accumulation_steps": rs[0]["gradient_accumulation_steps"],
             "gradient_checkpointing": rs[0]["gradient_checkpointing"],
             "s_per_step": spread([r["s_per_step"] for r in rs]),
+            "cpu_s_per_step": spread([r["cpu_s_per_step"] for r in rs]),
             "peak_rss_mb": spread([r["peak_rss_mb"] for r in rs]),
             "losses": [r["losses"] for r in rs],
         }
         for side, rs in runs.items()
+        if rs
     }
     ratios = {}
     if "before" in runs:
         for side in sides:
             if side != "before":
                 pairs = list(zip(runs["before"], runs[side]))
+                if not pairs:
+                    continue
                 ratios[f"{side}_over_before"] = {
                     "s_per_step": spread([b["s_per_step"] / a["s_per_step"] for a, b in pairs]),
+                    "cpu_s_per_step": spread([b["cpu_s_per_step"] / a["cpu_s_per_step"] for a, b in pairs]),
                     "peak_rss": spread([b["peak_rss_mb"] / a["peak_rss_mb"] for a, b in pairs]),
                 }
-    report = {
+    return {
         "benchmark": "train",
         "command": "python bench/train.py " + " ".join(sys.argv[1:]),
         "recipe": str(RECIPE.relative_to(REPO)),
@@ -211,23 +240,13 @@ def main() -> None:
         "steps": first["steps"],
         "tokens_per_step": "8 rows per optimizer step on every side (per_device_batch_size x gradient_accumulation_steps)",
         "repeats": args.repeats,
+        "complete": done,
         "sides": summary,
         "ratios": ratios,
-        "machine": {**machine_facts(), "load_average": load},
+        "machine": {**machine_facts(), "load_average": load, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
         "equal_work": f"same rows, same optimizer steps, per-step losses within {LOSS_RTOL} relative (asserted)",
         "peak_memory": "max resident set of the training process incl. reaped children (wait4 ru_maxrss)",
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(report, indent=2) + "\n")
-    print(
-        json.dumps(
-            {
-                "sides": {s: {k: v["median"] for k, v in summary[s].items() if isinstance(v, dict)} for s in summary},
-                "ratios": ratios,
-            },
-            indent=2,
-        )
-    )
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ def tiny_model(default_model, tmp_path_factory) -> Path:
         num_attention_heads=4,
         num_key_value_heads=2,
         tie_word_embeddings=True,
+        initializer_range=0.5,  # spread-out logits: per-token losses that differ, so how they are averaged shows
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -127,4 +128,4 @@ def test_micro_batches_with_accumulation_equal_one_full_batch(tiny_model, role_f
     for a, b in zip(full, micro):
         assert math.isfinite(a["loss"]) and a["loss"] > 1.0  # a random model's loss over a 49k vocabulary
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4)
-        assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-3)
+        assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)
