@@ -23,7 +23,7 @@ set, the training process and any children it waited for, from wait4(2).
 Equal-work condition (checked): every side trains the same rows for the same number of optimizer steps,
 and its per-step losses equal the first side's within 1e-3 relative (the loss is the mean over the
 step's assistant tokens whatever the micro-batch). Writes bench/results/train.json: every run, the median
-and min-max per side, the ratios after/before, CPU facts and the load average before and after.
+and min-max per side, the ratios to before, CPU facts, and the load average at the start and after the latest run.
 """
 
 from __future__ import annotations
