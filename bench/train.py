@@ -1,19 +1,29 @@
-"""Training throughput and peak memory on this machine: our recipe in fp32 and in bf16 autocast, and
-plain TRL SFTTrainer with its defaults, all in one run on the same rows.
+"""Peak memory and seconds per optimizer step of the CPU recipe, before and after micro-batching, in one run.
 
-    .venv/bin/python bench/train.py [--rows 16] [--batch 4] [--repeats 3]
+    OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python bench/train.py --rows 8 --steps 1 --repeats 3 [--sides before,after]
 
-Same model (the embedded default), same rows (the shortest LIMA rows with templated role prompts,
-in self-prompt form), same batch size, one epoch. Each run is a fresh process (peak RSS is per
-process); the sides run interleaved (ours-fp32, ours-bf16, trl, ours-fp32, ...) so a drift in the
-machine's speed touches each side alike. Writes bench/results/train.json: per side every run,
-the median and min-max of tokens/s and peak RSS, final losses, and the machine: CPU model, the
-ISA level torch dispatches to, whether bf16 is native, cores, load averages. `precision: auto`
-picks the faster of fp32 and bf16 only where bf16 is native; the fp32/bf16 ratio here shows why.
+(OMP_NUM_THREADS=1 on a shared machine: two OpenMP threads per process under contention spin and
+make a step several times slower; on an idle machine leave it unset.)
 
-Equal-work condition: every side sees the same rows in the same number of optimizer steps
-(checked). Losses are not comparable across ours and TRL (ours averages over assistant tokens
-only, TRL's over all tokens); ours in fp32 and in bf16 should end within a few hundredths.
+Sides (each the CPU recipe, recipes/smollm2-135m-lora-cpu.yaml, with these overrides):
+  before         per_device_batch_size=8 gradient_accumulation_steps=1: one padded batch of 8 (the recipe until
+                 it micro-batched; the demo's training stage peaked at 8 GB resident with it)
+  after          the recipe as shipped: 8 micro-batches of 1, accumulated; the same 8 rows per optimizer step
+  micro2         per_device_batch_size=2 gradient_accumulation_steps=4 (for comparison)
+  checkpointing  the recipe plus gradient_checkpointing=true (for comparison)
+  after-bf16     the recipe in bf16 autocast (what precision: auto picks on a CPU with native bf16)
+
+Same model (the embedded default, fp32 unless the side says otherwise), same rows: the
+longest LIMA rows with templated role prompts that fit `--max-length` tokens, so every optimizer step
+carries about 8 x max_length tokens, as the demo's longest batches do. Each run is a fresh process
+(peak RSS is per process), run at lowest priority; sides run interleaved (before, after, before, ...)
+so a drift in the machine's load touches each side alike. Peak memory is the run's maximum resident
+set, the training process and any children it waited for, from wait4(2).
+
+Equal-work condition (checked): every side trains the same rows for the same number of optimizer steps,
+and its per-step losses equal the first side's within 1e-3 relative (the loss is the mean over the
+step's assistant tokens whatever the micro-batch). Writes bench/results/train.json: every run, the median
+and min-max per side, the ratios to before, CPU facts, and the load average at the start and after the latest run.
 """
 
 from __future__ import annotations
@@ -29,115 +39,106 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "recipes" / "smollm2-135m-lora-cpu.yaml"
 RESULT = REPO / "bench" / "results" / "train.json"
-SIDES = ("ours-fp32", "ours-bf16", "trl-defaults")
+SIDES = {
+    "before": ["per_device_batch_size=8", "gradient_accumulation_steps=1"],
+    "after": [],
+    "micro2": ["per_device_batch_size=2", "gradient_accumulation_steps=4"],
+    "checkpointing": ["gradient_checkpointing=true"],
+    "after-bf16": ["precision=bf16"],  # what `precision: auto` picks where bf16 is native
+}
+LOSS_RTOL = 1e-3
 
 
-def role_file(rows: int, folder: Path) -> Path:
+def role_file(rows: int, max_length: int, folder: Path) -> Path:
+    """The `rows` longest template-role LIMA rows that the recipe keeps at `max_length`, in file order."""
+    from selfprompt.format import get_format
     from selfprompt.jsonl import write_records
-    from selfprompt.train.data import order_rows
+    from selfprompt.train.config import load_config
+    from selfprompt.train.data import order_rows, prepare_examples
+    from selfprompt.train.recipe import setup_tokenizer
     from selfprompt.train.template_roles import lima_template_roles
 
     data_dir = Path(os.environ.get("SELFPROMPT_DATA_DIR", REPO.parent / "shared" / "data"))
-    picked = order_rows(lima_template_roles(data_dir / "lima" / "train.jsonl"), "shortest")[:rows]
+    candidates = order_rows(lima_template_roles(data_dir / "lima" / "train.jsonl"), "shortest")
+    cfg = load_config(RECIPE, ["data=unused", "output_dir=unused"])
+    _, tokenizer, pair = setup_tokenizer(cfg)
+    # Rows are ordered by characters; tokenize a window wide enough to find `rows` that fit in tokens.
+    prepared = prepare_examples(
+        candidates[: 40 * rows],
+        tokenizer,
+        pair.training,
+        mode=cfg.mode,
+        fmt=get_format(cfg.format),
+        system_prompt=cfg.system_prompt,
+        max_length=max_length,
+        include_statuses=cfg.include_statuses,
+    )
+    longest = {e.id for e in sorted(prepared.examples, key=lambda e: len(e.input_ids))[-rows:]}
     path = folder / "lima-role.jsonl"
-    write_records(path, picked)
+    write_records(path, [r for r in candidates if r.id in longest])
     return path
 
 
-def run_ours(data: Path, out: Path, rows: int, batch: int, precision: str) -> dict:
+def child(side: str, data: Path, out: Path, rows: int, max_length: int, steps: int) -> None:
     from selfprompt.train.config import load_config
     from selfprompt.train.recipe import run
 
-    cfg = load_config(
-        REPO / "recipes" / "smollm2-135m-lora-cpu.yaml",
-        [
-            f"data={data}",
-            f"output_dir={out}",
-            f"max_rows={rows}",
-            f"per_device_batch_size={batch}",
-            "epochs=1",
-            "max_length=4096",
-            "save_steps=100000",
-            f"precision={precision}",
-        ],
-    )
+    overrides = [
+        f"data={data}",
+        f"output_dir={out}",
+        f"max_rows={rows}",
+        f"max_length={max_length}",
+        "row_order=file",
+        f"max_steps={steps}",
+        "save_steps=100000",
+        "precision=fp32",
+        *SIDES[side],
+    ]
+    cfg = load_config(RECIPE, overrides)
     result = run(cfg)
     examples = result.data.examples
-    return {
-        "trainer": f"selfprompt CPU recipe (LoRA r16, assistant-only loss), precision={precision}",
-        "steps": result.global_step,
-        "rows": len(examples),
-        "seconds": result.train_seconds,
-        "trained_tokens": sum(e.trained_tokens for e in examples),
-        "tokens": sum(len(e.input_ids) for e in examples),
-        "final_loss": result.final_loss,
-    }
-
-
-def run_trl(data: Path, out: Path, rows: int, batch: int) -> dict:
-    import torch
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
-
-    from selfprompt.format import DEFAULT_FORMAT
-    from selfprompt.jsonl import read_records
-    from selfprompt.models import resolve_model
-    from selfprompt.records import RoleExample
-
-    path = resolve_model("default").transformers_path()
-    records = read_records(data, RoleExample)[:rows]
-    dataset = Dataset.from_list(
-        [
+    with (out / "loss.csv").open() as f:
+        losses = [float(line.split(",")[2]) for line in f.read().splitlines()[1:]]
+    print(
+        "RESULT "
+        + json.dumps(
             {
-                "messages": [
-                    {"role": "user", "content": r.question},
-                    {"role": "assistant", "content": DEFAULT_FORMAT.render(r.role_prompt, r.answer)},
-                ]
+                "overrides": SIDES[side],
+                "per_device_batch_size": cfg.per_device_batch_size,
+                "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+                "gradient_checkpointing": cfg.gradient_checkpointing,
+                "steps": result.global_step,
+                "rows": len(examples),
+                "tokens_per_row": [len(e.input_ids) for e in examples],
+                "seconds": result.train_seconds,
+                "s_per_step": result.train_seconds / result.global_step,
+                "cpu_s_per_step": result.train_cpu_seconds / result.global_step,
+                "losses": losses,
+                "self_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
             }
-            for r in records
-        ]
+        ),
+        flush=True,
     )
-    args = SFTConfig(
-        output_dir=str(out),
-        per_device_train_batch_size=batch,
-        num_train_epochs=1,
-        report_to=[],
-        save_strategy="no",
-        logging_steps=1,
-        seed=42,
-        use_cpu=not torch.cuda.is_available(),
-    )  # required on CPU: TRL defaults to bf16
-    trainer = SFTTrainer(
-        model=AutoModelForCausalLM.from_pretrained(path),
-        args=args,
-        train_dataset=dataset,
-        processing_class=AutoTokenizer.from_pretrained(path),
-    )
-    seconds = trainer.train().metrics["train_runtime"]
-    tokens = sum(len(x) for x in trainer.train_dataset["input_ids"])
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return {
-        "trainer": "trl.SFTTrainer defaults (full fine-tuning, loss on all tokens, fp32 on CPU)",
-        "steps": trainer.state.global_step,
-        "rows": len(records),
-        "seconds": seconds,
-        "trained_tokens": tokens,
-        "tokens": tokens,
-        "final_loss": losses[-1] if losses else None,
-    }
 
 
-def child(side: str, data: Path, out: Path, rows: int, batch: int) -> None:
-    if side == "trl-defaults":
-        result = run_trl(data, out, rows, batch)
-    else:
-        result = run_ours(data, out, rows, batch, side.split("-")[1])
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-    result["trained_tokens_per_s"] = result["trained_tokens"] / result["seconds"]
-    result["tokens_per_s"] = result["tokens"] / result["seconds"]
-    print("RESULT " + json.dumps(result), flush=True)
+def run_side(side: str, data: Path, out: Path, args) -> dict:
+    log = out.with_suffix(".log")
+    cmd = [sys.executable, __file__, "--child", side, "--data", str(data), "--out", str(out)]
+    cmd += ["--rows", str(args.rows), "--max-length", str(args.max_length), "--steps", str(args.steps)]
+    with log.open("w") as f:
+        proc = subprocess.Popen(["nice", "-n", "19", *cmd], stdout=f, stderr=subprocess.STDOUT)
+    # wait4 gives this child's own peak RSS (with its reaped children), unlike RUSAGE_CHILDREN's max over all runs
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    text = log.read_text()
+    line = next((ln for ln in text.splitlines() if ln.startswith("RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        raise SystemExit(f"{side} failed (exit {proc.returncode}):\n{text[-3000:]}")
+    result = json.loads(line[len("RESULT ") :])
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    return result
 
 
 def spread(values: list[float]) -> dict:
@@ -146,98 +147,106 @@ def spread(values: list[float]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=16)
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--rows", type=int, default=16, help="rows trained (16 = 2 optimizer steps of 8)")
+    parser.add_argument("--max-length", type=int, default=320, help="the demo's max_length")
+    parser.add_argument("--steps", type=int, default=2, help="optimizer steps per run")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--sides", default=",".join(SIDES), help=f"comma-separated subset of {SIDES}")
-    parser.add_argument("--child", choices=SIDES)
+    parser.add_argument("--sides", default="before,after", help=f"comma-separated, from {list(SIDES)}")
+    parser.add_argument("--result", type=Path, default=RESULT, help="where the JSON goes")
+    parser.add_argument("--child", choices=list(SIDES))
     parser.add_argument("--data")
     parser.add_argument("--out")
     args = parser.parse_args()
     if args.child:
-        child(args.child, Path(args.data), Path(args.out), args.rows, args.batch)
+        child(args.child, Path(args.data), Path(args.out), args.rows, args.max_length, args.steps)
         return
 
-    from selfprompt.hardware import cpu_facts, machine_facts, resolve_precision
-
     sides = [s for s in args.sides.split(",") if s]
+    unknown = [s for s in sides if s not in SIDES]
+    if unknown:
+        raise SystemExit(f"unknown side(s) {unknown}; valid: {list(SIDES)}")
     runs: dict[str, list[dict]] = {s: [] for s in sides}
     load = {"at_start": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
-        data = role_file(args.rows, Path(tmp))
+        data = role_file(args.rows, args.max_length, Path(tmp))
         for repeat in range(args.repeats):
             for side in sides:
-                out = Path(tmp) / f"{side}-{repeat}"
-                proc = subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--child",
-                        side,
-                        "--data",
-                        str(data),
-                        "--out",
-                        str(out),
-                        "--rows",
-                        str(args.rows),
-                        "--batch",
-                        str(args.batch),
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=False,
+                r = run_side(side, data, Path(tmp) / f"{side}-{repeat}", args)
+                runs[side].append(r)
+                print(
+                    f"{side} #{repeat + 1}: {r['s_per_step']:.1f} s/step ({r['cpu_s_per_step']:.1f} CPU s), "
+                    f"peak {r['peak_rss_mb']:.0f} MB",
+                    file=sys.stderr,
                 )
-                line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-                if line is None:
-                    raise SystemExit(f"{side} failed:\n{proc.stderr[-3000:]}")
-                runs[side].append(json.loads(line[len("RESULT ") :]))
-                print(f"{side} #{repeat + 1}: {runs[side][-1]['tokens_per_s']:.1f} tokens/s", file=sys.stderr)
-    load["at_end"] = os.getloadavg()
+                load["latest"] = os.getloadavg()
+                # written after every run, so that a run cut short still leaves what it measured
+                report = build_report(args, sides, runs, load, done=repeat + 1 == args.repeats and side == sides[-1])
+                args.result.parent.mkdir(parents=True, exist_ok=True)
+                args.result.write_text(json.dumps(report, indent=2) + "\n")
+    summary = report["sides"]
+    print(
+        json.dumps(
+            {
+                "sides": {s: {k: v["median"] for k, v in summary[s].items() if isinstance(v, dict)} for s in summary},
+                "ratios": report["ratios"],
+            },
+            indent=2,
+        )
+    )
 
-    steps = {s: {r["steps"] for r in rs} for s, rs in runs.items()}
-    assert len({frozenset(v) for v in steps.values()}) == 1, f"sides ran different step counts: {steps}"
-    summary = {}
+
+def build_report(args, sides: list[str], runs: dict[str, list[dict]], load: dict, done: bool) -> dict:
+    from selfprompt.hardware import machine_facts
+
+    first = runs[sides[0]][0]
     for side, rs in runs.items():
-        summary[side] = {
-            "trainer": rs[0]["trainer"],
-            "steps": rs[0]["steps"],
-            "rows": rs[0]["rows"],
-            "tokens": rs[0]["tokens"],
-            "trained_tokens": rs[0]["trained_tokens"],
-            "tokens_per_s": spread([r["tokens_per_s"] for r in rs]),
-            "trained_tokens_per_s": spread([r["trained_tokens_per_s"] for r in rs]),
+        for r in rs:
+            assert r["steps"] == first["steps"] and r["rows"] == first["rows"], f"{side} did different work: {r}"
+            for a, b in zip(r["losses"], first["losses"], strict=True):
+                assert abs(a - b) <= LOSS_RTOL * abs(b), f"{side} losses {r['losses']} != {first['losses']}"
+    summary = {
+        side: {
+            "overrides": rs[0]["overrides"],
+            "per_device_batch_size": rs[0]["per_device_batch_size"],
+            "gradient_accumulation_steps": rs[0]["gradient_accumulation_steps"],
+            "gradient_checkpointing": rs[0]["gradient_checkpointing"],
+            "s_per_step": spread([r["s_per_step"] for r in rs]),
+            "cpu_s_per_step": spread([r["cpu_s_per_step"] for r in rs]),
             "peak_rss_mb": spread([r["peak_rss_mb"] for r in rs]),
-            "final_loss": [r["final_loss"] for r in rs],
+            "losses": [r["losses"] for r in rs],
         }
+        for side, rs in runs.items()
+        if rs
+    }
     ratios = {}
-    if "ours-fp32" in summary and "ours-bf16" in summary:
-        ratios["bf16_over_fp32_tokens_per_s"] = [
-            b["tokens_per_s"] / f["tokens_per_s"] for f, b in zip(runs["ours-fp32"], runs["ours-bf16"])
-        ]
-    if "ours-fp32" in summary and "trl-defaults" in summary:
-        ratios["ours_fp32_over_trl_trained_tokens_per_s"] = [
-            o["trained_tokens_per_s"] / t["trained_tokens_per_s"]
-            for o, t in zip(runs["ours-fp32"], runs["trl-defaults"])
-        ]
-    ratios = {k: spread(v) for k, v in ratios.items()}
-    facts = cpu_facts()
-    report = {
+    if "before" in runs:
+        for side in sides:
+            if side != "before":
+                pairs = list(zip(runs["before"], runs[side]))
+                if not pairs:
+                    continue
+                ratios[f"{side}_over_before"] = {
+                    "s_per_step": spread([b["s_per_step"] / a["s_per_step"] for a, b in pairs]),
+                    "cpu_s_per_step": spread([b["cpu_s_per_step"] / a["cpu_s_per_step"] for a, b in pairs]),
+                    "peak_rss": spread([b["peak_rss_mb"] / a["peak_rss_mb"] for a, b in pairs]),
+                }
+    return {
         "benchmark": "train",
         "command": "python bench/train.py " + " ".join(sys.argv[1:]),
-        "model": "default (SmolLM2-135M-Instruct)",
-        "rows": args.rows,
-        "batch": args.batch,
+        "recipe": str(RECIPE.relative_to(REPO)),
+        "model": "default (SmolLM2-135M-Instruct), LoRA r16 all-linear, fp32",
+        "rows": first["rows"],
+        "tokens_per_row": first["tokens_per_row"],
+        "steps": first["steps"],
+        "tokens_per_step": "8 rows per optimizer step on every side (per_device_batch_size x gradient_accumulation_steps)",
         "repeats": args.repeats,
+        "complete": done,
         "sides": summary,
         "ratios": ratios,
-        "auto_precision_here": resolve_precision("auto", facts, None).as_dict(),
-        "machine": {**machine_facts(), "load_average": load},
-        "equal_work": "every side trains the same rows for the same number of optimizer steps (asserted)",
-        "note": "losses are not comparable between ours (assistant tokens only) and TRL (all tokens)",
+        "machine": {**machine_facts(), "load_average": load, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
+        "equal_work": f"same rows, same optimizer steps, per-step losses within {LOSS_RTOL} relative (asserted)",
+        "peak_memory": "max resident set of the training process incl. reaped children (wait4 ru_maxrss)",
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: report[k] for k in ("ratios", "auto_precision_here")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -177,7 +177,14 @@ def test_merge_loads_with_plain_transformers_and_selfprompt_ask(runs, tmp_path):
 def test_kill_minus_9_then_resume_auto_matches_uninterrupted_run(role_file, tmp_path):
     from selfprompt.errors import ConfigError
 
-    tiny = ["max_rows=4", "per_device_batch_size=1", "max_steps=4", "save_steps=2", "max_length=112"]
+    tiny = [
+        "max_rows=4",
+        "per_device_batch_size=1",
+        "gradient_accumulation_steps=1",
+        "max_steps=4",
+        "save_steps=2",
+        "max_length=112",
+    ]
     _, full = train(role_file, tmp_path / "full", *tiny)
     assert full.completed and full.global_step == 4
 
@@ -228,6 +235,7 @@ def test_two_cpu_processes_end_with_identical_weights(role_file, tmp_path):
         f"output_dir={out}",
         "max_rows=4",
         "per_device_batch_size=1",
+        "gradient_accumulation_steps=1",
         "max_steps=2",
         "max_length=112",
     ]

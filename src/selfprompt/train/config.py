@@ -93,9 +93,17 @@ class TrainConfig(BaseModel):
     # --- optimisation ----------------------------------------------------------------------
     epochs: float = Field(default=3.0, gt=0, description="Passes over the rows (ignored when max_steps > 0).")
     max_steps: int = Field(default=-1, description="Optimizer steps to run; -1 derives them from epochs.")
-    per_device_batch_size: int = Field(default=4, ge=1, description="Examples per device per micro-batch.")
+    per_device_batch_size: int = Field(
+        default=4,
+        ge=1,
+        description="Examples per device per micro-batch. Activation memory grows with it (the CPU recipe's LoRA run "
+        "holds ~2.3 MB per token until backward); padding is to the longest example of the micro-batch.",
+    )
     gradient_accumulation_steps: int = Field(
-        default=1, ge=1, description="Micro-batches per optimizer step; global batch = this x per_device x processes."
+        default=1,
+        ge=1,
+        description="Micro-batches per optimizer step; global batch = this x per_device x processes. The loss stays "
+        "the mean over the step's assistant tokens whatever the split (Trainer passes the step's token count).",
     )
     learning_rate: float = Field(default=2e-4, gt=0, description="Peak learning rate.")
     lr_scheduler: str = Field(

@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ class RunResult:
     final_loss: float | None
     data: PreparedData
     train_seconds: float = 0.0  # trainer.train() wall time (this invocation), from its metrics
+    train_cpu_seconds: float = 0.0  # CPU time of this process's threads in trainer.train(): load-independent cost
 
 
 # ----------------------------------------------------------------------------------------------
@@ -409,7 +411,9 @@ def run(cfg: TrainConfig, resume: str | None = None, dry_run: int | None = None)
         out.mkdir(parents=True, exist_ok=True)
 
     # train
+    cpu_start = time.process_time()
     metrics = trainer.train(resume_from_checkpoint=checkpoint).metrics
+    cpu_seconds = time.process_time() - cpu_start
     state = trainer.state
     losses = [h["loss"] for h in state.log_history if "loss" in h]
     final_loss = losses[-1] if losses else None
@@ -431,6 +435,7 @@ def run(cfg: TrainConfig, resume: str | None = None, dry_run: int | None = None)
                 "max_steps": state.max_steps,
                 "final_loss": final_loss,
                 "train_seconds": metrics.get("train_runtime"),
+                "train_cpu_seconds": cpu_seconds,
                 "resumed_from": checkpoint,
                 "num_processes": trainer.accelerator.num_processes,
                 "decisions": decisions,
@@ -444,6 +449,7 @@ def run(cfg: TrainConfig, resume: str | None = None, dry_run: int | None = None)
         final_loss=final_loss,
         data=data,
         train_seconds=metrics.get("train_runtime", 0.0),
+        train_cpu_seconds=cpu_seconds,
     )
 
 
