@@ -82,7 +82,17 @@ PRESETS: dict[str, ServerPreset] = {
     for p in (
         ServerPreset(
             "vllm",
-            ("vllm", "serve", "{model}", "--host", "{host}", "--port", "{port}", "--served-model-name", "{served_name}"),
+            (
+                "vllm",
+                "serve",
+                "{model}",
+                "--host",
+                "{host}",
+                "--port",
+                "{port}",
+                "--served-model-name",
+                "{served_name}",
+            ),
             health="/health",
             prefill=True,
             whole_text=True,
@@ -527,7 +537,12 @@ def stage_backend(
 
     if server is None:
         engine = build_backend(
-            model, backend, base_url=base_url, api_key_env=api_key_env, embedded=embedded, **options  # type: ignore[arg-type]
+            model,
+            backend,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            embedded=embedded,
+            **options,  # type: ignore[arg-type]
         )
         try:
             yield engine
