@@ -167,14 +167,21 @@ def _check_settings(config: EvalConfig) -> tuple[list[TaskSpec], str]:
         for condition in config.conditions:
             get_condition(condition).check(task_manual_role(spec, condition))
     get_format(config.format)
-    if config.server is not None:  # what the server cannot do is refused before it starts
-        check_served(config.server, config.backend, config.base_url)
-        needs = {k: v for c in config.conditions for k, v in condition_needs(c).items()}
-        with_trigger = [s.name for s in specs if s.trigger and not config.no_trigger]
-        if with_trigger:
-            needs[f"the trigger pass of {', '.join(with_trigger)}"] = "prefill"
-        check_prefill(config.server, needs)
+    check_server(config, specs)
     return specs, data_dir
+
+
+def check_server(config: EvalConfig, specs: list[TaskSpec] | None = None) -> None:
+    """Refuse, before it starts, a server that cannot run these conditions and trigger passes (ConfigError)."""
+    if config.server is None:
+        return
+    check_served(config.server, config.backend, config.base_url)
+    specs = get_tasks(config.tasks, config.task_files) if specs is None else specs
+    needs = {k: v for c in config.conditions for k, v in condition_needs(c).items()}
+    with_trigger = [s.name for s in specs if s.trigger and not config.no_trigger]
+    if with_trigger:
+        needs[f"the trigger pass of {', '.join(with_trigger)}"] = "prefill"
+    check_prefill(config.server, needs)
 
 
 def _ticker(
