@@ -151,17 +151,19 @@ def _check_server(stage: str, config: Any) -> None:
     """What a stage's server cannot do is refused when the experiment is planned, not hours later."""
     if getattr(config, "server", None) is None:
         return
+    from selfprompt.evaluate.runner import check_server
     from selfprompt.generate.servers import check_prefill, check_served, condition_needs
 
-    if stage == "eval":
-        from selfprompt.evaluate.runner import check_server
-
-        check_server(config)
-        return
-    field = {"annotate": "teacher", "judge": "judge"}.get(stage, "model")
-    check_served(config.server, config.backend, config.base_url, field=field)
-    if stage == "answers":
-        check_prefill(config.server, condition_needs(config.condition))
+    try:
+        if stage == "eval":
+            check_server(config)
+            return
+        field = {"annotate": "teacher", "judge": "judge"}.get(stage, "model")
+        check_served(config.server, config.backend, config.base_url, field=field)
+        if stage == "answers":
+            check_prefill(config.server, condition_needs(config.condition))
+    except ConfigError as e:
+        raise ConfigError(f"experiment section '{stage}': {e}") from None
 
 
 def _runs_locally(model: str, backend: str, base_url: str | None, embedded: str, server: Any = None) -> bool:

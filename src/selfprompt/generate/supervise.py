@@ -3,8 +3,8 @@
     python -m selfprompt.generate.supervise PARENT_PID GRACE_S -- COMMAND...
 
 Runs COMMAND in its own process group and takes the whole group down (SIGTERM, then SIGKILL after GRACE_S
-seconds) when it is told to stop (SIGTERM, SIGINT, SIGHUP), when PARENT_PID dies, or when the server exits on
-its own. A stage killed with SIGKILL runs no cleanup of its own, and a server such as vLLM spawns workers that
+seconds, or ORPHAN_GRACE_S when PARENT_PID is gone) when it is told to stop (SIGTERM, SIGINT, SIGHUP), when
+PARENT_PID dies, or when the server exits on its own. A stage killed with SIGKILL runs no cleanup of its own, and a server such as vLLM spawns workers that
 outlive their parent; this process is what still stands then: the kernel sends it SIGTERM when the stage dies
 (PR_SET_PDEATHSIG), and it is the subreaper of the server's descendants (PR_SET_CHILD_SUBREAPER), so even a
 worker that left the group is found and killed. The server itself gets SIGKILL if this process dies first.
@@ -24,6 +24,7 @@ import time
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+ORPHAN_GRACE_S = 3.0  # SIGTERM -> SIGKILL when the stage died (a server finishes in-flight requests first)
 
 
 def _prctl(option: int, value: int) -> None:
@@ -115,6 +116,8 @@ def main(argv: list[str]) -> int:
     while proc.poll() is None and not stopping and os.getppid() == parent:
         time.sleep(0.1)
     exited = proc.returncode
+    if os.getppid() != parent:  # the stage is gone: nobody waits for in-flight replies, so stop quickly
+        grace = min(grace, ORPHAN_GRACE_S)
     code = stop_group(proc, 0.0 if exited is not None else grace)
     if exited is not None:
         print(f"[selfprompt] server exited by itself with code {exited}", flush=True)
