@@ -121,6 +121,11 @@ COMMANDS: dict[str, Run | Parse] = {
     ),
     "selfprompt eval score --predictions preds.jsonl --out runs/preds-scores": Run(setup=predictions),
     "selfprompt eval tasks": Run(),
+    # docs/serving.md
+    "selfprompt eval --model default --tasks gsm8k --limit 2 --no-trigger --server llamacpp": Run(
+        replace={"2": "1"}, append=tuple(SMALL)
+    ),
+    "selfprompt run experiments/paper-mistral-7b.yaml --dry-run": Run(),
     # docs/foundation.md
     "selfprompt eval --config eval.yaml --out runs/eval-cfg --limit 1 trigger_max_tokens=8": Run(
         append=("max_tokens=8",),

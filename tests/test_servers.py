@@ -184,7 +184,7 @@ def test_eval_on_a_managed_llamacpp_server_keeps_its_log_and_leaves_nothing_runn
 @pytest.mark.slow
 def test_kill_minus_9_of_the_runner_leaves_no_server_and_the_rerun_resumes_from_the_cache(data_dir, tmp_path):
     pytest.importorskip("llama_cpp")
-    limit = 6
+    limit = 4
     spec = {
         "name": "served",
         "report": False,
@@ -208,7 +208,7 @@ def test_kill_minus_9_of_the_runner_leaves_no_server_and_the_rerun_resumes_from_
     cache = None
     while time.monotonic() < deadline and runner.poll() is None:
         found = list(root.glob("eval-plain-*/generations/gsm8k__plain.jsonl"))
-        if found and found[0].read_text().count("\n") >= 2:
+        if found and found[0].read_text().count("\n") >= 1:
             cache = found[0]
             break
         time.sleep(0.05)
@@ -216,7 +216,7 @@ def test_kill_minus_9_of_the_runner_leaves_no_server_and_the_rerun_resumes_from_
     os.kill(runner.pid, signal.SIGKILL)  # the runner only: its stage and the server must follow by themselves
     runner.wait()
     before = cache.read_text().splitlines()
-    assert 2 <= len(before) < limit, "killed while the eval ran"
+    assert 1 <= len(before) < limit, "killed while the eval ran"
     (pid,) = server_pids(cache.parent.parent / SERVER_LOG)
     assert gone(pid, timeout=20), f"server {pid} or a process of its group outlived the killed runner"
 
