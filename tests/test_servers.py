@@ -120,9 +120,12 @@ def test_dry_run_shows_the_command_with_the_port_as_a_placeholder(tmp_path):
         ("selfprompt", ["self-prompt"], True, "reads the role from the model's text"),
     ],
 )
-def test_what_the_server_cannot_do_is_refused_before_it_starts(server, conditions, no_trigger, match, tmp_path):
+def test_what_the_server_cannot_do_is_refused_before_it_starts(
+    server, conditions, no_trigger, match, data_dir, tmp_path
+):
+    out = str(tmp_path / "e")
     config = EvalConfig(
-        tasks=["gsm8k"], conditions=conditions, no_trigger=no_trigger, out=str(tmp_path / "e"), server=server
+        tasks=["gsm8k"], conditions=conditions, no_trigger=no_trigger, out=out, server=server, data_dir=str(data_dir)
     )
     with pytest.raises(ConfigError, match=match):
         run_eval(config)
