@@ -234,3 +234,20 @@ def test_kill_minus_9_of_the_runner_leaves_no_server_and_the_rerun_resumes_from_
     assert len(pids) == 2 and gone(pids[1], timeout=5)
     results = json.loads((cache.parent.parent / "results.json").read_text())
     assert results["tasks"]["gsm8k"]["conditions"]["plain"]["n"] == limit
+
+
+@pytest.mark.parametrize("name", ["paper-mistral-7b", "paper-llama2-7b"])
+def test_paper_dry_run_prints_the_vllm_command_of_every_served_stage(name, tmp_path):
+    from selfprompt.experiment.runner import plan_only
+    from selfprompt.experiment.spec import load_experiment
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / f"{name}.yaml"
+    lines = {line.split()[1]: line for line in plan_only(load_experiment(path), path, tmp_path / "run")}
+    served = [s for s in lines if s.startswith(("eval-", "answers-"))]
+    assert len(served) == 4
+    for stage in served:
+        train = "train-self-prompt" if stage.endswith("self-prompt") else "train-baseline"
+        server = lines[stage].split("server: ", 1)[1]
+        assert server.startswith(f"vllm serve {tmp_path / 'run'}/{train}-") and "/model --host 127.0.0.1" in server
+        assert "--port '{port}'" in server and "--data-parallel-size 8" in server
+    assert all("server:" not in lines[s] for s in lines if s not in served)  # teacher and judge: the OpenAI API
