@@ -11,6 +11,9 @@ files) and the content of the local models it runs (see models.py). So:
 * a killed run resumes: the unfinished stage is started again in the same folder, and the stage
   commands resume their own work (annotate and eval from their caches, train with `--resume auto`,
   answers from their generation cache, the judge from its request cache).
+
+A stage with a `server` (see selfprompt.generate.servers) starts and stops that server itself, keyed by its
+model's content and command, never by its port; `--dry-run` prints the command under the stage's.
 """
 
 from __future__ import annotations
