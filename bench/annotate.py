@@ -19,60 +19,23 @@ import argparse
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import httpx
 
 from selfprompt.annotate.run import AnnotateConfig, run_annotate
 from selfprompt.annotate.template import load_template
 from selfprompt.generate.backends import ChatRequest, Sampling, get_backend
+from selfprompt.generate.servers import ManagedServer, ServerConfig
 from selfprompt.jsonl import write_json
 from selfprompt.manifest import build_manifest
-from selfprompt.models import resolve_model
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def start_server(port: int, log: Path) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        resolve_model("default").gguf_path,
-        "--model_alias",
-        "default",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "4096",
-        "--n_threads",
-        str(os.cpu_count() or 2),
-    ]
-    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.kill()
-    raise TimeoutError("llama.cpp server did not start")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def start_server(log: Path) -> ManagedServer:
+    """llama.cpp's server on the default model, named 'default', on a free loopback port (stop() it)."""
+    return ManagedServer(ServerConfig(preset="llamacpp", served_name="default"), "default", log).start()
 
 
 def timed_run(cfg: AnnotateConfig) -> dict:
@@ -103,9 +66,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: never orphan the server
 
     work = Path(tempfile.mkdtemp(prefix="bench-annotate-"))
-    port = free_port()
-    server = start_server(port, work / "server.log")
-    base_url = f"http://127.0.0.1:{port}/v1"
+    server = start_server(work / "server.log")
+    base_url = server.base_url
     try:
         # Warm-up: the server's first requests pay for evaluating the few-shot prefix and for paging the
         # model in (measured here: the first generations ran at <1 token/s, later ones 10x faster).
@@ -147,8 +109,7 @@ def main() -> None:
                 runs[-1]["load_average_after"] = os.getloadavg()[0]
         cached = timed_run(cfg("cached", 8, f"c8-r{args.rounds - 1}.sqlite"))
     finally:
-        server.terminate()
-        server.wait(30)
+        server.stop()
 
     serial = statistics.median(r["rows_per_second"] for r in serial_runs)
     parallel = statistics.median(r["rows_per_second"] for r in parallel_runs)

@@ -11,7 +11,6 @@ import contextlib
 import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -88,30 +87,14 @@ def background_server(cmd: list[str], ready_url: str, log: Path, timeout: float 
 
 @pytest.fixture(scope="session")
 def llama_server(default_model, tmp_path_factory):
-    """llama.cpp's OpenAI-compatible server on loopback, serving the default model. Yields its base URL."""
+    """llama.cpp's OpenAI-compatible server on loopback, serving the default model as 'default' (the package's
+    ManagedServer, as a stage starts it). Yields its base URL."""
     pytest.importorskip("llama_cpp", reason="needs the llamacpp extra")
-    port = free_port()
+    from selfprompt.generate.servers import ManagedServer, ServerConfig
+
     log = tmp_path_factory.mktemp("llama_server") / "server.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        default_model.gguf_path,
-        "--model_alias",
-        "default",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "4096",
-        "--n_threads",
-        str(os.cpu_count() or 2),
-    ]
-    base_url = f"http://127.0.0.1:{port}/v1"
-    with background_server(cmd, f"{base_url}/models", log):
-        yield base_url
+    with ManagedServer(ServerConfig(preset="llamacpp", served_name="default", start_timeout=120), "default", log) as s:
+        yield s.base_url
 
 
 class CountingBackend(Backend):

@@ -121,6 +121,11 @@ COMMANDS: dict[str, Run | Parse] = {
     ),
     "selfprompt eval score --predictions preds.jsonl --out runs/preds-scores": Run(setup=predictions),
     "selfprompt eval tasks": Run(),
+    # docs/serving.md
+    "selfprompt eval --model default --tasks gsm8k --limit 2 --no-trigger --server llamacpp": Run(
+        replace={"2": "1"}, append=tuple(SMALL)
+    ),
+    "selfprompt run experiments/paper-mistral-7b.yaml --dry-run": Run(),
     # docs/foundation.md
     "selfprompt eval --config eval.yaml --out runs/eval-cfg --limit 1 trigger_max_tokens=8": Run(
         append=("max_tokens=8",),
@@ -138,7 +143,6 @@ COMMANDS: dict[str, Run | Parse] = {
     # docs/judge-run-report.md
     "selfprompt run experiments/demo.yaml --dry-run": Run(),
     "selfprompt run experiments/demo.yaml eval.limit=5": Run(append=("--dry-run",)),
-    "selfprompt run experiments/paper-mistral-7b.yaml --dry-run": Run(),
     "selfprompt run experiments/paper-mistral-7b.yaml --stage annotate": Parse(PAID_API),
     "selfprompt judge answers --model runs/x/model --condition self-prompt --questions vicuna_bench --limit 10 "
     "--out runs/sp-answers": Parse(NEEDS_TUNED),

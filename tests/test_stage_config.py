@@ -81,6 +81,8 @@ def other_value(name: str, field: Any) -> tuple[Any, list[str]]:
         return {"question": "instruction"}, ["question=instruction"]
     if base is Path:
         return Path("some/file.jsonl"), ["some/file.jsonl"]
+    if isinstance(base, type) and issubclass(base, BaseModel):  # a sub-config (server): a YAML mapping or a name
+        return base.model_validate({"preset": "vllm", "args": ["-x"]}), ["{preset: vllm, args: [-x]}"]
     return "some-value", ["some-value"]
 
 
@@ -115,7 +117,8 @@ def test_every_field_is_set_from_the_command_line_and_from_an_experiment(stage, 
     assert getattr(cli, name) == value, f"{stage}: {flag_names(model, name)[0]} does not set {name}"
 
     # key=value sets it too, with the value read as YAML
-    override = f"{name}={json.dumps(value if not isinstance(value, Path) else str(value))}"
+    plain = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+    override = f"{name}={json.dumps(plain if not isinstance(value, Path) else str(value))}"
     by_override = load_stage_config(
         model,
         None,
@@ -159,6 +162,8 @@ def test_every_field_is_set_from_the_command_line_and_from_an_experiment(stage, 
         pytest.skip("task files must exist; covered by test_eval_task_files_from_the_experiment")
     config = stage_config(stage, section, data_dir)
     expected = value if not isinstance(value, Path) else str(value)
+    if isinstance(value, BaseModel):
+        expected = value.model_dump(mode="json")
     assert config[name] == (str(expected) if isinstance(value, Path) else expected)
 
 

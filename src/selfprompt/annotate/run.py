@@ -9,6 +9,7 @@ the request cache for free. Nothing is ever dropped: every row ends ok, refused,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import statistics
 import time
@@ -25,6 +26,7 @@ from selfprompt.errors import ConfigError, SelfPromptError
 from selfprompt.generate.backends import BACKEND_HELP, BackendName, infer_backend
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
 from selfprompt.generate.reliable import ReliableClient
+from selfprompt.generate.servers import ServerConfig, server_field
 from selfprompt.jsonl import JsonlAppender, read_records, write_json, write_records
 from selfprompt.manifest import build_manifest
 from selfprompt.records import Annotation, Example, RoleExample, Usage
@@ -83,6 +85,7 @@ class AnnotateConfig(BaseModel):
     backend: BackendName = Field(default="auto", description=BACKEND_HELP.format(embedded="llamacpp"))
     base_url: str | None = Field(default=None, description="OpenAI-compatible server URL (openai backend).")
     api_key_env: str = Field(default="OPENAI_API_KEY", description="Name of the environment variable holding the key.")
+    server: ServerConfig | None = server_field()
     template: str = Field(default=DEFAULT_TEMPLATE, description="Built-in template id or a YAML path.")
     structured: bool = Field(
         default=False,
@@ -122,7 +125,9 @@ class AnnotateConfig(BaseModel):
     @property
     def backend_name(self) -> str:
         """The backend that runs the teacher (see selfprompt.generate.backends.infer_backend)."""
-        return infer_backend(self.teacher, self.backend, base_url=self.base_url, embedded="llamacpp")
+        return infer_backend(
+            self.teacher, self.backend, base_url=self.base_url, embedded="llamacpp", server=self.server
+        )
 
     @property
     def cache_path(self) -> Path:
@@ -279,15 +284,19 @@ def load_source(cfg: AnnotateConfig) -> list[Example]:
     return short[: cfg.limit]
 
 
-def make_backend(cfg: AnnotateConfig) -> Backend:
-    from selfprompt.generate.backends import build_backend
+def make_backend(cfg: AnnotateConfig) -> contextlib.AbstractContextManager[Backend]:
+    """The teacher's backend, closed on exit; with a `server`, the server is started for it (log beside out)."""
+    from selfprompt.generate.servers import stage_backend
 
-    return build_backend(
+    return stage_backend(
         cfg.teacher,
         cfg.backend,
         base_url=cfg.base_url,
         api_key_env=cfg.api_key_env,
+        server=cfg.server,
+        log=cfg.out.with_name(cfg.out.name + ".server.log"),
         embedded="llamacpp",
+        concurrency=cfg.concurrency,
         timeout=cfg.request_timeout or 600.0,
     )
 
@@ -298,8 +307,20 @@ def run_annotate(
     """Annotate (or resume annotating) cfg.data into cfg.out; returns the summary (also written to disk)."""
     template = load_template(cfg.template)
     examples = load_source(cfg)
-    own_backend = backend is None
-    backend = backend or make_backend(cfg)
+    if backend is not None:
+        return _run_annotate(cfg, template, examples, backend, show_progress, console)
+    with make_backend(cfg) as own:
+        return _run_annotate(cfg, template, examples, own, show_progress, console)
+
+
+def _run_annotate(
+    cfg: AnnotateConfig,
+    template: AnnotationTemplate,
+    examples: list[Example],
+    backend: Backend,
+    show_progress: bool,
+    console: Any,
+) -> dict[str, Any]:
     client = ReliableClient(
         backend,
         cache_path=cfg.cache_path,
@@ -330,8 +351,6 @@ def run_annotate(
                 )
     finally:
         client.close()
-        if own_backend:
-            backend.close()
     summary = summarize(
         cfg, read_records(cfg.out, RoleExample), len(examples), skip, time.perf_counter() - started, client, counters
     )

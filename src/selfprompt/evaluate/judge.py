@@ -33,6 +33,7 @@ from selfprompt.format import DEFAULT_FORMAT, SelfPromptFormat
 from selfprompt.generate.backends import BACKEND_HELP, DEFAULT_API_KEY_ENV, BackendName, ModelSettings, infer_backend
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
 from selfprompt.generate.conditions import CONDITIONS, DEFAULT_CONDITION, get_condition
+from selfprompt.generate.servers import ServerConfig, server_field
 from selfprompt.jsonl import iter_json_lines, validation_error
 from selfprompt.prompts import load_prompt, text_field
 from selfprompt.records import Message
@@ -283,6 +284,7 @@ class JudgeConfig(BaseModel):
     api_key_env: str = Field(
         default=DEFAULT_API_KEY_ENV, description="openai backend: environment variable holding the API key."
     )
+    server: ServerConfig | None = server_field()
     keep_roles: bool = Field(
         default=False,
         description="Show the judge role + answer instead of the answer alone.",
@@ -309,7 +311,7 @@ class JudgeConfig(BaseModel):
     @property
     def backend_name(self) -> str:
         """The backend that runs the judge (see selfprompt.generate.backends.infer_backend)."""
-        return infer_backend(self.judge, self.backend, base_url=self.base_url, embedded="llamacpp")
+        return infer_backend(self.judge, self.backend, base_url=self.base_url, embedded="llamacpp", server=self.server)
 
 
 class AnswersConfig(ModelSettings):

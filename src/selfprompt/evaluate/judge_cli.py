@@ -23,6 +23,7 @@ from selfprompt.errors import ConfigError, DataError
 from selfprompt.evaluate import judge as J
 from selfprompt.evaluate.generation import GenerationCache, batches
 from selfprompt.generate.conditions import get_condition
+from selfprompt.generate.servers import SERVER_LOG, check_prefill, check_served, condition_needs, stage_backend
 from selfprompt.jsonl import iter_json_lines, write_json, write_records
 from selfprompt.manifest import write_manifest
 from selfprompt.progress import ProgressLine
@@ -226,7 +227,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 def judge(config: J.JudgeConfig, ctx: typer.Context) -> None:
     """Judge A against B, each pair in both orders; results from A's side (win = A better)."""
-    from selfprompt.generate.backends import STRUCTURED_OUTPUT_BACKENDS, build_backend
+    from selfprompt.generate.backends import STRUCTURED_OUTPUT_BACKENDS
 
     if not (config.a and config.b and config.out):
         raise ConfigError("selfprompt judge needs --a, --b and --out")
@@ -236,40 +237,54 @@ def judge(config: J.JudgeConfig, ctx: typer.Context) -> None:
     J.answers_path(config.a)  # bad inputs fail before a judge model is loaded
     J.answers_path(config.b)
     spec = {"backend": backend_name, "model": config.judge, "base_url": config.base_url}
-    backend = build_backend(config.judge, backend_name, base_url=config.base_url, api_key_env=config.api_key_env)
-    try:
+    if config.server is not None:
+        check_served(config.server, config.backend, config.base_url, field="judge")
+    with stage_backend(
+        config.judge,
+        backend_name if config.server is None else config.backend,
+        base_url=config.base_url,
+        api_key_env=config.api_key_env,
+        server=config.server,
+        log=Path(config.out) / SERVER_LOG,
+        concurrency=config.concurrency,
+    ) as backend:
         print_summary(run_judge(config.a, config.b, Path(config.out), backend, config, spec))
-    finally:
-        backend.close()
 
 
 def answers(config: J.AnswersConfig, ctx: typer.Context) -> None:
     """Answer a question set under one condition: rows {id, question, answer, role} for `judge`."""
-    from selfprompt.generate.backends import build_backend
     from selfprompt.generate.backends.base import Sampling
     from selfprompt.generate.conditions import check_condition
 
     check_condition(config.condition)  # settings first: loading a model takes a while
+    if config.server is not None:  # what the server cannot do is refused before it starts
+        check_served(config.server, config.backend, config.base_url)
+        check_prefill(config.server, condition_needs(config.condition))
     out_file = config.out_file
     qs = load_questions(config.questions, config.data_dir, config.limit)  # before a model is loaded
     out_file.parent.mkdir(parents=True, exist_ok=True)
     sampling = Sampling(max_tokens=config.max_tokens, temperature=0.0, seed=config.seed)
-    engine = build_backend(
-        config.model, config.backend, base_url=config.base_url, api_key_env=config.api_key_env, embedded="hf"
-    )
-    try:
-        with ProgressLine("answers", len(qs), "answers", console=console) as line:
-            generated = generate_answers(
-                engine,
-                qs,
-                config.condition,
-                sampling,
-                out_file,
-                chunk=config.batch_size,
-                progress=lambda n, cached: line.advance(n, cached=cached),
-            )
-    finally:
-        engine.close()
+    with (
+        stage_backend(
+            config.model,
+            config.backend,
+            base_url=config.base_url,
+            api_key_env=config.api_key_env,
+            server=config.server,
+            log=out_file.parent / SERVER_LOG,
+            concurrency=config.batch_size,  # a chunk's requests are in flight together
+        ) as engine,
+        ProgressLine("answers", len(qs), "answers", console=console) as line,
+    ):
+        generated = generate_answers(
+            engine,
+            qs,
+            config.condition,
+            sampling,
+            out_file,
+            chunk=config.batch_size,
+            progress=lambda n, cached: line.advance(n, cached=cached),
+        )
     write_manifest(
         out_file.parent,
         stage="answers",

@@ -57,6 +57,7 @@ from selfprompt.evaluate.tasks import TaskSpec, get_tasks, load_items, select_it
 from selfprompt.format import get_format
 from selfprompt.generate.backends.base import Backend
 from selfprompt.generate.conditions import get_condition
+from selfprompt.generate.servers import SERVER_LOG, check_prefill, check_served, condition_needs, stage_backend
 from selfprompt.jsonl import write_json, write_records
 from selfprompt.manifest import write_manifest
 
@@ -97,37 +98,45 @@ def run_eval(
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     claim_output(out, run_scope(config), config.overwrite)
-    own_backend = backend is None
-    if backend is None:
-        from selfprompt.generate.backends import build_backend
+    if backend is not None:
+        return _run(config, specs, data_dir, backend, progress)
+    with stage_backend(
+        config.model,
+        config.backend,
+        base_url=config.base_url,
+        api_key_env=config.api_key_env,
+        server=config.server,
+        log=out / SERVER_LOG,
+        embedded="hf",
+        concurrency=config.batch_size,  # a batch's requests are in flight together
+        batch_size=config.batch_size,
+    ) as own:
+        return _run(config, specs, data_dir, own, progress)
 
-        backend = build_backend(
-            config.model,
-            config.backend,
-            base_url=config.base_url,
-            api_key_env=config.api_key_env,
-            embedded="hf",
-            batch_size=config.batch_size,
-        )
+
+def _run(
+    config: EvalConfig,
+    specs: list[TaskSpec],
+    data_dir: str,
+    backend: Backend,
+    progress: Callable[[str, int, int, bool], None] | None,
+) -> dict[str, Any]:
+    out = Path(config.out)
     limits = SandboxLimits(timeout_s=config.sandbox_timeout_s)
     results: dict[str, Any] = {"model": backend.model_id, "backend": backend.name, "tasks": {}}
     data_files: list[Path] = []
-    try:
-        for spec in specs:
-            items = select_items(load_items(spec, data_dir), config.limit, config.seed)
-            data_files += task_files(spec, data_dir)
-            per_condition: dict[str, list[ItemResult]] = {}
-            for condition in config.conditions:
-                tick = _ticker(progress, f"{spec.name}/{condition}", len(items))
-                gens = run_generations(backend, spec, items, condition, config, tick)
-                per_condition[condition] = score_generations(spec, items, gens, condition, limits)
-                write_records(out / "items" / f"{spec.name}__{condition}.jsonl", per_condition[condition])
-            results["tasks"][spec.name] = summarize_task(
-                spec, len(items), per_condition, config.bootstrap_resamples, config.seed or 0
-            )
-    finally:
-        if own_backend:
-            backend.close()
+    for spec in specs:
+        items = select_items(load_items(spec, data_dir), config.limit, config.seed)
+        data_files += task_files(spec, data_dir)
+        per_condition: dict[str, list[ItemResult]] = {}
+        for condition in config.conditions:
+            tick = _ticker(progress, f"{spec.name}/{condition}", len(items))
+            gens = run_generations(backend, spec, items, condition, config, tick)
+            per_condition[condition] = score_generations(spec, items, gens, condition, limits)
+            write_records(out / "items" / f"{spec.name}__{condition}.jsonl", per_condition[condition])
+        results["tasks"][spec.name] = summarize_task(
+            spec, len(items), per_condition, config.bootstrap_resamples, config.seed or 0
+        )
     write_json(out / "results.json", results)
     (out / "results.md").write_text(markdown_table(results), encoding="utf-8")
     write_manifest(
@@ -158,7 +167,21 @@ def _check_settings(config: EvalConfig) -> tuple[list[TaskSpec], str]:
         for condition in config.conditions:
             get_condition(condition).check(task_manual_role(spec, condition))
     get_format(config.format)
+    check_server(config, specs)
     return specs, data_dir
+
+
+def check_server(config: EvalConfig, specs: list[TaskSpec] | None = None) -> None:
+    """Refuse, before it starts, a server that cannot run these conditions and trigger passes (ConfigError)."""
+    if config.server is None:
+        return
+    check_served(config.server, config.backend, config.base_url)
+    specs = get_tasks(config.tasks, config.task_files) if specs is None else specs
+    needs = {k: v for c in config.conditions for k, v in condition_needs(c).items()}
+    with_trigger = [s.name for s in specs if s.trigger and not config.no_trigger]
+    if with_trigger:
+        needs[f"the trigger pass of {', '.join(with_trigger)}"] = "prefill"
+    check_prefill(config.server, needs)
 
 
 def _ticker(

@@ -11,6 +11,9 @@ files) and the content of the local models it runs (see models.py). So:
 * a killed run resumes: the unfinished stage is started again in the same folder, and the stage
   commands resume their own work (annotate and eval from their caches, train with `--resume auto`,
   answers from their generation cache, the judge from its request cache).
+
+A stage with a `server` (see selfprompt.generate.servers) starts and stops that server itself, keyed by its
+model's content and command, never by its port; `--dry-run` prints the command under the stage's.
 """
 
 from __future__ import annotations
@@ -154,14 +157,37 @@ def stage_config(stage: str, section: Any, runner_values: dict[str, Any]) -> tup
         raise ConfigError(
             f"experiment section '{stage}': key '{'.'.join(map(str, first['loc']))}': {first['msg']}"
         ) from None
+    _check_server(stage, config)
     changed = config.model_dump(mode="json", exclude_defaults=True)
     words = [f"{k}={_yaml_value(v)}" for k, v in changed.items()]
     return words, config.model_dump(mode="json")
 
 
-def _runs_locally(model: str, backend: str, base_url: str | None, embedded: str) -> bool:
+def _check_server(stage: str, config: Any) -> None:
+    """What a stage's server cannot do is refused when the experiment is planned, not hours later."""
+    if getattr(config, "server", None) is None:
+        return
+    from selfprompt.evaluate.runner import check_server
+    from selfprompt.generate.servers import check_prefill, check_served, condition_needs
+
+    try:
+        if stage == "eval":
+            check_server(config)
+            return
+        field = {"annotate": "teacher", "judge": "judge"}.get(stage, "model")
+        check_served(config.server, config.backend, config.base_url, field=field)
+        if stage == "answers":
+            check_prefill(config.server, condition_needs(config.condition))
+    except ConfigError as e:
+        raise ConfigError(f"experiment section '{stage}': {e}") from None
+
+
+def _runs_locally(model: str, backend: str, base_url: str | None, embedded: str, server: Any = None) -> bool:
+    """True when the stage runs a local model (in-process or on a server it starts): its content is in the key."""
     from selfprompt.generate.backends import infer_backend
 
+    if server is not None:
+        return True
     return infer_backend(model, backend, base_url=base_url, embedded=embedded) != "openai"  # type: ignore[arg-type]
 
 
@@ -197,7 +223,7 @@ def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
             },
         )
         files.append(_template_file(a.template, base_dir))  # the teacher's prompt: an edited template reruns it
-        local = _runs_locally(a.teacher, a.backend, a.base_url, "llamacpp")
+        local = _runs_locally(a.teacher, a.backend, a.base_url, "llamacpp", a.server)
         stages.append(
             Stage(
                 "annotate",
@@ -238,7 +264,7 @@ def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
             words, config = stage_config(
                 "eval", e, {**common, **mirror, "out": "{out}", "model": model, "conditions": system.conditions}
             )
-            local = not deps and _runs_locally(system.model, e.backend, e.base_url, "hf")
+            local = not deps and _runs_locally(system.model, e.backend, e.base_url, "hf", e.server)
             stages.append(
                 Stage(
                     f"eval-{label}",
@@ -268,7 +294,7 @@ def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
                     "questions": questions,
                 },
             )
-            local = not deps and _runs_locally(system.model, s.backend, s.base_url, "hf")
+            local = not deps and _runs_locally(system.model, s.backend, s.base_url, "hf", s.server)
             stages.append(
                 Stage(
                     f"answers-{label}",
@@ -291,7 +317,7 @@ def plan(exp: Experiment, base_dir: Path, data_dir: Path | None) -> list[Stage]:
         from selfprompt.evaluate.judge import JUDGE_PROMPT_FILE
         from selfprompt.prompts import prompt_path
 
-        local = _runs_locally(j.judge, j.backend, j.base_url, "llamacpp")
+        local = _runs_locally(j.judge, j.backend, j.base_url, "llamacpp", j.server)
         stages.append(
             Stage(
                 "judge",
@@ -751,9 +777,25 @@ def run_experiment(
     return outcome
 
 
+SERVED_MODEL_FIELD = {"annotate": "teacher", "eval": "model", "answers": "model", "judge": "judge"}
+
+
+def served_command(stage: Stage, folders: dict[str, Path], root: Path, data_dir: Path | None) -> str | None:
+    """The server command a stage would start (its {port} left as a placeholder), or None without a server."""
+    from dataclasses import replace
+
+    from selfprompt.generate.servers import ServerConfig, describe_command
+
+    if not stage.config.get("server"):
+        return None
+    kind = "answers" if stage.args[:2] == ["judge", "answers"] else stage.args[0]
+    model = resolve_args(replace(stage, args=[stage.config[SERVED_MODEL_FIELD[kind]]]), folders, root, data_dir)[0]
+    return describe_command(ServerConfig.model_validate(stage.config["server"]), model)
+
+
 def plan_only(exp: Experiment, experiment_file: Path, root: Path | None = None, only: str | None = None) -> list[str]:
-    """One line per stage (or for `only`, see select_stages): name, folder, done or not, and the command it
-    would run (`accelerate launch ...` for a launched train stage)."""
+    """One line per stage (or for `only`, see select_stages): name, folder, done or not, the command it
+    would run (`accelerate launch ...` for a launched train stage) and the server it would start."""
     from selfprompt.data.mirror import resolve_data_dir
 
     data_dir = resolve_data_dir(exp.data_dir, required=False)
@@ -761,9 +803,13 @@ def plan_only(exp: Experiment, experiment_file: Path, root: Path | None = None, 
     stages = plan(exp, experiment_file.resolve().parent, data_dir)
     assign_keys(stages)
     folders = {s.name: root / s.folder_name for s in stages}
-    return [
-        f"{'done' if is_done(folders[s.name], s.key) else 'todo'}  {s.name:24} {folders[s.name]}\n"
-        f"      {shown_command(s, resolve_args(s, folders, root, data_dir))}"
-        + (f"\n      cannot start as given: {s.launch_error}" if s.launch_error else "")
-        for s in select_stages(stages, only, folders, strict=False)
-    ]
+    lines = []
+    for s in select_stages(stages, only, folders, strict=False):
+        line = (
+            f"{'done' if is_done(folders[s.name], s.key) else 'todo'}  {s.name:24} {folders[s.name]}\n"
+            f"      {shown_command(s, resolve_args(s, folders, root, data_dir))}"
+            + (f"\n      cannot start as given: {s.launch_error}" if s.launch_error else "")
+        )
+        server = served_command(s, folders, root, data_dir)
+        lines.append(line + (f"\n      server: {server}" if server else ""))
+    return lines

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from selfprompt.errors import ConfigError
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
+from selfprompt.generate.servers import ServerConfig, server_field
 
 BACKENDS = ("hf", "llamacpp", "openai")
 BACKEND_CHOICES = ("auto", *BACKENDS)
@@ -60,6 +61,7 @@ class ModelSettings(BaseModel):
     api_key_env: str = Field(
         default=DEFAULT_API_KEY_ENV, description="openai backend: environment variable holding the key."
     )
+    server: ServerConfig | None = server_field()
 
 
 def get_backend(name: str, **options: Any) -> Backend:
@@ -78,7 +80,14 @@ def get_backend(name: str, **options: Any) -> Backend:
     raise ConfigError(f"unknown backend '{name}'; valid: {', '.join(BACKEND_CHOICES)}")
 
 
-def infer_backend(model: str, backend: str = "auto", *, base_url: str | None = None, embedded: InProcess = "hf") -> str:
+def infer_backend(
+    model: str,
+    backend: str = "auto",
+    *,
+    base_url: str | None = None,
+    embedded: InProcess = "hf",
+    server: ServerConfig | None = None,
+) -> str:
     """The backend that runs `model`: `backend` itself unless it is 'auto'. Loads nothing.
 
     The rule for 'auto', in order:
@@ -91,8 +100,11 @@ def infer_backend(model: str, backend: str = "auto", *, base_url: str | None = N
          it is reported as a missing folder or file rather than sent to a server;
       4. anything else (gpt-4, a hub id, a name on a server): openai. A hub id runs in-process
          with an explicit --backend hf.
+    With a managed `server` the model is reached through it: openai.
     Raises ConfigError for an unknown backend name.
     """
+    if server is not None:
+        return "openai"
     if backend != "auto":
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend '{backend}'; valid: {', '.join(BACKEND_CHOICES)}")
