@@ -33,6 +33,7 @@ from selfprompt.experiment.runner import (
     run_stage,
 )
 from selfprompt.experiment.spec import Experiment, load_experiment
+from selfprompt.generate.servers import SERVER_LOG
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_RECIPE = REPO / "recipes" / "smollm2-135m-lora-cpu.yaml"
@@ -378,3 +379,70 @@ def test_a_launched_process_whose_runner_is_gone_stops_at_start(tmp_path):
         proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == expected, proc.stderr[-2000:]
         assert ("Fine-tune a model on LIMA-Role" in proc.stdout) == (expected == 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 13's acceptance: launched training and served inference in one study
+
+
+@pytest.mark.llamacpp
+@pytest.mark.slow
+def test_a_study_with_launched_training_and_managed_servers_runs_and_a_rerun_does_nothing(
+    role_file, data_dir, tmp_path, monkeypatch
+):
+    """Train on 2 processes under `accelerate launch`, eval on a managed llama.cpp server, and the trained adapter's
+    open-ended answers from a managed `selfprompt serve`: all started and stopped by the runner; a rerun runs
+    nothing and starts no process."""
+    pytest.importorskip("llama_cpp")
+    from test_servers import gone, server_pids
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    spec = launched(role_file, data_dir, num_processes=2)
+    spec["eval"] = {
+        "tasks": ["gsm8k"],
+        "limit": 2,
+        "max_tokens": 12,
+        "no_trigger": True,  # llama.cpp's server cannot continue a prefill: the trigger pass would be refused
+        "server": {"preset": "llamacpp", "start_timeout": 180},
+        "systems": {"default": {"model": "default", "conditions": ["plain"]}},
+    }
+    spec["answers"] = {
+        "questions": "vicuna_bench",
+        "limit": 1,
+        "max_tokens": 8,
+        "server": {"preset": "selfprompt", "start_timeout": 300},
+        "systems": {"tuned": {"model": "train:self-prompt", "condition": "plain"}},
+    }
+    path = write_spec(tmp_path, spec)
+    root = tmp_path / "run"
+    lines: list[str] = []
+    outcome = run_experiment(
+        Experiment.model_validate(spec), path, root, log=lines.append, console=Console(file=io.StringIO())
+    )
+    assert set(outcome) == {STAGE, "eval-default", "answers-tuned"}
+    assert all(isinstance(seconds, float) for seconds in outcome.values()), outcome
+    train = next(root.glob(f"{STAGE}-*"))
+    assert "accelerate launch --multi_gpu --num_processes 2" in (train / "stage.log").read_text()
+    assert json.loads((train / "model" / "train_summary.json").read_text())["num_processes"] == 2
+
+    evaluation = next(root.glob("eval-default-*"))
+    results = json.loads((evaluation / "results.json").read_text())
+    assert results["tasks"]["gsm8k"]["conditions"]["plain"]["n"] == 2 and "~llamacpp:" in results["model"]
+    answers = next(root.glob("answers-tuned-*"))
+    rows = [json.loads(r) for r in (answers / "answers.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["answer"].strip()
+    served = [server_pids(folder / SERVER_LOG) for folder in (evaluation, answers)]
+    assert [len(pids) for pids in served] == [1, 1], "one server started per served stage"
+    assert all(gone(pids[0], timeout=10) for pids in served), "every server stopped with its stage"
+    assert f"--model {train / 'model'}" in (answers / SERVER_LOG).read_text(), "the trained adapter was served"
+
+    logs = {folder: (folder / "stage.log").read_text() for folder in (train, evaluation, answers)}
+    server_logs = {folder: (folder / SERVER_LOG).read_text() for folder in (evaluation, answers)}
+    lines.clear()
+    outcome = run_experiment(
+        Experiment.model_validate(spec), path, root, log=lines.append, console=Console(file=io.StringIO())
+    )
+    assert outcome == dict.fromkeys((STAGE, "eval-default", "answers-tuned"), "skipped")
+    assert all(line.startswith("[skip]") for line in lines), lines
+    assert {f: (f / "stage.log").read_text() for f in logs} == logs, "nothing relaunched"
+    assert {f: (f / SERVER_LOG).read_text() for f in server_logs} == server_logs, "no server started again"

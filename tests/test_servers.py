@@ -184,6 +184,19 @@ def test_eval_on_a_managed_llamacpp_server_keeps_its_log_and_leaves_nothing_runn
 
 
 @pytest.mark.llamacpp
+def test_eval_against_a_running_server_with_the_batch_size_unset(llama_server, data_dir, tmp_path):
+    """No server setting, no batch size (the default): the openai backend has none of its own, so eval uses 8."""
+    out = tmp_path / "eval"
+    config = EvalConfig(
+        model="default", backend="openai", base_url=llama_server, tasks=["gsm8k"], limit=2, max_tokens=6,
+        no_trigger=True, out=str(out), data_dir=str(data_dir),
+    )  # fmt: skip
+    assert config.batch_size is None
+    results = run_eval(config)
+    assert results["tasks"]["gsm8k"]["conditions"]["plain"]["n"] == 2 and results["backend"] == "openai"
+
+
+@pytest.mark.llamacpp
 @pytest.mark.slow
 def test_kill_minus_9_of_the_runner_leaves_no_server_and_the_rerun_resumes_from_the_cache(data_dir, tmp_path):
     pytest.importorskip("llama_cpp")

@@ -108,7 +108,8 @@ def run_eval(
         server=config.server,
         log=out / SERVER_LOG,
         embedded="hf",
-        concurrency=config.batch_size,  # a batch's requests are in flight together
+        # A batch's requests are in flight together; unset, a remote backend's batches are 8 (generation.py).
+        concurrency=config.batch_size or 8,
         batch_size=config.batch_size,
     ) as own:
         return _run(config, specs, data_dir, own, progress)
