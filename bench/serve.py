@@ -1,6 +1,6 @@
 """`selfprompt serve` (hf backend, default model) under concurrent clients, in one run:
 
-  A. streaming: the same 16 different questions sent by one client (one after another) and by 16
+  A. streaming: the same 16 different questions (the first of Vicuna bench) sent by one client (one after another) and by 16
      clients at once (one stream each), alternating for --rounds rounds; aggregate completion
      tokens/s of each side (token counts from the server's usage chunk), median and spread.
      Equal-output condition: greedy decoding, so every round's 16 concurrent answers must equal
@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,55 +31,31 @@ from pathlib import Path
 import openai
 
 from selfprompt.annotate.run import AnnotateConfig, run_annotate
+from selfprompt.evaluate.judge_cli import load_questions
+from selfprompt.generate.servers import ManagedServer, ServerConfig
 from selfprompt.hardware import machine_facts
 from selfprompt.jsonl import write_json
 from selfprompt.manifest import build_manifest
 
 REPO = Path(__file__).resolve().parents[1]
-QUESTIONS = [
-    "Why is the sky blue?",
-    "What is 2 + 2?",
-    "Name a fruit that is yellow.",
-    "Who wrote Hamlet?",
-    "What is the capital of France?",
-    "How many legs does a spider have?",
-    "What colour is grass?",
-    "Give me a synonym for happy.",
-    "What is the boiling point of water?",
-    "Name a planet in our solar system.",
-    "What do bees make?",
-    "How many days are in a week?",
-    "What is the opposite of cold?",
-    "Which animal says moo?",
-    "What is H2O?",
-    "Translate 'hello' into French.",
-]
 
 
-def start_server(log: Path, max_batch: int, max_tokens: int) -> tuple[subprocess.Popen, str]:
-    """`selfprompt serve` on a free loopback port; its base URL read from the line it prints on stderr."""
-    cmd = [sys.executable, "-c", "from selfprompt.cli import main; main()", "serve", "--backend", "hf"]
-    cmd += ["--port", "0", "--max-batch", str(max_batch), "--max-tokens", str(max_tokens), "--served-name", "default"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    lines: list[str] = []
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        line = proc.stderr.readline()
-        lines.append(line)
-        if match := re.search(r"listening on (http://\S+/v1)", line):
-            log.write_text("".join(lines))
-            # Keep draining stderr into the log so the server never blocks on a full pipe.
-            threading.Thread(target=lambda: log.open("a").writelines(proc.stderr), daemon=True).start()
-            return proc, match.group(1)
-    proc.kill()
-    raise RuntimeError("selfprompt serve did not start:\n" + "".join(lines)[-2000:])
+def start_server(log: Path, max_batch: int, max_tokens: int) -> ManagedServer:
+    """`selfprompt serve` on the default model, started, health-checked and later stopped by the same code the
+    stages use (selfprompt.generate.servers); its log goes to `log`."""
+    server = ServerConfig(
+        preset="selfprompt",
+        served_name="default",
+        args=["--max-batch", str(max_batch), "--max-tokens", str(max_tokens)],
+    )
+    return ManagedServer(server, "default", log).start()
 
 
-def stream_one(client: openai.OpenAI, question: str, max_tokens: int) -> tuple[str, int]:
+def stream_one(client: openai.OpenAI, model: str, question: str, max_tokens: int) -> tuple[str, int]:
     """One streamed greedy answer: its text and its completion tokens (from the usage chunk)."""
     text, tokens = [], 0
     for chunk in client.chat.completions.create(
-        model="default",
+        model=model,
         messages=[{"role": "user", "content": question}],
         max_tokens=max_tokens,
         temperature=0,
@@ -118,17 +91,19 @@ def summary(runs: list[dict], key: str) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
 
 
-def bench_streams(base_url: str, args: argparse.Namespace) -> dict:
-    client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=3600)
-    questions = QUESTIONS[: args.clients]
-    stream_one(client, "Warm-up: say hi.", 4)
+def bench_streams(server: ManagedServer, args: argparse.Namespace) -> dict:
+    client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=3600)
+    model = server.served_model
+    # Real open-ended questions (Vicuna bench, from the data mirror), one per client.
+    questions = [q.question for q in load_questions("vicuna_bench", args.data_dir, limit=args.clients)]
+    stream_one(client, model, "Warm-up: say hi.", 4)
 
     def one_client():
-        return [stream_one(client, q, args.max_tokens) for q in questions]
+        return [stream_one(client, model, q, args.max_tokens) for q in questions]
 
     def many_clients():
         with ThreadPoolExecutor(len(questions)) as pool:
-            return list(pool.map(lambda q: stream_one(client, q, args.max_tokens), questions))
+            return list(pool.map(lambda q: stream_one(client, model, q, args.max_tokens), questions))
 
     single, concurrent = [], []
     for r in range(args.rounds):
@@ -206,7 +181,12 @@ def bench_annotate(base_url: str, args: argparse.Namespace, work: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, default=16, help="concurrent streaming clients (at most 16)")
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=16,
+        help="concurrent streaming clients, one Vicuna bench question each (at most 80)",
+    )
     parser.add_argument("--max-tokens", type=int, default=24)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--annotate-rows", type=int, default=20)
@@ -220,13 +200,12 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: never orphan the server
 
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    server, base_url = start_server(work / "server.log", max_batch=max(args.clients, 8), max_tokens=args.max_tokens)
+    server = start_server(work / "server.log", max_batch=max(args.clients, 8), max_tokens=args.max_tokens)
     try:
-        streams = bench_streams(base_url, args)
-        annotate = bench_annotate(base_url, args, work) if args.annotate_rounds else None
+        streams = bench_streams(server, args)
+        annotate = bench_annotate(server.base_url, args, work) if args.annotate_rounds else None
     finally:
-        server.terminate()
-        server.wait(30)
+        server.stop()
 
     result = {
         "benchmark": "selfprompt serve, hf backend, continuous batching (SmolLM2-135M-Instruct, fp32)",

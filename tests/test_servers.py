@@ -102,6 +102,12 @@ def test_the_key_of_a_served_model_is_its_content_and_the_command_not_the_port(d
     assert ManagedServer(other, "default", tmp_path / "c.log").model_id != a.model_id
 
 
+def test_selfprompt_serve_gets_the_embedded_default_by_name_so_it_runs_its_batching_engine():
+    # Given the GGUF file, `selfprompt serve` would pick llama.cpp (one request at a time, no usage in streams).
+    shown = describe_command(ServerConfig(preset="selfprompt"), "default")
+    assert "--model default " in shown and ".gguf" not in shown
+
+
 def test_dry_run_shows_the_command_with_the_port_as_a_placeholder(tmp_path):
     shown = describe_command(
         ServerConfig.model_validate({"preset": "vllm", "args": ["--data-parallel-size", "8"]}),

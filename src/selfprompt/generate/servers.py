@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from selfprompt.errors import ConfigError, SelfPromptError
+from selfprompt.models import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from selfprompt.generate.backends.base import Backend
@@ -329,7 +330,12 @@ def placeholder_values(model: ResolvedModel, server: ServerConfig, host: str, po
     return {
         "model": lambda: model.transformers_path(),
         "gguf": lambda: model.require_gguf(),
-        "spec": lambda: model.adapter_path or model.hf_path or model.gguf_path or model.spec,
+        # The embedded default by its name: `selfprompt serve` then picks its in-process engine as for a user.
+        "spec": lambda: (
+            model.spec
+            if model.spec == DEFAULT_MODEL
+            else (model.adapter_path or model.hf_path or model.gguf_path or model.spec)
+        ),
         "lora": lambda: adapter,
         "lora_name": lambda: server.served_name,
         "lora_rank": lambda: _adapter_rank(adapter) if adapter else None,
