@@ -14,6 +14,15 @@ import pytest
 SELFPROMPT = str(Path(sys.executable).parent / "selfprompt")
 
 
+def maps_weights(pid: int) -> bool:
+    """True once process `pid` has a model weights file mapped (transformers maps safetensors)."""
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+    return ".safetensors" in maps or ".gguf" in maps
+
+
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([SELFPROMPT, *args], capture_output=True, text=True, timeout=120)
 
@@ -87,10 +96,11 @@ def test_ctrl_c_exits_130_and_says_how_to_resume():
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
     reader.start()
-    # Interrupt once the command runs (the model is loading or generating), not while Python imports:
-    # on a loaded machine the imports alone can take longer than any fixed sleep.
+    # Interrupt once the command runs (the model's weights are mapped: loading or generating), not while Python
+    # imports: on a loaded machine the imports alone can take longer than any fixed sleep. (Its loading bar
+    # is no sign: bars are off when stderr is not a terminal.)
     deadline = time.monotonic() + 300
-    while "Loading weights" not in "".join(err) and proc.poll() is None and time.monotonic() < deadline:
+    while not maps_weights(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(1)
     proc.send_signal(signal.SIGINT)
