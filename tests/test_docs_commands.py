@@ -122,7 +122,7 @@ COMMANDS: dict[str, Run | Parse] = {
     "selfprompt eval score --predictions preds.jsonl --out runs/preds-scores": Run(setup=predictions),
     "selfprompt eval tasks": Run(),
     # docs/serving.md
-    "selfprompt eval --model default --tasks gsm8k --limit 2 --no-trigger --server llamacpp": Run(
+    "selfprompt eval --model default --tasks gsm8k --limit 2 --no-trigger --server llamacpp --out runs/eval-served": Run(
         replace={"2": "1"}, append=tuple(SMALL)
     ),
     "selfprompt run experiments/paper-mistral-7b.yaml --dry-run": Run(),
