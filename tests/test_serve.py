@@ -258,3 +258,23 @@ def test_sixteen_concurrent_streams_each_get_their_own_complete_answer(serve_url
         assert text == alone.choices[0].message.content, question
         texts.add(text)
     assert len(texts) == 16, "different questions, different answers: no stream got another's text"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_prompt_too_long_for_the_server_is_a_400_and_the_server_keeps_answering(serve_url, stream):
+    import httpx
+
+    client = openai.OpenAI(base_url=serve_url, api_key="unused", max_retries=0, timeout=120)
+    huge = [{"role": "user", "content": "word " * 9000}]  # over the model's 8192-token context
+    with pytest.raises(openai.BadRequestError, match=r"exceed \d+ tokens"):
+        client.chat.completions.create(model="sp-test", messages=huge, max_tokens=4, stream=stream)
+    assert httpx.get(serve_url.removesuffix("/v1") + "/health", timeout=10).status_code == 200
+    reply = client.chat.completions.create(model="sp-test", messages=QUESTION, max_tokens=4)
+    assert reply.choices[0].message.content and reply.choices[0].finish_reason == "length"
+
+
+@pytest.mark.parametrize("options", [{"n": 2}, {"logprobs": True}, {"logprobs": True, "top_logprobs": 2}])
+def test_options_the_server_does_not_honour_are_refused_not_ignored(serve_url, options):
+    client = openai.OpenAI(base_url=serve_url, api_key="unused", max_retries=0, timeout=60)
+    with pytest.raises(openai.BadRequestError, match="n=2|logprobs"):
+        client.chat.completions.create(model="sp-test", messages=QUESTION, max_tokens=4, **options)

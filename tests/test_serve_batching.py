@@ -94,3 +94,24 @@ def test_seeded_sampling_runs_a_sampled_request_alone_with_its_seed(hf_backend):
         batcher.close()
     assert "".join(pieces) == "".join(again) == hf_backend.generate([request])[0].text
     assert outcome.completion_tokens > 0
+
+
+def test_a_request_that_cannot_fit_is_refused_and_a_stopped_loop_is_reported(hf_backend):
+    from selfprompt.generate.batching import BatchLoopDown, RequestTooLong
+
+    batcher = ContinuousBatcher(hf_backend, max_batch=1, max_tokens=8)
+    assert batcher.capacity_tokens == 1088  # one request: 1024 planned prompt tokens + 8, in pages of 64
+    assert not batcher.alive()
+    with pytest.raises(BatchLoopDown):
+        batcher.admit(ask(QUESTIONS[0], max_tokens=8))
+    batcher.start()
+    try:
+        assert batcher.alive()
+        with pytest.raises(RequestTooLong, match=r"plus max_tokens \(8\) exceed 1088 tokens"):
+            batcher.admit(ask("word " * 1100, max_tokens=8))
+        assert len(batcher.admit(ask(QUESTIONS[0], max_tokens=8))) < 64
+    finally:
+        batcher.close()
+    assert not batcher.alive()
+    with pytest.raises(BatchLoopDown, match="restart the server"):
+        batcher.admit(ask(QUESTIONS[0], max_tokens=8))

@@ -38,8 +38,19 @@ from selfprompt.generate.backends.hf import HFBackend, cut_at_stop, refuse_respo
 from selfprompt.records import Message
 
 # Prompt tokens planned for per request when sizing the KV cache; longer prompts still run, they
-# only make fewer requests fit at once (the scheduler queues the rest).
+# only make fewer requests fit at once (the scheduler queues the rest). One request must fit in the whole
+# cache (and in the model's context): a longer one is refused (RequestTooLong), since transformers' loop
+# cannot schedule it and stops for every request.
 PROMPT_TOKENS_PLANNED = 1024
+LOOP_CHECK_S = 1.0  # how often a waiting request checks that the loop thread still runs
+
+
+class RequestTooLong(ValueError):
+    """The prompt plus max_tokens do not fit in the KV cache or the model's context (HTTP 400)."""
+
+
+class BatchLoopDown(RuntimeError):
+    """The continuous-batching loop thread stopped (a fatal error in it); the server cannot answer (HTTP 503)."""
 
 
 @dataclass
@@ -101,6 +112,8 @@ class ContinuousBatcher:
             seed=0,
         )
         self.generation_config = generation_config
+        context = getattr(self.model.config, "max_position_embeddings", None) or tokens_planned
+        self.capacity_tokens = min(self.cb_config.num_blocks * page_size, context)  # one request's most tokens
         self.manager: Any = None
         self._ids = itertools.count()
 
@@ -127,6 +140,24 @@ class ContinuousBatcher:
             self.manager.stop(block=True, timeout=10)
             self.manager = None
 
+    def alive(self) -> bool:
+        """Whether the loop thread runs (False before start, after close, and after a fatal error in it)."""
+        return self.manager is not None and self.manager.is_running()
+
+    def admit(self, request: ChatRequest) -> list[int]:
+        """The request's prompt token ids, once it is known to fit. Raises RequestTooLong (prompt + max_tokens over
+        `capacity_tokens`) or BatchLoopDown."""
+        prompt_ids = self.tokenizer(render_prompt(self.tokenizer, request), add_special_tokens=False)["input_ids"]
+        if len(prompt_ids) + request.sampling.max_tokens > self.capacity_tokens:
+            raise RequestTooLong(
+                f"the prompt ({len(prompt_ids)} tokens) plus max_tokens ({request.sampling.max_tokens}) exceed "
+                f"{self.capacity_tokens} tokens, the most one request may take on this server (its KV cache and "
+                "the model's context; start it with a larger --max-tokens to plan for longer prompts)"
+            )
+        if self.batches(request) and not self.alive():
+            raise BatchLoopDown("the server's batching loop has stopped (see its log); restart the server")
+        return prompt_ids
+
     def batches(self, request: ChatRequest) -> bool:
         """Whether `request` joins the shared batch, or runs alone with its own seed (sampled, seeded_sampling)."""
         return request.sampling.temperature == 0 or not self.seeded_sampling
@@ -144,16 +175,17 @@ class ContinuousBatcher:
     async def stream(self, request: ChatRequest, outcome: Outcome) -> AsyncIterator[str]:
         """Yield the reply's text in pieces as the batch produces it; fill `outcome` at the end.
 
-        A stop string is never emitted, not even its first characters. Raises RuntimeError when the
+        A stop string is never emitted, not even its first characters. Raises RequestTooLong or BatchLoopDown
+        (see admit), BatchLoopDown when the loop dies while the request waits, RuntimeError when the
         loop fails the request; ConfigError for response_format (the hf backend cannot constrain output).
         """
         refuse_response_format(request)
+        prompt_ids = self.admit(request)
         if not self.batches(request):
             async for piece in self._alone(request, outcome):
                 yield piece
             return
         sampling = request.sampling
-        prompt_ids = self.tokenizer(render_prompt(self.tokenizer, request), add_special_tokens=False)["input_ids"]
         outcome.prompt_tokens = len(prompt_ids)
         request_id = f"sp-{next(self._ids)}"
         outputs: asyncio.Queue = asyncio.Queue()
@@ -173,7 +205,13 @@ class ContinuousBatcher:
         loop_done = False  # whether the loop itself ended the request (else it must be cancelled)
         try:
             while True:
-                output = await outputs.get()
+                try:
+                    output = await asyncio.wait_for(outputs.get(), LOOP_CHECK_S)
+                except asyncio.TimeoutError:
+                    if not self.alive():  # it died with this request in it: no output will ever come
+                        loop_done = True
+                        raise BatchLoopDown(f"the batching loop stopped while request {request_id} ran") from None
+                    continue
                 if output.error:
                     raise RuntimeError(f"continuous batching failed request {request_id}: {output.error}")
                 tokens = output.generated_tokens
@@ -196,7 +234,7 @@ class ContinuousBatcher:
                     yield ready[len(sent) :]
                     sent = ready
         finally:
-            if not loop_done:  # a stop string, or the client went away: free the request's place in the batch
+            if not loop_done and self.manager is not None:  # a stop string, or the client went away: free its place
                 self.manager.cancel_request(request_id)
                 # A cancelled request gets no final output, so its handler would never be removed.
                 with self.manager.output_router._lock:

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from selfprompt.format import DEFAULT_FORMAT, RoleDecided, SelfPromptFormat, StreamEvent, StreamParser, get_format
 from selfprompt.generate.backends import BACKEND_HELP
 from selfprompt.generate.backends.base import Backend, ChatRequest, Sampling
-from selfprompt.generate.batching import ContinuousBatcher, Outcome
+from selfprompt.generate.batching import BatchLoopDown, ContinuousBatcher, Outcome, RequestTooLong
 from selfprompt.records import Message
 
 
@@ -55,6 +55,20 @@ class ChatCompletionBody(BaseModel):
         default=None, description='{"include_usage": true}: a last chunk carries the token usage (hf backend).'
     )
     role_prompt: str | None = Field(default=None, description="Force this role (prefill) instead of the model's own.")
+    # Read only to refuse them: a client asking for these would misread a reply without them.
+    n: int = Field(default=1, description="Choices per request; only 1 is served.")
+    logprobs: bool | None = Field(
+        default=None, description="Not served: a request asking for log probabilities gets 400."
+    )
+    top_logprobs: int | None = Field(default=None, description="Not served (see logprobs).")
+
+    def unsupported(self) -> dict[str, Any] | None:
+        """The error body for options this server does not honour, else None."""
+        if self.n != 1:
+            return openai_error(f"n={self.n}: this server returns one choice per request; send n=1", "n")
+        if self.logprobs or self.top_logprobs:
+            return openai_error("logprobs are not served by selfprompt serve", "logprobs")
+        return None
 
     def to_request(self, fmt: SelfPromptFormat, default_max_tokens: int) -> ChatRequest:
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
@@ -141,16 +155,25 @@ def create_app(
         return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "selfprompt"}]}
 
     @app.get("/health")
-    def health() -> dict[str, str]:
+    def health() -> Any:
+        # A batching loop that died answers nothing: say so, so that whoever manages the server sees it.
+        if batcher is not None and not batcher.alive():
+            return JSONResponse(status_code=503, content={"status": "error", "detail": "batching loop stopped"})
         return {"status": "ok"}
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionBody) -> Any:
-        refused = refuse_empty_question(body.messages)
+        refused = refuse_empty_question(body.messages) or body.unsupported()
         if refused is not None:
             return JSONResponse(status_code=400, content=refused)
         request = body.to_request(fmt, default_max_tokens)
         if batcher is not None:
+            try:
+                batcher.admit(request)  # before a stream starts: its status can still be an error
+            except RequestTooLong as e:
+                return JSONResponse(status_code=400, content=openai_error(str(e), "messages"))
+            except BatchLoopDown as e:
+                return JSONResponse(status_code=503, content=openai_error(str(e), None, "server_error"))
             if body.stream:
                 usage = bool((body.stream_options or {}).get("include_usage"))
                 return StreamingResponse(
