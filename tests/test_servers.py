@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from selfprompt.errors import ConfigError
+from selfprompt.errors import ConfigError, SelfPromptError
 from selfprompt.evaluate.runner import EvalConfig, run_eval
 from selfprompt.generate.servers import (
     SERVER_LOG,
@@ -81,6 +81,8 @@ def test_server_setting_reads_a_preset_name_or_a_mapping_and_rejects_unknowns():
         ServerConfig.model_validate({"command": ["srv", "--port", "{prot}"]})
     with pytest.raises(ValueError, match=r"must take \{port\}"):
         ServerConfig.model_validate({"command": ["srv"]})
+    # YAML reads `[srv, --threads, 4, "{port}"]` with a number in it: still a word of the command
+    assert ServerConfig.model_validate({"command": ["srv", "--threads", 4, "{port}"]}).command[2] == "4"
     # the same field on every generating stage config, from a --config mapping or key=value
     from selfprompt.annotate.run import AnnotateConfig
     from selfprompt.cliconfig import load_stage_config
@@ -168,6 +170,34 @@ def test_a_server_that_never_answers_fails_within_its_timeout_with_its_log_tail(
     assert "booting the fake engine" in str(info.value) and str(log) in str(info.value)
     (pid,) = server_pids(log)
     assert gone(pid, timeout=5), "the never-healthy server was stopped"
+
+
+def test_the_log_tail_of_an_error_shows_this_start_only(default_model, tmp_path):
+    log = tmp_path / SERVER_LOG
+    for marker in ("first start", "second start"):
+        command = [sys.executable, "-c", f"print('{marker}', flush=True); import time; time.sleep(60)", "{port}"]
+        with pytest.raises(ServerStartError) as info:
+            ManagedServer(ServerConfig(command=command, start_timeout=2, stop_timeout=1), "default", log).start()
+    assert "second start" in str(info.value) and "first start" not in str(info.value)
+    assert "first start" in log.read_text(), "the log itself keeps every start"
+
+
+def test_a_server_that_is_healthy_but_fails_requests_is_named_with_its_log(default_model, data_dir, tmp_path):
+    """A health check that answers and a chat endpoint that does not (Python's file server answers GET only)."""
+    www = tmp_path / "www"
+    (www / "v1").mkdir(parents=True)
+    (www / "v1" / "models").write_text('{"data": []}')
+    command = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(www), "{port}"]
+    out = tmp_path / "eval"
+    config = EvalConfig(
+        tasks=["gsm8k"], limit=1, max_tokens=4, no_trigger=True, out=str(out), data_dir=str(data_dir),
+        server={"command": command, "health": "/v1/models", "start_timeout": 30},
+    )  # fmt: skip
+    with pytest.raises(SelfPromptError, match=r"failed a request of this stage \(InternalServerError") as info:
+        run_eval(config)
+    assert str(out / SERVER_LOG) in str(info.value) and '"POST /v1/chat/completions' in str(info.value)
+    (pid,) = server_pids(out / SERVER_LOG)
+    assert gone(pid, timeout=10)
 
 
 @pytest.mark.llamacpp

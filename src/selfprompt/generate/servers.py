@@ -161,7 +161,8 @@ def get_preset(name: str) -> ServerPreset:
 class ServerConfig(BaseModel):
     """The `server` setting of a generating stage: `server: vllm`, or a mapping of these fields."""
 
-    model_config = ConfigDict(extra="forbid")
+    # A YAML list such as [sleep, 300] holds a number: it is a word of the command all the same.
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     preset: str | None = Field(default=None, description="vllm | llamacpp | selfprompt: command, health and abilities.")
     command: list[str] | None = Field(
@@ -419,6 +420,7 @@ class ManagedServer:
         self.model = resolve_model(model)
         self.port = 0
         self.proc: subprocess.Popen | None = None
+        self.log_start = 0  # where this start's lines begin in the (appended) log
 
     @property
     def base_url(self) -> str:
@@ -445,6 +447,7 @@ class ManagedServer:
         command = server_command(self.model, self.server, self.host, self.port)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("a", encoding="utf-8") as out:
+            self.log_start = out.tell()
             out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(command)}\n")
             out.flush()
             watchdog = [sys.executable, "-m", "selfprompt.generate.supervise", str(os.getpid())]
@@ -486,8 +489,10 @@ class ManagedServer:
             time.sleep(0.5)
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        try:
-            tail = self.log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        try:  # this start's lines only: the log keeps earlier runs' above them
+            with self.log.open("rb") as f:
+                f.seek(self.log_start)
+                tail = f.read().decode("utf-8", errors="replace").splitlines()[-lines:]
         except OSError:
             tail = []
         return f"last {len(tail)} lines of {self.log}:\n" + "\n".join(tail)
@@ -555,10 +560,16 @@ def stage_backend(
         finally:
             engine.close()
         return
+    import openai
+
     check_served(server, backend, base_url)
     with ManagedServer(server, model, log) as running:
         engine = served_backend(running, concurrency=concurrency, timeout=options.get("timeout", 600.0))
         try:
             yield engine
+        except openai.APIError as e:  # it answered its health check, then refused or failed the stage's requests
+            raise SelfPromptError(
+                f"server {server.label} failed a request of this stage ({type(e).__name__}: {e}); " + running.log_tail()
+            ) from None
         finally:
             engine.close()
