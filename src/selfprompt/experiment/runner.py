@@ -43,7 +43,7 @@ from rich.console import Console
 from rich.table import Table
 
 from selfprompt.errors import ConfigError, DataError, SelfPromptError
-from selfprompt.experiment.spec import Experiment, LaunchSection
+from selfprompt.experiment.spec import MACHINES_HINT, Experiment, LaunchSection
 from selfprompt.hashindex import file_sha256
 from selfprompt.jsonl import write_json
 from selfprompt.manifest import write_manifest
@@ -58,6 +58,7 @@ ANNOTATION_FILE = "lima_role.jsonl"
 SHIPPED_ACCELERATE = Path(__file__).resolve().parents[3] / "recipes" / "accelerate"
 # Set by recipes/slurm/train.sbatch to the job's node count: a stage planned for other machines must not start.
 JOB_MACHINES_ENV = "SELFPROMPT_JOB_MACHINES"
+FREE_PORT = "{free_port}"  # a launched stage's --main_process_port on one machine, filled in when it starts
 RUNNER_PID_ENV = "SELFPROMPT_RUNNER_PID"  # read by train/__main__.py in each launched process
 
 
@@ -380,7 +381,9 @@ def launch_plan(launch: LaunchSection, base_dir: Path) -> tuple[list[str], dict[
             f"num_machines {num_machines}"
         )
     if launch.machine_rank >= num_machines:
-        raise ConfigError(f"train.launch: machine_rank {launch.machine_rank} is not below num_machines {num_machines}")
+        raise ConfigError(
+            f"train.launch: machine_rank {launch.machine_rank} is not below num_machines {num_machines}" + MACHINES_HINT
+        )
     if not launch.config_file and num_processes > 1:
         # torchrun's launcher: DDP on GPUs, gloo on a CPU-only machine. (accelerate's --cpu path needs MPI.)
         flags.append("--multi_gpu")
@@ -394,7 +397,8 @@ def launch_plan(launch: LaunchSection, base_dir: Path) -> tuple[list[str], dict[
         if config.get("distributed_type") == "DEEPSPEED":
             # One launcher per node (SLURM starts them), not DeepSpeed's pdsh fan-out from the first node.
             flags += ["--deepspeed_multinode_launcher", "standalone"]
-    port = launch.main_process_port or (_free_port() if num_machines == 1 else None)
+    # On one machine a free port, chosen when the stage starts (FREE_PORT): --dry-run shows the placeholder.
+    port = launch.main_process_port or (FREE_PORT if num_machines == 1 else None)
     if port:
         flags += ["--main_process_port", str(port)]
     error = ""
@@ -428,7 +432,8 @@ def stage_command(stage: Stage, args: list[str]) -> list[str]:
     """The argv that runs a stage: the selfprompt command, or for a launched train stage `accelerate launch`
     (of this interpreter's environment) around `-m selfprompt.train`."""
     if stage.launch:
-        return [sys.executable, "-m", "accelerate.commands.launch", *stage.launch, "-m", "selfprompt.train", *args[1:]]
+        launch = [str(_free_port()) if word == FREE_PORT else word for word in stage.launch]
+        return [sys.executable, "-m", "accelerate.commands.launch", *launch, "-m", "selfprompt.train", *args[1:]]
     return [sys.executable, "-c", "from selfprompt.cli import main; main()", *args]
 
 

@@ -62,6 +62,10 @@ AnnotateSection = stage_section(
 
 # Launch settings that only say where the processes meet: they never change the trained model, so they are
 # left out of the stage key, and a node of a multi-node job may override them (`train.launch.machine_rank=1`).
+MACHINES_HINT = (
+    "; a job across several machines needs train.launch.num_machines (and num_processes, the total over all "
+    "machines) in the experiment file, as recipes/slurm/train.sbatch says"
+)
 LAUNCH_PLACEMENT = ("machine_rank", "main_process_ip", "main_process_port")
 
 
@@ -109,7 +113,9 @@ class LaunchSection(Section):
     @model_validator(mode="after")
     def _rank_is_a_machine(self) -> LaunchSection:
         if self.num_machines is not None and self.machine_rank >= self.num_machines:
-            raise ValueError(f"machine_rank {self.machine_rank} is not below num_machines {self.num_machines}")
+            raise ValueError(
+                f"machine_rank {self.machine_rank} is not below num_machines {self.num_machines}" + MACHINES_HINT
+            )
         return self
 
 
