@@ -278,3 +278,22 @@ def test_options_the_server_does_not_honour_are_refused_not_ignored(serve_url, o
     client = openai.OpenAI(base_url=serve_url, api_key="unused", max_retries=0, timeout=60)
     with pytest.raises(openai.BadRequestError, match="n=2|logprobs"):
         client.chat.completions.create(model="sp-test", messages=QUESTION, max_tokens=4, **options)
+
+
+@pytest.mark.llamacpp
+def test_ctrl_c_stops_the_server_with_a_line_and_no_resume_hint(default_model):
+    pytest.importorskip("llama_cpp")
+    import signal
+    import subprocess
+
+    command = [str(Path(sys.executable).parent / "selfprompt"), "serve", "--backend", "llamacpp", "--port", "0"]
+    proc = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+    )
+    for line in proc.stderr:
+        if "listening on" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0
+    assert "selfprompt serve: stopped" in rest and "resume" not in rest and "Traceback" not in rest

@@ -423,10 +423,13 @@ def register(app: typer.Typer) -> None:
         bound_port = sock.getsockname()[1]
         shown_host = f"[{host}]" if ":" in host else host
         served = served_name or engine.model_name
-        print(f"selfprompt serve: listening on http://{shown_host}:{bound_port}/v1 (model {served})", file=sys.stderr)
-        server = uvicorn.Server(uvicorn.Config(server_app, log_level="warning"))
         try:
-            server.run(sockets=[sock])
+            print(
+                f"selfprompt serve: listening on http://{shown_host}:{bound_port}/v1 (model {served})", file=sys.stderr
+            )
+            uvicorn.Server(uvicorn.Config(server_app, log_level="warning")).run(sockets=[sock])
+        except KeyboardInterrupt:  # uvicorn shut down on Ctrl-C and passes the interrupt on: a server has no work
+            print("selfprompt serve: stopped", file=sys.stderr)  # to resume, so no "run it again to resume" line
         finally:
             sock.close()
             engine.close()
