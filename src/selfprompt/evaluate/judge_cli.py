@@ -265,15 +265,7 @@ def answers(config: J.AnswersConfig, ctx: typer.Context) -> None:
     out_file.parent.mkdir(parents=True, exist_ok=True)
     sampling = Sampling(max_tokens=config.max_tokens, temperature=0.0, seed=config.seed)
     with (
-        stage_backend(
-            config.model,
-            config.backend,
-            base_url=config.base_url,
-            api_key_env=config.api_key_env,
-            server=config.server,
-            log=out_file.parent / SERVER_LOG,
-            concurrency=config.batch_size,  # a chunk's requests are in flight together
-        ) as engine,
+        config.open_backend(out_file.parent / SERVER_LOG, concurrency=config.batch_size) as engine,  # a chunk at once
         ProgressLine("answers", len(qs), "answers", console=console) as line,
     ):
         generated = generate_answers(

@@ -57,7 +57,7 @@ from selfprompt.evaluate.tasks import TaskSpec, get_tasks, load_items, select_it
 from selfprompt.format import get_format
 from selfprompt.generate.backends.base import Backend
 from selfprompt.generate.conditions import get_condition
-from selfprompt.generate.servers import SERVER_LOG, check_prefill, check_served, condition_needs, stage_backend
+from selfprompt.generate.servers import SERVER_LOG, check_prefill, check_served, condition_needs
 from selfprompt.jsonl import write_json, write_records
 from selfprompt.manifest import write_manifest
 
@@ -100,18 +100,8 @@ def run_eval(
     claim_output(out, run_scope(config), config.overwrite)
     if backend is not None:
         return _run(config, specs, data_dir, backend, progress)
-    with stage_backend(
-        config.model,
-        config.backend,
-        base_url=config.base_url,
-        api_key_env=config.api_key_env,
-        server=config.server,
-        log=out / SERVER_LOG,
-        embedded="hf",
-        # A batch's requests are in flight together; unset, a remote backend's batches are 8 (generation.py).
-        concurrency=config.batch_size or 8,
-        batch_size=config.batch_size,
-    ) as own:
+    # A batch's requests are in flight together; unset, a remote backend's batches are 8 (generation.py).
+    with config.open_backend(out / SERVER_LOG, concurrency=config.batch_size or 8, batch_size=config.batch_size) as own:
         return _run(config, specs, data_dir, own, progress)
 
 

@@ -9,6 +9,7 @@ makes its client from (model, backend, base URL, key variable, options).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from selfprompt.errors import ConfigError
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
-from selfprompt.generate.servers import ServerConfig, server_field
+from selfprompt.generate.servers import ServerConfig, server_field, stage_backend
 
 BACKENDS = ("hf", "llamacpp", "openai")
 BACKEND_CHOICES = ("auto", *BACKENDS)
@@ -62,6 +63,21 @@ class ModelSettings(BaseModel):
         default=DEFAULT_API_KEY_ENV, description="openai backend: environment variable holding the key."
     )
     server: ServerConfig | None = server_field()
+
+    def open_backend(self, log: Path, concurrency: int, **options: Any) -> AbstractContextManager[Backend]:
+        """The backend these settings name, closed on exit (see servers.stage_backend: with `server` set, the
+        server is started, its output in `log`, and `concurrency` requests are sent at once)."""
+        return stage_backend(
+            self.model,
+            self.backend,
+            base_url=self.base_url,
+            api_key_env=self.api_key_env,
+            server=self.server,
+            log=log,
+            embedded="hf",
+            concurrency=concurrency,
+            **options,
+        )
 
 
 def get_backend(name: str, **options: Any) -> Backend:
