@@ -1,6 +1,6 @@
 """Benchmark: items/s of `selfprompt eval` vs lm-evaluation-harness on the same GSM8K items.
 
-    .venv/bin/python bench/eval.py [--items 50] [--rounds 3] [--max-tokens 64] [--batch-size auto]
+    .venv/bin/python bench/eval.py [--items 50] [--rounds 3] [--max-tokens 256] [--batch-size auto]
 
 What is compared, and why it is fair:
 - the same first-N GSM8K test items from the local mirror, the same model (the default's converted HF
@@ -184,7 +184,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--max-tokens", type=int, default=64, help="answer length, both sides")
+    parser.add_argument(
+        "--max-tokens", type=int, default=256, help="answer length, both sides (256: ours and lm-eval gsm8k default)"
+    )
     parser.add_argument("--batch-size", default="auto", help="ours: rows per batch, or auto (chosen from memory)")
     parser.add_argument("--peer-batch-size", type=int, default=None, help="lm-eval's (default: the one ours chose)")
     parser.add_argument("--tolerance", type=float, default=0.02, help="largest accuracy difference that is equal")
