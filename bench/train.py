@@ -16,14 +16,16 @@ Sides (each the CPU recipe, recipes/smollm2-135m-lora-cpu.yaml, with these overr
 Same model (the embedded default, fp32 unless the side says otherwise), same rows: the
 longest LIMA rows with templated role prompts that fit `--max-length` tokens, so every optimizer step
 carries about 8 x max_length tokens, as the demo's longest batches do. Each run is a fresh process
-(peak RSS is per process), run at lowest priority; sides run interleaved (before, after, before, ...)
-so a drift in the machine's load touches each side alike. Peak memory is the run's maximum resident
+(peak RSS is per process), run at lowest priority; sides run interleaved, `--repeats` times, the order
+rotating each repeat so that each side goes first in turn (before, after; after, before; ...), so a drift in
+the machine's load touches each side alike. Peak memory is the run's maximum resident
 set, the training process and any children it waited for, from wait4(2).
 
 Equal-work condition (checked): every side trains the same rows for the same number of optimizer steps,
 and its per-step losses equal the first side's within 1e-3 relative (the loss is the mean over the
-step's assistant tokens whatever the micro-batch). Writes bench/results/train.json: every run, the median
-and min-max per side, the ratios to before, CPU facts, and the load average at the start and after the latest run.
+step's assistant tokens whatever the micro-batch). Writes bench/results/train.json: every run, the median,
+min-max and relative spread ((max - min) / median) per side, the ratios to before, CPU facts, and the 1-minute
+load average before and after every run (and the 1/5/15-minute ones at the start and after the latest run).
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ def run_side(side: str, data: Path, out: Path, args) -> dict:
     log = out.with_suffix(".log")
     cmd = [sys.executable, __file__, "--child", side, "--data", str(data), "--out", str(out)]
     cmd += ["--rows", str(args.rows), "--max-length", str(args.max_length), "--steps", str(args.steps)]
+    load_before = os.getloadavg()[0]
     with log.open("w") as f:
         proc = subprocess.Popen(["nice", "-n", "19", *cmd], stdout=f, stderr=subprocess.STDOUT)
     # wait4 gives this child's own peak RSS (with its reaped children), unlike RUSAGE_CHILDREN's max over all runs
@@ -138,11 +141,20 @@ def run_side(side: str, data: Path, out: Path, args) -> dict:
         raise SystemExit(f"{side} failed (exit {proc.returncode}):\n{text[-3000:]}")
     result = json.loads(line[len("RESULT ") :])
     result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    result["load_average_1min"] = [load_before, os.getloadavg()[0]]
     return result
 
 
 def spread(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
+    """Median, min, max and the relative spread (max - min) / median over the runs."""
+    median = statistics.median(values)
+    return {
+        "median": median,
+        "min": min(values),
+        "max": max(values),
+        "spread": (max(values) - min(values)) / median if median else None,
+        "runs": values,
+    }
 
 
 def main() -> None:
@@ -170,7 +182,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = role_file(args.rows, args.max_length, Path(tmp))
         for repeat in range(args.repeats):
-            for side in sides:
+            order = sides[repeat % len(sides) :] + sides[: repeat % len(sides)]  # each side goes first in turn
+            for side in order:
                 r = run_side(side, data, Path(tmp) / f"{side}-{repeat}", args)
                 runs[side].append(r)
                 print(
@@ -180,7 +193,7 @@ def main() -> None:
                 )
                 load["latest"] = os.getloadavg()
                 # written after every run, so that a run cut short still leaves what it measured
-                report = build_report(args, sides, runs, load, done=repeat + 1 == args.repeats and side == sides[-1])
+                report = build_report(args, sides, runs, load, done=repeat + 1 == args.repeats and side == order[-1])
                 args.result.parent.mkdir(parents=True, exist_ok=True)
                 args.result.write_text(json.dumps(report, indent=2) + "\n")
     summary = report["sides"]
@@ -214,6 +227,7 @@ def build_report(args, sides: list[str], runs: dict[str, list[dict]], load: dict
             "cpu_s_per_step": spread([r["cpu_s_per_step"] for r in rs]),
             "peak_rss_mb": spread([r["peak_rss_mb"] for r in rs]),
             "losses": [r["losses"] for r in rs],
+            "load_average_1min": [r["load_average_1min"] for r in rs],
         }
         for side, rs in runs.items()
         if rs

@@ -106,6 +106,8 @@ COMMANDS: dict[str, Run | Parse] = {
     ".venv/bin/pytest tests/test_reliable.py tests/test_annotate_validate.py tests/test_annotate.py": Parse(
         "the tests themselves"
     ),
+    ".venv/bin/python bench/annotate.py": Parse("a benchmark (minutes)"),
+    ".venv/bin/python bench/annotate.py --server llamacpp": Parse("a benchmark (minutes)"),
     "selfprompt annotate --data lima --teacher gpt-4o --out runs/lima_role.jsonl --dry-run --price-in 2.5 "
     "--price-out 10": Run(append=("--limit", "2")),
     # docs/evaluate.md
