@@ -10,7 +10,7 @@ setup:
 
 # The main job: the whole study on the embedded default, from one experiment file (annotate LIMA
 # with role prompts -> train self-prompt and baseline -> eval -> answers -> pairwise judge -> report).
-# 16 minutes on 2 cores without native bf16 (fp32 training; after setup); a rerun skips what is done, a killed run resumes.
+# 15 minutes on 2 cores without native bf16 (fp32 training; after setup); a rerun skips what is done, a killed run resumes.
 demo: setup
 	.venv/bin/selfprompt run experiments/demo.yaml
 
