@@ -69,7 +69,7 @@ TRAINS = "trains for minutes (tests/test_train_run.py trains for real)"
 # The command as the docs state it (continuations joined, comment dropped, spaces collapsed) -> how it is checked.
 COMMANDS: dict[str, Run | Parse] = {
     # README.md
-    "make demo": Parse("the whole demo study, ~16 minutes (tests/test_experiment.py runs a tiny experiment)"),
+    "make demo": Parse("the whole demo study, ~15 minutes (tests/test_experiment.py runs a tiny experiment)"),
     "make test": Parse("the test suite itself"),
     'selfprompt ask --condition icl-self-prompt "Why is the sky blue?"': Run(append=tuple(SMALL)),
     "selfprompt annotate --data lima --limit 64 --teacher default --backend llamacpp --out lima_role.jsonl": Run(
