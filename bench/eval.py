@@ -30,10 +30,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from figures import medians
 
 from selfprompt.hardware import machine_facts
 
@@ -169,12 +170,7 @@ TIMINGS = ("seconds", "items_per_s", "eval_seconds", "eval_items_per_s", "load_s
 def summary(runs: list[dict]) -> dict:
     """Medians of the timings over the runs, with [min, max] and the relative spread ((max - min) / median)."""
     out = {k: v for k, v in runs[0].items() if k not in TIMINGS and k != "load_average_1min"}
-    for key in TIMINGS:
-        values = [r[key] for r in runs]
-        median = statistics.median(values)
-        out[key] = median
-        out[f"{key}_min_max"] = [min(values), max(values)]
-        out[f"{key}_spread"] = (max(values) - min(values)) / median if median else None
+    out.update(medians(runs, TIMINGS))
     out["load_average_1min"] = [r["load_average_1min"] for r in runs]
     out["rounds"] = len(runs)
     return out

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 from pathlib import Path
+
+from figures import medians
 
 from selfprompt.evaluate.judge_cli import load_questions
 from selfprompt.generate.backends import ChatRequest, Sampling, get_backend
@@ -68,12 +69,7 @@ def timed(backend, requests: list[ChatRequest], per_call: int) -> dict:
 def summary(runs: list[dict]) -> dict:
     """Medians of the timings over the runs, with [min, max] and the relative spread ((max - min) / median)."""
     out = {k: runs[0][k] for k in ("tokens", "requests", "requests_per_call")}
-    for key in TIMINGS:
-        values = [r[key] for r in runs]
-        median = statistics.median(values)
-        out[key] = median
-        out[f"{key}_min_max"] = [min(values), max(values)]
-        out[f"{key}_spread"] = (max(values) - min(values)) / median if median else None
+    out.update(medians(runs, TIMINGS))
     out["tokens_runs"] = [r["tokens"] for r in runs]
     out["load_average_1min"] = [r["load_average_1min"] for r in runs]
     out["rounds"] = len(runs)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import statistics
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openai
+from figures import spread
 
 from selfprompt.evaluate.judge_cli import load_questions
 from selfprompt.generate.servers import ManagedServer, ServerConfig
@@ -84,15 +84,7 @@ def timed(side: str, work) -> dict:
 
 def summary(runs: list[dict], key: str) -> dict:
     """Median, min, max and the relative spread (max - min) / median of one figure over the runs."""
-    values = [r[key] for r in runs]
-    median = statistics.median(values)
-    return {
-        "median": median,
-        "min": min(values),
-        "max": max(values),
-        "spread": (max(values) - min(values)) / median if median else None,
-        "runs": values,
-    }
+    return spread([r[key] for r in runs])
 
 
 def bench_streams(server: ManagedServer, args: argparse.Namespace) -> dict:

@@ -34,11 +34,12 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from figures import spread
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "smollm2-135m-lora-cpu.yaml"
@@ -143,18 +144,6 @@ def run_side(side: str, data: Path, out: Path, args) -> dict:
     result["peak_rss_mb"] = usage.ru_maxrss / 1024
     result["load_average_1min"] = [load_before, os.getloadavg()[0]]
     return result
-
-
-def spread(values: list[float]) -> dict:
-    """Median, min, max and the relative spread (max - min) / median over the runs."""
-    median = statistics.median(values)
-    return {
-        "median": median,
-        "min": min(values),
-        "max": max(values),
-        "spread": (max(values) - min(values)) / median if median else None,
-        "runs": values,
-    }
 
 
 def main() -> None:

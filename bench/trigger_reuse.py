@@ -22,6 +22,8 @@ import statistics
 import time
 from pathlib import Path
 
+from figures import medians
+
 from selfprompt.evaluate.config import EvalConfig
 from selfprompt.evaluate.generation import sampling_for, trigger_request, trigger_sampling
 from selfprompt.evaluate.runner import load_items, select_items
@@ -32,16 +34,6 @@ from selfprompt.hardware import machine_facts
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT = REPO / "bench" / "results" / "trigger_reuse.json"
-
-
-def spread(values: list[float]) -> dict:
-    """Median, [min, max] and the relative spread (max - min) / median of the seconds over the rounds."""
-    median = statistics.median(values)
-    return {
-        "seconds": median,
-        "seconds_min_max": [min(values), max(values)],
-        "seconds_spread": (max(values) - min(values)) / median if median else None,
-    }
 
 
 def main() -> None:
@@ -72,7 +64,7 @@ def main() -> None:
                 {"seconds": time.perf_counter() - started, "load_average_1min": [load, os.getloadavg()[0]]}
             )
             stable &= [r.text for r in responses] == texts.setdefault(name, [r.text for r in responses])
-    summary = {name: spread([r["seconds"] for r in rs]) for name, rs in runs.items()}
+    summary = {name: medians(rs, ("seconds",)) for name, rs in runs.items()}
     identical = stable and texts["reuse"] == texts["encode_again"]
     result = {
         "benchmark": "eval trigger pass, GSM8K first-N items, plain condition, default model, hf fp32 CPU, greedy",
