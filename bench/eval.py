@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from figures import medians
+from figures import at_least, medians
 
 from selfprompt.hardware import machine_facts
 
@@ -178,8 +178,8 @@ def summary(runs: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--items", type=at_least(1), default=50)
+    parser.add_argument("--rounds", type=at_least(1), default=3)
     parser.add_argument(
         "--max-tokens", type=int, default=256, help="answer length, both sides (256: ours and lm-eval gsm8k default)"
     )
@@ -250,6 +250,8 @@ def main() -> None:
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
+    if not result["equal_accuracy"]["held"]:
+        raise SystemExit(f"accuracies differ by more than {args.tolerance}: see {RESULT}")
 
 
 if __name__ == "__main__":

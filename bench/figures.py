@@ -4,7 +4,20 @@ Imported by the scripts beside it (run as `python bench/NAME.py`, so this folder
 
 from __future__ import annotations
 
+import argparse
 import statistics
+
+
+def at_least(low: int):
+    """An argparse type: an int >= low (a bench with 0 rounds or 0 items has no figures to report)."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below {low}")
+        return value
+
+    return parse
 
 
 def spread(values: list[float]) -> dict:

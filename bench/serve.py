@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openai
-from figures import spread
+from figures import at_least, spread
 
 from selfprompt.evaluate.judge_cli import load_questions
 from selfprompt.generate.servers import ManagedServer, ServerConfig
@@ -130,7 +131,7 @@ def main() -> None:
         help="concurrent streaming clients, one Vicuna bench question each (at most 80)",
     )
     parser.add_argument("--max-tokens", type=int, default=24)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=at_least(1), default=3)
     parser.add_argument(
         "--data-dir", default=os.environ.get("SELFPROMPT_DATA_DIR", str(REPO.parent / "shared" / "data"))
     )
@@ -158,6 +159,9 @@ def main() -> None:
     line = f"streams: {streams['speedup_median']}x ({streams['concurrent_tokens_per_second']['median']} vs "
     line += f"{streams['one_client_tokens_per_second']['median']} tokens/s)"
     print(f"{line} -> {args.out}")
+    shutil.rmtree(work, ignore_errors=True)
+    if not streams["equal_outputs"]["held"]:
+        raise SystemExit(f"the concurrent answers differ from the one-client answers: see {args.out}")
 
 
 if __name__ == "__main__":

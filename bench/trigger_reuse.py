@@ -22,7 +22,7 @@ import statistics
 import time
 from pathlib import Path
 
-from figures import medians
+from figures import at_least, medians
 
 from selfprompt.evaluate.config import EvalConfig
 from selfprompt.evaluate.generation import sampling_for, trigger_request, trigger_sampling
@@ -38,9 +38,9 @@ RESULT = REPO / "bench" / "results" / "trigger_reuse.json"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=50)
+    parser.add_argument("--items", type=at_least(1), default=50)
     parser.add_argument("--max-tokens", type=int, default=64, help="the first pass's answer length")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=at_least(1), default=3)
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
     data_dir = os.environ.get("SELFPROMPT_DATA_DIR", str(REPO.parent / "shared" / "data"))
