@@ -29,11 +29,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import statistics
 import sys
 import tempfile
 from pathlib import Path
+
+from figures import at_least
 
 from selfprompt.annotate.run import AnnotateConfig, run_annotate
 from selfprompt.annotate.template import load_template
@@ -93,8 +96,13 @@ def spread(values: list[float]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", choices=list(RESULTS), default="selfprompt", help="the server annotated through")
-    parser.add_argument("--rows", type=int, default=20, help="first N LIMA rows, every run")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--rows",
+        type=at_least(max(CONCURRENCY)),
+        default=20,
+        help="first N LIMA rows, every run (>= 8, the top concurrency)",
+    )
+    parser.add_argument("--rounds", type=at_least(1), default=3)
     parser.add_argument("--warmup-requests", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=None, help="default: the annotation template's (200)")
     parser.add_argument(
@@ -141,6 +149,11 @@ def main() -> None:
         for r in range(args.rounds):
             for c in CONCURRENCY if r % 2 == 0 else CONCURRENCY[::-1]:  # who goes first alternates
                 runs[c].append(timed_run(cfg(f"c{c}-r{r}", c, f"c{c}-r{r}.sqlite")))
+                failed = runs[c][-1]["status"].get("error", 0)
+                if failed:  # a figure from failed requests would be no figure: stop before writing any
+                    raise SystemExit(
+                        f"round {r}, c={c}: {failed} requests failed; the server's log: {work / 'server.log'}"
+                    )
                 print(f"round {r}: c={c}: {runs[c][-1]['rows_per_second']} rows/s", flush=True)
         top = max(CONCURRENCY)
         cached = timed_run(cfg("cached", top, f"c{top}-r{args.rounds - 1}.sqlite"))
@@ -202,6 +215,7 @@ def main() -> None:
     )
     if not (every_row and cached["requests_sent"] == 0):
         raise SystemExit("a check failed: see equal_accuracy and cached_rerun in " + str(out))
+    shutil.rmtree(work, ignore_errors=True)  # kept only when something failed (it holds the server's log)
 
 
 if __name__ == "__main__":

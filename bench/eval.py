@@ -30,10 +30,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from figures import at_least, medians
 
 from selfprompt.hardware import machine_facts
 
@@ -169,12 +170,7 @@ TIMINGS = ("seconds", "items_per_s", "eval_seconds", "eval_items_per_s", "load_s
 def summary(runs: list[dict]) -> dict:
     """Medians of the timings over the runs, with [min, max] and the relative spread ((max - min) / median)."""
     out = {k: v for k, v in runs[0].items() if k not in TIMINGS and k != "load_average_1min"}
-    for key in TIMINGS:
-        values = [r[key] for r in runs]
-        median = statistics.median(values)
-        out[key] = median
-        out[f"{key}_min_max"] = [min(values), max(values)]
-        out[f"{key}_spread"] = (max(values) - min(values)) / median if median else None
+    out.update(medians(runs, TIMINGS))
     out["load_average_1min"] = [r["load_average_1min"] for r in runs]
     out["rounds"] = len(runs)
     return out
@@ -182,8 +178,8 @@ def summary(runs: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--items", type=at_least(1), default=50)
+    parser.add_argument("--rounds", type=at_least(1), default=3)
     parser.add_argument(
         "--max-tokens", type=int, default=256, help="answer length, both sides (256: ours and lm-eval gsm8k default)"
     )
@@ -254,6 +250,8 @@ def main() -> None:
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
+    if not result["equal_accuracy"]["held"]:
+        raise SystemExit(f"accuracies differ by more than {args.tolerance}: see {RESULT}")
 
 
 if __name__ == "__main__":

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 from pathlib import Path
+
+from figures import at_least, medians
 
 from selfprompt.evaluate.judge_cli import load_questions
 from selfprompt.generate.backends import ChatRequest, Sampling, get_backend
@@ -68,12 +69,7 @@ def timed(backend, requests: list[ChatRequest], per_call: int) -> dict:
 def summary(runs: list[dict]) -> dict:
     """Medians of the timings over the runs, with [min, max] and the relative spread ((max - min) / median)."""
     out = {k: runs[0][k] for k in ("tokens", "requests", "requests_per_call")}
-    for key in TIMINGS:
-        values = [r[key] for r in runs]
-        median = statistics.median(values)
-        out[key] = median
-        out[f"{key}_min_max"] = [min(values), max(values)]
-        out[f"{key}_spread"] = (max(values) - min(values)) / median if median else None
+    out.update(medians(runs, TIMINGS))
     out["tokens_runs"] = [r["tokens"] for r in runs]
     out["load_average_1min"] = [r["load_average_1min"] for r in runs]
     out["rounds"] = len(runs)
@@ -82,10 +78,10 @@ def summary(runs: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prompts", type=int, default=50, help="first N Vicuna bench questions (at most 80)")
+    parser.add_argument("--prompts", type=at_least(1), default=50, help="first N Vicuna bench questions (at most 80)")
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--batch", default="auto", help="hf batched: rows per batch, or auto (chosen from memory)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=at_least(1), default=3)
     parser.add_argument(
         "--data-dir", default=os.environ.get("SELFPROMPT_DATA_DIR", str(REPO.parent / "shared" / "data"))
     )
@@ -166,6 +162,8 @@ def main() -> None:
         f"hf batch 1: {single:.2f} tok/s; hf batched ({batch_decision['resolved']}): {batched:.2f} tok/s; "
         f"llamacpp: {llamacpp:.2f} tok/s; hf batched == batch 1: {all(same_hf)} -> {args.out}"
     )
+    if not all(same_hf):
+        raise SystemExit(f"hf batched answers differ from hf batch 1: see {args.out}")
 
 
 if __name__ == "__main__":

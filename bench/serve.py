@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
-import statistics
 import sys
 import tempfile
 import time
@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openai
+from figures import at_least, spread
 
 from selfprompt.evaluate.judge_cli import load_questions
 from selfprompt.generate.servers import ManagedServer, ServerConfig
@@ -84,15 +85,7 @@ def timed(side: str, work) -> dict:
 
 def summary(runs: list[dict], key: str) -> dict:
     """Median, min, max and the relative spread (max - min) / median of one figure over the runs."""
-    values = [r[key] for r in runs]
-    median = statistics.median(values)
-    return {
-        "median": median,
-        "min": min(values),
-        "max": max(values),
-        "spread": (max(values) - min(values)) / median if median else None,
-        "runs": values,
-    }
+    return spread([r[key] for r in runs])
 
 
 def bench_streams(server: ManagedServer, args: argparse.Namespace) -> dict:
@@ -138,7 +131,7 @@ def main() -> None:
         help="concurrent streaming clients, one Vicuna bench question each (at most 80)",
     )
     parser.add_argument("--max-tokens", type=int, default=24)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=at_least(1), default=3)
     parser.add_argument(
         "--data-dir", default=os.environ.get("SELFPROMPT_DATA_DIR", str(REPO.parent / "shared" / "data"))
     )
@@ -166,6 +159,9 @@ def main() -> None:
     line = f"streams: {streams['speedup_median']}x ({streams['concurrent_tokens_per_second']['median']} vs "
     line += f"{streams['one_client_tokens_per_second']['median']} tokens/s)"
     print(f"{line} -> {args.out}")
+    shutil.rmtree(work, ignore_errors=True)
+    if not streams["equal_outputs"]["held"]:
+        raise SystemExit(f"the concurrent answers differ from the one-client answers: see {args.out}")
 
 
 if __name__ == "__main__":

@@ -34,11 +34,13 @@ import argparse
 import json
 import os
 import resource
-import statistics
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from figures import at_least, spread
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "smollm2-135m-lora-cpu.yaml"
@@ -133,7 +135,12 @@ def run_side(side: str, data: Path, out: Path, args) -> dict:
     with log.open("w") as f:
         proc = subprocess.Popen(["nice", "-n", "19", *cmd], stdout=f, stderr=subprocess.STDOUT)
     # wait4 gives this child's own peak RSS (with its reaped children), unlike RUSAGE_CHILDREN's max over all runs
-    _, status, usage = os.wait4(proc.pid, 0)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except BaseException:  # SIGTERM (see main) or Ctrl-C: never leave a training child behind
+        proc.kill()
+        proc.wait()
+        raise
     proc.returncode = os.waitstatus_to_exitcode(status)
     text = log.read_text()
     line = next((ln for ln in text.splitlines() if ln.startswith("RESULT ")), None)
@@ -145,24 +152,13 @@ def run_side(side: str, data: Path, out: Path, args) -> dict:
     return result
 
 
-def spread(values: list[float]) -> dict:
-    """Median, min, max and the relative spread (max - min) / median over the runs."""
-    median = statistics.median(values)
-    return {
-        "median": median,
-        "min": min(values),
-        "max": max(values),
-        "spread": (max(values) - min(values)) / median if median else None,
-        "runs": values,
-    }
-
-
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: run_side kills its child, temp folders go
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=16, help="rows trained (16 = 2 optimizer steps of 8)")
     parser.add_argument("--max-length", type=int, default=320, help="the demo's max_length")
     parser.add_argument("--steps", type=int, default=2, help="optimizer steps per run")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=at_least(1), default=3)
     parser.add_argument("--sides", default="before,after", help=f"comma-separated, from {list(SIDES)}")
     parser.add_argument("--result", type=Path, default=RESULT, help="where the JSON goes")
     parser.add_argument("--child", choices=list(SIDES))
@@ -174,6 +170,8 @@ def main() -> None:
         return
 
     sides = [s for s in args.sides.split(",") if s]
+    if not sides:
+        raise SystemExit(f"--sides names none; valid: {list(SIDES)}")
     unknown = [s for s in sides if s not in SIDES]
     if unknown:
         raise SystemExit(f"unknown side(s) {unknown}; valid: {list(SIDES)}")

@@ -22,6 +22,8 @@ import statistics
 import time
 from pathlib import Path
 
+from figures import at_least, medians
+
 from selfprompt.evaluate.config import EvalConfig
 from selfprompt.evaluate.generation import sampling_for, trigger_request, trigger_sampling
 from selfprompt.evaluate.runner import load_items, select_items
@@ -34,21 +36,11 @@ REPO = Path(__file__).resolve().parents[1]
 RESULT = REPO / "bench" / "results" / "trigger_reuse.json"
 
 
-def spread(values: list[float]) -> dict:
-    """Median, [min, max] and the relative spread (max - min) / median of the seconds over the rounds."""
-    median = statistics.median(values)
-    return {
-        "seconds": median,
-        "seconds_min_max": [min(values), max(values)],
-        "seconds_spread": (max(values) - min(values)) / median if median else None,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=50)
+    parser.add_argument("--items", type=at_least(1), default=50)
     parser.add_argument("--max-tokens", type=int, default=64, help="the first pass's answer length")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=at_least(1), default=3)
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
     data_dir = os.environ.get("SELFPROMPT_DATA_DIR", str(REPO.parent / "shared" / "data"))
@@ -72,7 +64,7 @@ def main() -> None:
                 {"seconds": time.perf_counter() - started, "load_average_1min": [load, os.getloadavg()[0]]}
             )
             stable &= [r.text for r in responses] == texts.setdefault(name, [r.text for r in responses])
-    summary = {name: spread([r["seconds"] for r in rs]) for name, rs in runs.items()}
+    summary = {name: medians(rs, ("seconds",)) for name, rs in runs.items()}
     identical = stable and texts["reuse"] == texts["encode_again"]
     result = {
         "benchmark": "eval trigger pass, GSM8K first-N items, plain condition, default model, hf fp32 CPU, greedy",
