@@ -82,8 +82,8 @@ def varlen_sdpa(module: Any, query: Any, key: Any, value: Any, attention_mask: A
             continue
         q, k, v = query[:, :, q0:q1], key[:, :, k0:k1], value[:, :, k0:k1]
         if n_q == 1:
-            # A decode step sees every key: the heads of a group become query rows over their one key/value head
-            # (torch's CPU kernels fall back to a slow path for enable_gqa).
+            # A decode step sees every key, so no mask: the heads of a group become query rows over their one
+            # key/value head, and the keys and values are never expanded to every head.
             rows = sdpa(q.reshape(1, kv_heads, groups, dim), k, v, scale=scale)
             out[:, :, q0:q1] = rows.reshape(1, heads, 1, dim)
         else:
