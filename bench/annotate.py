@@ -31,12 +31,11 @@ import argparse
 import os
 import shutil
 import signal
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from figures import at_least
+from figures import at_least, spread
 
 from selfprompt.annotate.run import AnnotateConfig, run_annotate
 from selfprompt.annotate.template import load_template
@@ -79,17 +78,6 @@ def timed_run(cfg: AnnotateConfig) -> dict:
         "status": status,
         "ok_share": status.get("ok", 0) / summary["rows"] if summary["rows"] else None,
         "load_average_1min": [load_before, os.getloadavg()[0]],
-    }
-
-
-def spread(values: list[float]) -> dict:
-    """Median, [min, max] and the relative spread (max - min) / median."""
-    median = statistics.median(values)
-    return {
-        "median": median,
-        "min_max": [min(values), max(values)],
-        "spread": (max(values) - min(values)) / median if median else None,
-        "runs": values,
     }
 
 

@@ -37,9 +37,8 @@ def medians(runs: list[dict], keys: tuple[str, ...]) -> dict:
     median, None for a zero median)."""
     out: dict = {}
     for key in keys:
-        values = [r[key] for r in runs]
-        median = statistics.median(values)
-        out[key] = median
-        out[f"{key}_min_max"] = [min(values), max(values)]
-        out[f"{key}_spread"] = (max(values) - min(values)) / median if median else None
+        summary = spread([r[key] for r in runs])
+        out[key] = summary["median"]
+        out[f"{key}_min_max"] = [summary["min"], summary["max"]]
+        out[f"{key}_spread"] = summary["spread"]
     return out
