@@ -18,6 +18,11 @@ What it lacks, and what this module adds:
   on what else was drawn before and beside it (as in HFBackend.generate, where one seed serves a
   whole batch). `seeded_sampling=True` keeps sampled requests reproducible instead: they pause the
   loop and run alone through the backend's own seeded `generate`, unbatched.
+* sampling filters that cost what they keep: its per-request top-k and top-p sort the whole vocabulary
+  of every row, twice a token, even for a request with no top-k (the default model has none). Measured on
+  2 CPU cores, 8 annotation requests (top_p 0.9): 15% of each decode step. `use_fast_sampling_filters`
+  swaps in versions that look at the most likely tokens only and keep the same tokens (35 -> 4.5 ms a
+  step for 8 rows of 49k scores).
 * prefill (`assistant_prefix`) needs nothing: it is part of the rendered prompt's tokens.
 * attention that grows with each request's own length: on a device without a flash kernel its loop packs
   every request of a step into one sequence and runs "sdpa" over all their keys with a block-diagonal mask,
@@ -103,6 +108,88 @@ def use_varlen_sdpa() -> None:
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
     ALL_ATTENTION_FUNCTIONS["sdpa"] = varlen_sdpa
+
+
+def _cb_warpers() -> tuple[type, type]:
+    """The per-request top-k / top-p warpers below, built on transformers' own (imported on first use)."""
+    global _WARPERS
+    if _WARPERS is None:
+        import torch
+        from transformers.generation.continuous_batching import cb_logits_processors as cb
+
+        class TopKByPartialSort(cb.ContinuousBatchingTopKLogitsWarper):
+            """transformers' per-request top-k, with the k-th largest score found by a partial sort.
+
+            transformers sorts the whole vocabulary of every row to read its k-th largest score, even for a row whose
+            k is the vocabulary (no top-k: the model's generation config has none). Here such a row is left alone,
+            and `torch.topk` to the largest k of the others finds the same value (a value, not a position, is the
+            threshold, so ties fare the same): the scores left are identical (tests/test_sampling_filters.py).
+            """
+
+            def __call__(self, scores: torch.Tensor, tensor_arg: torch.Tensor) -> torch.Tensor:
+                vocab = scores.size(-1)
+                top_k = tensor_arg[: scores.size(0)].clamp(max=vocab).to(torch.int64)  # [B]
+                filtered = top_k < vocab
+                if not bool(filtered.any()):
+                    return scores
+                k_max = int(top_k[filtered].max())
+                largest = torch.topk(scores, k_max, dim=-1).values  # [B, k_max], descending
+                thresholds = largest.gather(-1, (top_k.clamp(max=k_max) - 1).unsqueeze(-1))  # [B, 1]
+                thresholds = thresholds.masked_fill(~filtered.unsqueeze(-1), float("-inf"))
+                return scores.masked_fill(scores < thresholds, self.filter_value)
+
+        class TopPByPartialSort(cb.ContinuousBatchingTopPLogitsWarper):
+            """transformers' per-request top-p (nucleus), over the few most likely tokens instead of a full sort.
+
+            transformers sorts each whole row ascending, adds the probabilities up and drops every token whose sum
+            (itself and all less likely ones) is at most 1 - top_p. Only the most likely tokens can stay, so the
+            same sums are formed here for them alone (`torch.topk`, 64 at first, widened until the tokens outside
+            hold at most 1 - top_p: all of those are dropped), plus what all the others hold. The same tokens stay,
+            but for a last bit of rounding where a sum lands on the cut, and among equal probabilities at the cut,
+            which transformers' own unstable sort orders arbitrarily (tests/test_sampling_filters.py). A row
+            with top_p >= 1 is left alone (transformers drops only tokens of probability 0, which cannot be drawn).
+            """
+
+            def __call__(self, scores: torch.Tensor, tensor_arg: torch.Tensor) -> torch.Tensor:
+                vocab = scores.size(-1)
+                top_p = tensor_arg[: scores.size(0)].view(dtype=torch.float32)  # [B]
+                filtered = top_p < 1.0
+                if not bool(filtered.any()):
+                    return scores
+                probs = scores.softmax(dim=-1)  # [B, V]
+                width = min(64, vocab)
+                while True:
+                    likeliest, indices = torch.topk(probs, width, dim=-1)  # [B, width], descending
+                    # Summed on its own, small terms first like transformers' sums, not as 1 - (a sum near 1).
+                    rest = probs.scatter(-1, indices, 0.0).sum(-1)  # [B]: what the other tokens hold
+                    if bool((rest[filtered] <= 1 - top_p[filtered]).all()) or width == vocab:
+                        break  # every token outside is dropped
+                    width = min(width * 4, vocab)
+                # Each token's sum as transformers forms it: itself and every less likely token.
+                at_most = rest.unsqueeze(-1) + likeliest.flip(-1).cumsum(-1).flip(-1)  # [B, width]
+                keep = at_most > (1 - top_p).unsqueeze(-1)
+                keep[:, : self.min_tokens_to_keep] = True
+                kept = torch.zeros_like(scores, dtype=torch.bool).scatter_(-1, indices, keep)
+                kept |= ~filtered.unsqueeze(-1)
+                return scores.masked_fill(~kept, self.filter_value)
+
+        _WARPERS = (TopKByPartialSort, TopPByPartialSort)
+    return _WARPERS
+
+
+_WARPERS: tuple[type, type] | None = None
+
+
+def use_fast_sampling_filters() -> None:
+    """Make transformers' batching loop build its per-request top-k and top-p from `_cb_warpers()` (idempotent).
+
+    Each keeps the tokens transformers' own keeps (see there for the rounding and ties caveat of top-p)."""
+    from transformers.generation.continuous_batching import cb_logits_processors as cb
+    from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
+
+    top_k, top_p = _cb_warpers()
+    cb.CLASSIC_TO_CB_PROCESSORS_MAP[TopKLogitsWarper] = top_k
+    cb.CLASSIC_TO_CB_PROCESSORS_MAP[TopPLogitsWarper] = top_p
 
 
 class RequestTooLong(ValueError):
@@ -191,6 +278,7 @@ class ContinuousBatcher:
         with self.backend._lock:
             self.backend.generate([warm_up])
         use_varlen_sdpa()
+        use_fast_sampling_filters()
         self.manager = self.model.init_continuous_batching(
             generation_config=self.generation_config, continuous_batching_config=self.cb_config
         )

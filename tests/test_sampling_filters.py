@@ -1,0 +1,103 @@
+"""The per-request top-k / top-p of `selfprompt serve`'s batching loop (selfprompt.generate.batching) against
+transformers' own.
+
+transformers' continuous batching filters each request's scores with its own top-k and top-p by sorting the
+whole vocabulary of every row, twice a token. The replacements sort only what they need; they must leave exactly
+the same scores (bit for bit: a sampled token is drawn from them), for greedy rows (top_k=1), sampled rows,
+rows without a top-k (the full sort stays), ties, and a mix of all in one batch.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers.generation.continuous_batching import cb_logits_processors as cb
+from transformers.generation.logits_process import (
+    LogitsProcessorList,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from selfprompt.generate.batching import _cb_warpers, use_fast_sampling_filters
+
+VOCAB = 4096
+
+
+def both_chains():
+    """transformers' per-request temperature, top-k, top-p, and the same with the replacements."""
+    ours_k, ours_p = _cb_warpers()
+    temperature = cb.ContinuousBatchingTemperatureLogitsWarper(TemperatureLogitsWarper(0.5))
+    theirs = (
+        cb.ContinuousBatchingTopKLogitsWarper(TopKLogitsWarper(1)),
+        cb.ContinuousBatchingTopPLogitsWarper(TopPLogitsWarper(0.5)),
+    )
+    ours = (ours_k(TopKLogitsWarper(1)), ours_p(TopPLogitsWarper(0.5)))
+    return temperature, theirs, ours
+
+
+def args(values, dtype):
+    return (
+        torch.tensor(values, dtype=dtype).view(torch.int32)
+        if dtype == torch.float32
+        else torch.tensor(values, dtype=torch.int32)
+    )
+
+
+def run(chain, temperature, scores, temperatures, top_ks, top_ps):
+    top_k, top_p = chain
+    scores = temperature(scores, args(temperatures, torch.float32))
+    scores = top_k(scores, args(top_ks, torch.int32))
+    return top_p(scores, args(top_ps, torch.float32))
+
+
+@pytest.mark.parametrize(
+    ("top_ks", "top_ps"),
+    [
+        ([VOCAB] * 8, [0.9] * 8),  # the annotation template on the default model: top-p, no top-k
+        ([50] * 8, [0.9] * 8),  # top-k then top-p
+        ([1, 50, 50, 1], [1.0, 0.9, 0.5, 1.0]),  # greedy rows (top_k=1) beside sampled ones
+        ([50, 7, 200, 2], [1.0, 0.99, 0.1, 0.95]),  # different k and p per row
+        ([VOCAB, 50, 1], [0.9, 0.9, 1.0]),  # a row without top-k beside others
+        ([40] * 3, [0.0, 1e-6, 0.999999]),  # p at its edges: only the likeliest, nearly all
+        ([VOCAB] * 3, [0.0, 0.999, 0.99999]),  # nearly all of a whole vocabulary: the partial sort widens
+    ],
+)
+@pytest.mark.parametrize("ties", [False, True])
+def test_the_replacements_leave_the_same_scores_as_transformers(top_ks, top_ps, ties):
+    generator = torch.Generator().manual_seed(len(top_ks) * 7 + int(ties))
+    scores = torch.randn(len(top_ks), VOCAB, generator=generator) * 3
+    if ties:  # many equal scores: a threshold is a value, and equal values share its fate
+        scores = scores.round()
+    temperature, theirs, ours = both_chains()
+    temperatures = [0.7] * len(top_ks)
+    expected = run(theirs, temperature, scores.clone(), temperatures, top_ks, top_ps)
+    got = run(ours, temperature, scores.clone(), temperatures, top_ks, top_ps)
+    kept, kept_expected = got > float("-inf"), expected > float("-inf")
+    assert torch.equal(kept.sum(-1), kept_expected.sum(-1))
+    assert bool((kept.sum(-1) >= 1).all())
+    if not ties:
+        assert torch.equal(got, expected)
+        assert bool((kept.sum(-1) <= torch.tensor(top_ks)).all())
+    else:  # transformers' own sort orders equal scores arbitrarily: which of those at the cut stay may differ
+        lowest_kept = torch.where(kept_expected, expected, torch.inf).min(-1, keepdim=True).values
+        differ = kept != kept_expected
+        score = torch.where(kept, got, expected)  # a differing token's score, from the side that kept it
+        assert bool((score[differ] == lowest_kept.expand_as(score)[differ]).all())
+        assert torch.equal(got[kept & kept_expected], expected[kept & kept_expected])
+
+
+def test_greedy_rows_keep_only_the_argmax():
+    scores = torch.randn(3, VOCAB, generator=torch.Generator().manual_seed(3))
+    temperature, _, ours = both_chains()
+    got = run(ours, temperature, scores.clone(), [1.0] * 3, [1] * 3, [1.0] * 3)
+    assert torch.equal(got.argmax(-1), scores.argmax(-1))
+    assert torch.equal((got > float("-inf")).sum(-1), torch.ones(3, dtype=torch.long))
+
+
+def test_the_batching_loop_builds_the_replacements():
+    use_fast_sampling_filters()
+    warpers = LogitsProcessorList([TemperatureLogitsWarper(0.5), TopKLogitsWarper(1), TopPLogitsWarper(0.5)])
+    processors = cb.ContinuousBatchingLogitsProcessorList(warpers, per_request_processors=True)
+    assert [type(p) for p in processors.logits_processor[1:]] == list(_cb_warpers())
+    assert processors.supported_keys == {"temperature": float, "top_k": int, "top_p": float}
