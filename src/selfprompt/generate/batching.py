@@ -215,7 +215,9 @@ class ContinuousBatcher:
 
     `max_batch` caps the requests decoded together; the KV cache is sized for that many requests of
     `PROMPT_TOKENS_PLANNED` prompt tokens plus `max_tokens` new ones (fp32 SmolLM2-135M: ~46 KB a token,
-    so ~1.1 GB at 16 x (1024 + 512)). Call `start()` before use and `close()` after.
+    so ~1.1 GB at 16 x (1024 + 512)). Call `start()` before use and `close()` after. While it runs, the loop owns
+    the model: any other generation on it must pause the loop and hold the backend's lock, as `_alone` does
+    (an unbatched `generate` run beside the loop's thread once gave a wrong reply in the tests).
     """
 
     def __init__(
