@@ -19,7 +19,7 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from selfprompt.generate.batching import _cb_warpers, use_fast_sampling_filters
+from selfprompt.generate.batching import _cb_warpers, _sample_among_kept, use_fast_sampling
 
 VOCAB = 4096
 
@@ -96,8 +96,60 @@ def test_greedy_rows_keep_only_the_argmax():
 
 
 def test_the_batching_loop_builds_the_replacements():
-    use_fast_sampling_filters()
+    from transformers.generation.continuous_batching.model_runner import ModelRunner
+
+    use_fast_sampling()
+    use_fast_sampling()  # twice: transformers' own draw stays the fallback, not ours calling itself
+    assert ModelRunner._sample is _sample_among_kept
     warpers = LogitsProcessorList([TemperatureLogitsWarper(0.5), TopKLogitsWarper(1), TopPLogitsWarper(0.5)])
     processors = cb.ContinuousBatchingLogitsProcessorList(warpers, per_request_processors=True)
     assert [type(p) for p in processors.logits_processor[1:]] == list(_cb_warpers())
     assert processors.supported_keys == {"temperature": float, "top_k": int, "top_p": float}
+
+
+class Runner:
+    """What `_sample_among_kept` reads of transformers' ModelRunner."""
+
+    def __init__(self, do_sample: bool = True, return_logprobs: bool = False):
+        self.do_sample, self.return_logprobs = do_sample, return_logprobs
+
+
+def draw(scores: torch.Tensor, runner: Runner | None = None) -> torch.Tensor:
+    output_ids = torch.full((2, scores.size(0) + 3), -1, dtype=torch.int32)
+    _sample_among_kept(runner or Runner(), scores.unsqueeze(0), output_ids)
+    assert bool((output_ids[0, scores.size(0) :] == -1).all()), "only the rows' own places are written"
+    return output_ids[0, : scores.size(0)].long()
+
+
+def test_the_draw_among_kept_tokens_follows_their_probabilities():
+    torch.manual_seed(0)
+    scores = torch.full((3, VOCAB), float("-inf"))
+    kept = torch.tensor([7, 1000, 4095])
+    scores[0, kept] = torch.tensor([0.0, 1.0, 2.0])  # probabilities 0.090, 0.245, 0.665
+    scores[1, 42] = 3.0  # greedy: one token left
+    scores[2, kept[:2]] = 0.0  # two equal tokens
+    counts = torch.zeros(3, VOCAB)
+    n = 6000
+    for _ in range(n):
+        counts[torch.arange(3), draw(scores)] += 1
+    expected = torch.softmax(torch.tensor([0.0, 1.0, 2.0]), -1) * n
+    sd = (expected * (1 - expected / n)).sqrt()
+    assert bool(((counts[0, kept] - expected).abs() < 5 * sd).all()), (counts[0, kept], expected)
+    assert counts[0].sum() == counts[0, kept].sum() == n
+    assert counts[1, 42] == n
+    assert abs(counts[2, 7] - n / 2) < 5 * (n / 4) ** 0.5 and counts[2, kept[:2]].sum() == n
+
+
+def test_the_draw_falls_back_to_transformers_where_it_saves_nothing(monkeypatch):
+    import selfprompt.generate.batching as batching
+
+    calls = []
+    monkeypatch.setattr(batching, "_TRANSFORMERS_SAMPLE", [lambda runner, scores, out: calls.append(runner)])
+    wide = torch.randn(2, VOCAB)  # no filter ran: every token kept
+    narrow = torch.full((2, VOCAB), float("-inf"))
+    narrow[:, :3] = 1.0
+    draw(wide)
+    draw(narrow, Runner(return_logprobs=True))
+    draw(narrow, Runner(do_sample=False))
+    assert len(calls) == 3
+    assert bool((draw(narrow) < 3).all()) and len(calls) == 3
