@@ -226,5 +226,7 @@ def test_serve_top_p_near_zero_at_high_temperature_gives_the_greedy_text(default
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
             greedy = list(pool.map(lambda q: ask(q, temperature=0), questions))
             nucleus = list(pool.map(lambda q: ask(q, temperature=5, top_p=1e-6), questions))
+            unfiltered = list(pool.map(lambda q: ask(q, temperature=5), questions))
     assert all(greedy)
+    assert unfiltered != greedy  # temperature 5 alone wanders off: the match below is top-p's doing
     assert nucleus == greedy
