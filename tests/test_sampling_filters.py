@@ -1,10 +1,14 @@
-"""The per-request top-k / top-p of `selfprompt serve`'s batching loop (selfprompt.generate.batching) against
-transformers' own.
+"""The per-request top-k / top-p and the draw of `selfprompt serve`'s batching loop
+(selfprompt.generate.batching) against transformers' own.
 
 transformers' continuous batching filters each request's scores with its own top-k and top-p by sorting the
-whole vocabulary of every row, twice a token. The replacements sort only what they need; they must leave exactly
-the same scores (bit for bit: a sampled token is drawn from them), for greedy rows (top_k=1), sampled rows,
-rows without a top-k (the full sort stays), ties, and a mix of all in one batch.
+whole vocabulary of every row, twice a token, and draws among all of it. The replacements look at the most
+likely tokens only; they must leave the same scores (a sampled token is drawn from them) for greedy rows
+(top_k=1), sampled rows with and without a top-k (the default model has none), top_p at its edges, and a mix of
+all in one batch. Among equal scores cut through by the top-p threshold transformers' own sort picks
+arbitrarily: there, the tokens that differ must have the score at the cut, and the count may differ by one. The
+draw among the kept tokens must follow their probabilities, and fall back to transformers' own where many tokens
+are kept or log-probabilities are asked for. Edge cases and sweeps: tests/test_sampling_filters_hostile.py.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def run(chain, temperature, scores, temperatures, top_ks, top_ps):
         ([50, 7, 200, 2], [1.0, 0.99, 0.1, 0.95]),  # different k and p per row
         ([VOCAB, 50, 1], [0.9, 0.9, 1.0]),  # a row without top-k beside others
         ([40] * 3, [0.0, 1e-6, 0.999999]),  # p at its edges: only the likeliest, nearly all
-        ([VOCAB] * 3, [0.0, 0.999, 0.99999]),  # nearly all of a whole vocabulary: the partial sort widens
+        ([VOCAB] * 3, [0.0, 0.999, 0.99999]),  # nearly all of a whole vocabulary: widening, then the full sort
     ],
 )
 @pytest.mark.parametrize("ties", [False, True])
@@ -74,8 +78,9 @@ def test_the_replacements_leave_the_same_scores_as_transformers(top_ks, top_ps, 
     expected = run(theirs, temperature, scores.clone(), temperatures, top_ks, top_ps)
     got = run(ours, temperature, scores.clone(), temperatures, top_ks, top_ps)
     kept, kept_expected = got > float("-inf"), expected > float("-inf")
-    assert torch.equal(kept.sum(-1), kept_expected.sum(-1))
     assert bool((kept.sum(-1) >= 1).all())
+    # Equal scores at the cut in another order also sum in another order: the count may move by one there.
+    assert bool(((kept.sum(-1) - kept_expected.sum(-1)).abs() <= int(ties)).all())
     if not ties:
         assert torch.equal(got, expected)
         assert bool((kept.sum(-1) <= torch.tensor(top_ks)).all())

@@ -181,20 +181,20 @@ def test_top_p_sweep_with_ties_differs_only_among_equal_scores_at_the_cut(dtype)
         assert torch.equal(theirs[kept_theirs & kept_ours], ours[kept_theirs & kept_ours])
 
 
-# ---- top-p: findings (these fail) -----------------------------------------------------------------------------
+# ---- top-p: what the review found, fixed -----------------------------------------------------------------------
 
 
 def test_top_p_keeps_min_tokens_to_keep_above_64():
-    # transformers keeps the min_tokens_to_keep likeliest tokens whatever p is; ours keeps at most its first
+    # transformers keeps the min_tokens_to_keep likeliest tokens whatever p is; ours kept at most its first
     # topk width (64): 64 tokens instead of 100. (serve builds min_tokens_to_keep=1, so not reachable there.)
     theirs, ours = top_p_both(randn(2, VOCAB, seed=12, scale=5), [1e-6, 0.5], min_tokens_to_keep=100)
     assert torch.equal((theirs > -math.inf).sum(-1), (ours > -math.inf).sum(-1))
 
 
 def test_top_p_row_with_nan_or_inf_keeps_what_transformers_keeps():
-    # transformers' sums are NaN, so it drops nothing and the sampler raises on the NaN probabilities; ours keeps
+    # transformers' sums are NaN, so it drops nothing and the sampler raises on the NaN probabilities; ours kept
     # one arbitrary token (index 4 here: neither the +inf score nor the largest finite one), so a corrupt row
-    # silently yields a token instead of an error.
+    # silently yielded a token instead of an error.
     scores = torch.arange(8.0).repeat(2, 1)
     scores[0, 3], scores[1, 5] = float("nan"), float("inf")
     theirs, ours = top_p_both(scores, [0.5, 0.5])

@@ -146,9 +146,11 @@ def _cb_warpers() -> tuple[type, type]:
             (itself and all less likely ones) is at most 1 - top_p. Only the most likely tokens can stay, so the
             same sums are formed here for them alone (`torch.topk`, 64 at first, widened until the tokens outside
             hold at most 1 - top_p: all of those are dropped), plus what all the others hold. The same tokens stay,
-            but for a last bit of rounding where a sum lands on the cut, and among equal probabilities at the cut,
-            which transformers' own unstable sort orders arbitrarily (tests/test_sampling_filters.py). A row
-            with top_p >= 1 is left alone (transformers drops only tokens of probability 0, which cannot be drawn).
+            but for a last bit of rounding where a sum lands on the cut (at most the least likely kept token), and
+            among equal probabilities at the cut, which transformers' own unstable sort orders arbitrarily
+            (tests/test_sampling_filters.py, tests/test_sampling_filters_hostile.py). A row with top_p >= 1 is left
+            alone (transformers drops only tokens of probability 0, which cannot be drawn). Flat rows whose nucleus
+            is over an eighth of the vocabulary, and NaN or +inf scores, take transformers' own full sort.
             """
 
             def __call__(self, scores: torch.Tensor, tensor_arg: torch.Tensor) -> torch.Tensor:
@@ -158,14 +160,18 @@ def _cb_warpers() -> tuple[type, type]:
                 if not bool(filtered.any()):
                     return scores
                 probs = scores.softmax(dim=-1)  # [B, V]
-                width = min(64, vocab)
+                if not bool(torch.isfinite(probs).all()):  # a NaN or +inf score: transformers' way (its draw fails)
+                    return super().__call__(scores, tensor_arg)
+                width = min(max(64, self.min_tokens_to_keep), vocab)
                 while True:
                     likeliest, indices = torch.topk(probs, width, dim=-1)  # [B, width], descending
                     # Summed on its own, small terms first like transformers' sums, not as 1 - (a sum near 1).
                     rest = probs.scatter(-1, indices, 0.0).sum(-1)  # [B]: what the other tokens hold
-                    if bool((rest[filtered] <= 1 - top_p[filtered]).all()) or width == vocab:
+                    if width == vocab or bool((rest[filtered] <= 1 - top_p[filtered]).all()):
                         break  # every token outside is dropped
-                    width = min(width * 4, vocab)
+                    width *= 8
+                    if width > vocab // 8:  # a flat row (a high temperature): its full sort is cheaper
+                        return super().__call__(scores, tensor_arg)
                 # Each token's sum as transformers forms it: itself and every less likely token.
                 at_most = rest.unsqueeze(-1) + likeliest.flip(-1).cumsum(-1).flip(-1)  # [B, width]
                 keep = at_most > (1 - top_p).unsqueeze(-1)
