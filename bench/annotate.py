@@ -16,6 +16,8 @@ gets `--max-batch` >= the highest concurrency, so that 8 requests can be decoded
 Every run uses the annotation template's sampling (temperature 0.7, seed 0, stop at a blank line) and its
 max_tokens (200) unless `--max-tokens` overrides it. Figures are medians over the rounds with min, max and
 (max - min) / median; the 1-minute load average is recorded before and after every run, the CPU facts once.
+Sampled replies differ in length from run to run, so beside rows/s (the target) each run's completion tokens/s
+(the server's usage) and its ratio are recorded: the same comparison per unit of work.
 
 Equal-accuracy condition: the template samples, so the texts differ between runs and between concurrencies
 (a batch is one random stream); what must hold is that every run annotates every row: one output row per input
@@ -73,6 +75,11 @@ def timed_run(cfg: AnnotateConfig) -> dict:
         "rows": summary["rows"],
         "seconds": run["seconds"],
         "rows_per_second": run["rows_per_second"],
+        # The texts are sampled, so runs generate different amounts: tokens/s is the same work measured per token.
+        "completion_tokens": summary["usage"]["completion_tokens"],
+        "completion_tokens_per_second": round(summary["usage"]["completion_tokens"] / run["seconds"], 3)
+        if run["seconds"]
+        else None,
         "requests_sent": run["requests_sent"],
         "cache_hits": run["cache_hits"],
         "status": status,
@@ -152,6 +159,7 @@ def main() -> None:
         f"concurrency_{c}": {
             "rows_per_second": spread([r["rows_per_second"] for r in rs]),
             "seconds": spread([r["seconds"] for r in rs]),
+            "completion_tokens_per_second": spread([r["completion_tokens_per_second"] for r in rs]),
             "ok_share": [r["ok_share"] for r in rs],
         }
         for c, rs in runs.items()
@@ -177,6 +185,10 @@ def main() -> None:
         "machine": machine_facts(),
         **per_concurrency,
         f"ratio_rows_per_second_c{top}_over_c1": ratio,
+        f"ratio_completion_tokens_per_second_c{top}_over_c1": per_concurrency[f"concurrency_{top}"][
+            "completion_tokens_per_second"
+        ]["median"]
+        / per_concurrency["concurrency_1"]["completion_tokens_per_second"]["median"],
         "target": f"concurrency {top} >= {TARGET_RATIO}x concurrency 1 rows/s (medians)",
         "target_met": ratio >= TARGET_RATIO,
         "equal_accuracy": {
@@ -186,7 +198,7 @@ def main() -> None:
             "ok_share": {k: v["ok_share"] for k, v in per_concurrency.items()},
         },
         "cached_rerun": {
-            **cached,
+            **{k: v for k, v in cached.items() if not k.startswith("completion_tokens")},  # nothing generated
             "condition": "a rerun on the filled cache sends 0 requests",
             "held": cached["requests_sent"] == 0,
         },
@@ -198,7 +210,8 @@ def main() -> None:
     write_json(out, result)
     print(
         f"c=1 {medians[1]} rows/s, c={top} {medians[top]} rows/s (medians), "
-        f"{ratio:.2f}x (target {TARGET_RATIO}x: {'met' if result['target_met'] else 'not met'}); "
+        f"{ratio:.2f}x (target {TARGET_RATIO}x: {'met' if result['target_met'] else 'not met'}; completion tokens/s "
+        f"{result[f'ratio_completion_tokens_per_second_c{top}_over_c1']:.2f}x); "
         f"every row annotated: {every_row}; cached rerun {cached['requests_sent']} requests -> {out}"
     )
     if not (every_row and cached["requests_sent"] == 0):

@@ -1,12 +1,13 @@
 """`selfprompt serve` (hf backend, default model) under concurrent streaming clients, in one run.
 
-    nice -n 19 .venv/bin/python bench/serve.py [--clients 16] [--max-tokens 24] [--rounds 3]
+    nice -n 19 .venv/bin/python bench/serve.py [--clients 16] [--questions 50] [--max-tokens 24] [--rounds 3]
 
-The same 16 different questions (the first of Vicuna bench) sent by one client (one after another) and by 16
-clients at once (one stream each), alternating for --rounds rounds (who goes first alternating); aggregate
-completion tokens/s of each side (token counts from the server's usage chunk), median and spread.
-Equal-output condition: greedy decoding, so every round's 16 concurrent answers must equal the one-client
-answers text for text (checked and recorded). Annotation through the server (concurrency 1 vs 8) is
+The same 50 different questions (the first of Vicuna bench) sent by one client (one after another) and by 16
+clients at once (each streaming the next question as soon as its last answer ended, so 16 streams are open until
+the last questions), alternating for --rounds rounds (who goes first alternating); aggregate completion tokens/s
+of each side (token counts from the server's usage chunk), median and spread. Equal-output condition: greedy
+decoding, so every round's concurrent answers must equal the one-client answers text for text (checked and
+recorded). Annotation through the server (concurrency 1 vs 8) is
 bench/annotate.py.
 
 The machine is shared: load averages are recorded before and after every timed run. CPU facts
@@ -91,27 +92,28 @@ def summary(runs: list[dict], key: str) -> dict:
 def bench_streams(server: ManagedServer, args: argparse.Namespace) -> dict:
     client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=3600)
     model = server.served_model
-    # Real open-ended questions (Vicuna bench, from the data mirror), one per client.
-    questions = [q.question for q in load_questions("vicuna_bench", args.data_dir, limit=args.clients)]
+    # Real open-ended questions (Vicuna bench, from the data mirror).
+    questions = [q.question for q in load_questions("vicuna_bench", args.data_dir, limit=args.questions)]
     stream_one(client, model, "Warm-up: say hi.", 4)
 
     def one_client():
         return [stream_one(client, model, q, args.max_tokens) for q in questions]
 
     def many_clients():
-        with ThreadPoolExecutor(len(questions)) as pool:
+        with ThreadPoolExecutor(args.clients) as pool:  # a client takes the next question when its stream ends
             return list(pool.map(lambda q: stream_one(client, model, q, args.max_tokens), questions))
 
     single, concurrent = [], []
     for r in range(args.rounds):
-        order = [("1 client", one_client, single), (f"{len(questions)} clients", many_clients, concurrent)]
+        order = [("1 client", one_client, single), (f"{args.clients} clients", many_clients, concurrent)]
         for side, work, runs in order if r % 2 == 0 else order[::-1]:
             runs.append(timed(side, work))
             print(f"round {r}: {side}: {runs[-1]['tokens_per_second']} tokens/s", flush=True)
     same = all(c["texts"] == s["texts"] for c, s in zip(concurrent, single))
     one, many = summary(single, "tokens_per_second"), summary(concurrent, "tokens_per_second")
     return {
-        "clients": len(questions),
+        "clients": args.clients,
+        "questions": len(questions),
         "max_tokens": args.max_tokens,
         "one_client_tokens_per_second": one,
         "concurrent_tokens_per_second": many,
@@ -126,10 +128,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--clients",
-        type=int,
+        type=at_least(1),
         default=16,
-        help="concurrent streaming clients, one Vicuna bench question each (at most 80)",
+        help="concurrent streaming clients",
     )
+    parser.add_argument("--questions", type=at_least(1), default=50, help="first N Vicuna bench questions (<= 80)")
     parser.add_argument("--max-tokens", type=int, default=24)
     parser.add_argument("--rounds", type=at_least(1), default=3)
     parser.add_argument(
