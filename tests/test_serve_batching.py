@@ -36,13 +36,6 @@ def batcher(hf_backend):
     batcher.close()
 
 
-def alone(batcher: ContinuousBatcher, hf_backend, request: ChatRequest):
-    """The backend's own unbatched answer, with the batching loop paused as the server pauses it: the loop's thread
-    and this one must not run the model at once (measured: a reference taken while the loop ran was wrong)."""
-    with batcher.manager.pause(), hf_backend._lock:
-        return hf_backend.generate([request])[0]
-
-
 async def run_together(batcher: ContinuousBatcher, requests: list[ChatRequest]) -> list[tuple[list[str], Outcome]]:
     async def one(request: ChatRequest) -> tuple[list[str], Outcome]:
         outcome = Outcome()
@@ -52,13 +45,13 @@ async def run_together(batcher: ContinuousBatcher, requests: list[ChatRequest]) 
     return await asyncio.gather(*(one(r) for r in requests))
 
 
-def test_batched_greedy_equals_unbatched(batcher, hf_backend):
+def test_batched_greedy_equals_unbatched(batcher):
     # Different lengths of max_tokens: some replies end with end-of-sequence, some are cut.
     requests = [ask(q, max_tokens=n) for q, n in zip(QUESTIONS, [16, 12, 8, 16])]
     results = asyncio.run(run_together(batcher, requests))
-    alone_ = [alone(batcher, hf_backend, r) for r in requests]
+    references = [batcher.generate_alone(r) for r in requests]
     reasons = set()
-    for (pieces, outcome), reference in zip(results, alone_):
+    for (pieces, outcome), reference in zip(results, references):
         assert "".join(pieces) == outcome.text == reference.text
         assert outcome.finish_reason == reference.finish_reason
         assert outcome.completion_tokens == reference.usage.completion_tokens
@@ -67,30 +60,30 @@ def test_batched_greedy_equals_unbatched(batcher, hf_backend):
     assert reasons == {"stop", "length"}, "the questions were chosen so that both endings occur"
 
 
-def test_a_stop_string_ends_the_reply_like_unbatched(batcher, hf_backend):
-    reference = alone(batcher, hf_backend, ask(QUESTIONS[0], max_tokens=16)).text
+def test_a_stop_string_ends_the_reply_like_unbatched(batcher):
+    reference = batcher.generate_alone(ask(QUESTIONS[0], max_tokens=16)).text
     stop = reference.split()[3]  # a word from the middle of the reply
     request = ask(QUESTIONS[0], max_tokens=16, stop=[stop])
     [(pieces, outcome)] = asyncio.run(run_together(batcher, [request]))
-    unbatched = alone(batcher, hf_backend, request)
+    unbatched = batcher.generate_alone(request)
     assert "".join(pieces) == outcome.text == unbatched.text == reference[: reference.index(stop)]
     assert outcome.finish_reason == unbatched.finish_reason == "stop"
     assert not any(stop in piece for piece in pieces)
 
 
-def test_sampled_requests_join_the_batch_with_their_own_settings(batcher, hf_backend):
+def test_sampled_requests_join_the_batch_with_their_own_settings(batcher):
     """A sampled request shares the batch with greedy ones; the greedy ones stay exact beside it."""
     sampled = ask(QUESTIONS[3], max_tokens=8, temperature=5.0, top_p=1.0)  # hot enough that text drifts at once
     greedy = ask(QUESTIONS[0], max_tokens=8)
     assert batcher.batches(sampled)
     draws = asyncio.run(run_together(batcher, [sampled, sampled, greedy]))
-    assert draws[2][1].text == alone(batcher, hf_backend, greedy).text
+    assert draws[2][1].text == batcher.generate_alone(greedy).text
     assert draws[0][1].completion_tokens > 0 and draws[1][1].completion_tokens > 0
-    greedy_text = alone(batcher, hf_backend, ask(QUESTIONS[3], max_tokens=8)).text
+    greedy_text = batcher.generate_alone(ask(QUESTIONS[3], max_tokens=8)).text
     assert {draws[0][1].text, draws[1][1].text} != {greedy_text}, "temperature 5 was applied, not greedy"
 
 
-def test_the_loop_filters_with_its_own_top_p_and_keeps_the_likeliest_token(batcher, hf_backend):
+def test_the_loop_filters_with_its_own_top_p_and_keeps_the_likeliest_token(batcher):
     """The loop's top-k / top-p are selfprompt's partial-sort ones (tests/test_sampling_filters.py), applied per
     request: a hot request whose top_p leaves one token draws the greedy reply, beside one that drifts."""
     from selfprompt.generate.batching import _cb_warpers
@@ -99,7 +92,7 @@ def test_the_loop_filters_with_its_own_top_p_and_keeps_the_likeliest_token(batch
     narrow = ask(QUESTIONS[1], max_tokens=8, temperature=5.0, top_p=1e-6)
     wide = ask(QUESTIONS[1], max_tokens=8, temperature=5.0, top_p=1.0)
     draws = asyncio.run(run_together(batcher, [narrow, wide, narrow]))
-    greedy_text = alone(batcher, hf_backend, ask(QUESTIONS[1], max_tokens=8)).text
+    greedy_text = batcher.generate_alone(ask(QUESTIONS[1], max_tokens=8)).text
     assert draws[0][1].text == draws[2][1].text == greedy_text
     assert draws[1][1].text != greedy_text, "temperature 5 over the whole vocabulary drifts at once"
 

@@ -44,7 +44,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from selfprompt.generate.backends.base import ChatRequest, Sampling
+from selfprompt.generate.backends.base import ChatRequest, ChatResponse, Sampling
 from selfprompt.generate.backends.hf import HFBackend, cut_at_stop, refuse_response_format, render_prompt
 from selfprompt.records import Message
 
@@ -253,8 +253,8 @@ class ContinuousBatcher:
     `max_batch` caps the requests decoded together; the KV cache is sized for that many requests of
     `PROMPT_TOKENS_PLANNED` prompt tokens plus `max_tokens` new ones (fp32 SmolLM2-135M: ~46 KB a token,
     so ~1.1 GB at 16 x (1024 + 512)). Call `start()` before use and `close()` after. While it runs, the loop owns
-    the model: any other generation on it must pause the loop and hold the backend's lock, as `_alone` does
-    (an unbatched `generate` run beside the loop's thread once gave a wrong reply in the tests).
+    the model: any other generation on it goes through `generate_alone` (an unbatched `generate` run beside the
+    loop's thread once gave a wrong reply in the tests).
     """
 
     def __init__(
@@ -428,6 +428,12 @@ class ContinuousBatcher:
                 with self.manager.output_router._lock:
                     self.manager.output_router.result_handlers.pop(request_id, None)
 
+    def generate_alone(self, request: ChatRequest) -> ChatResponse:
+        """The backend's own unbatched `generate` for `request`, with the loop paused and the backend's lock held, so
+        that the loop's thread and this one never run the model at once. Blocks until the reply is complete."""
+        with self.manager.pause(), self.backend._lock:
+            return self.backend.generate([request])[0]
+
     async def _alone(self, request: ChatRequest, outcome: Outcome) -> AsyncIterator[str]:
         """A sampled request: pause the batch loop and run the backend's own seeded generation."""
         pieces: asyncio.Queue = asyncio.Queue()
@@ -436,8 +442,7 @@ class ContinuousBatcher:
 
         def work() -> None:
             try:
-                with self.manager.pause(), self.backend._lock:
-                    response = self.backend.generate([request])[0]
+                response = self.generate_alone(request)
                 outcome.text = response.text
                 outcome.finish_reason = response.finish_reason
                 outcome.prompt_tokens = response.usage.prompt_tokens
