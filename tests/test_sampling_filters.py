@@ -40,19 +40,20 @@ def both_chains():
     return temperature, theirs, ours
 
 
-def args(values, dtype):
-    return (
-        torch.tensor(values, dtype=dtype).view(torch.int32)
-        if dtype == torch.float32
-        else torch.tensor(values, dtype=torch.int32)
-    )
+def floats(values):
+    """Per-row float arguments as transformers stores them: float32 bits in an int32 tensor."""
+    return torch.tensor(values, dtype=torch.float32).view(torch.int32)
+
+
+def ints(values):
+    return torch.tensor(values, dtype=torch.int32)
 
 
 def run(chain, temperature, scores, temperatures, top_ks, top_ps):
     top_k, top_p = chain
-    scores = temperature(scores, args(temperatures, torch.float32))
-    scores = top_k(scores, args(top_ks, torch.int32))
-    return top_p(scores, args(top_ps, torch.float32))
+    scores = temperature(scores, floats(temperatures))
+    scores = top_k(scores, ints(top_ks))
+    return top_p(scores, floats(top_ps))
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_sampling_filters import floats, ints
 from transformers.generation.continuous_batching import cb_logits_processors as cb
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
@@ -24,14 +25,6 @@ from selfprompt.generate.batching import _cb_warpers
 from conftest import background_server, free_port
 
 VOCAB = 49152  # the default model's
-
-
-def floats(values):
-    return torch.tensor(values, dtype=torch.float32).view(torch.int32)
-
-
-def ints(values):
-    return torch.tensor(values, dtype=torch.int32)
 
 
 def top_k_both(scores, top_ks, **kwargs):
