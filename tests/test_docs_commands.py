@@ -140,8 +140,9 @@ COMMANDS: dict[str, Run | Parse] = {
         SERVER
     ),
     ".venv/bin/pytest tests/test_format.py tests/test_models.py tests/test_data.py tests/test_backends.py "
-    "tests/test_ask.py": Parse("the tests themselves"),
+    "tests/test_ask.py tests/test_cpu_linear.py": Parse("the tests themselves"),
     ".venv/bin/python bench/generate.py": Parse("a benchmark (minutes)"),
+    ".venv/bin/python bench/decode_linears.py": Parse("a benchmark (minutes)"),
     # docs/judge-run-report.md
     "selfprompt run experiments/demo.yaml --dry-run": Run(),
     "selfprompt run experiments/demo.yaml eval.limit=5": Run(append=("--dry-run",)),

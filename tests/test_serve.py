@@ -8,6 +8,7 @@ return answer and role apart, streaming and not, agreeing with each other.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -176,6 +177,29 @@ def test_an_empty_question_is_refused_with_an_openai_style_400(serve_url, messag
     client = openai.OpenAI(base_url=serve_url, api_key="unused", max_retries=0)
     with pytest.raises(openai.BadRequestError, match="question"):
         client.chat.completions.create(model="sp-test", messages=messages, max_tokens=4, stream=stream)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"messages": [{"role": "user", "content": "Hi"}], "temperature": -1}, "temperature"),
+        ({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 0}, "max_tokens"),
+        ({"messages": [{"role": "wizard", "content": "Hi"}]}, "messages[0].role"),
+        ({"model": "sp-test"}, "messages"),
+    ],
+)
+def test_a_malformed_body_is_an_openai_style_400_naming_the_field(serve_url, body, param):
+    import httpx
+
+    raw = httpx.post(f"{serve_url}/chat/completions", json=body, timeout=60)
+    assert raw.status_code == 400  # not FastAPI's 422: clients raise their usual BadRequestError
+    error = raw.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param
+    assert error["message"].startswith(f"{param}: ")
+    client = openai.OpenAI(base_url=serve_url, api_key="unused", max_retries=0)
+    kwargs = {"messages": [], **{k: v for k, v in body.items() if k != "model"}}
+    with pytest.raises(openai.BadRequestError, match=re.escape(param)):
+        client.chat.completions.create(model="sp-test", **kwargs)
 
 
 def test_the_server_says_where_it_listens_on_stderr(serve_url):

@@ -124,6 +124,7 @@ def create_app(
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, StreamingResponse
     from starlette.concurrency import run_in_threadpool
 
@@ -147,6 +148,13 @@ def create_app(
                 batcher.close()
 
     app = FastAPI(title="selfprompt serve", lifespan=lifespan)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(_: Any, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI answers a malformed body with 422 and its own shape; OpenAI's API (and vLLM) with 400 and
+        # {"error": ...}, which is what clients turn into their usual exception (openai.BadRequestError).
+        return JSONResponse(status_code=400, content=validation_error(exc.errors()))
+
     # Backends without a batcher handle one request at a time; one lock covers generate and stream alike.
     busy = threading.Lock()
 
@@ -215,6 +223,21 @@ def create_app(
 def openai_error(message: str, param: str | None, kind: str = "invalid_request_error") -> dict[str, Any]:
     """An error body as OpenAI's API sends it, so that clients raise their usual exception."""
     return {"error": {"message": message, "type": kind, "param": param, "code": None}}
+
+
+def validation_error(errors: Any) -> dict[str, Any]:
+    """The OpenAI-style error body for pydantic's errors of a request body: each as "field: problem", the first
+    field (as `messages[0].role`) its param."""
+    fields, problems = [], []
+    for error in errors:
+        field = ""
+        for part in error.get("loc", ()):
+            if part == "body":
+                continue
+            field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
+        fields.append(field or None)
+        problems.append(f"{field or 'body'}: {error.get('msg', 'invalid')}")
+    return openai_error("; ".join(problems) or "invalid request body", fields[0] if fields else None)
 
 
 def refuse_empty_question(messages: list[Message]) -> dict[str, Any] | None:

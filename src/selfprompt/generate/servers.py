@@ -59,6 +59,9 @@ LOG_TAIL_LINES = 20
 PLACEHOLDERS = ("model", "gguf", "spec", "lora", "lora_name", "lora_rank", "served_name", "host", "port", "python")
 PLACEHOLDERS += ("threads",)
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# A placeholder's name with one of its braces missing ("{model", "port}"): sent as written, it would reach the
+# server as literal text. Only the names above are checked, so JSON arguments ('{"level": 3}') stay valid.
+_HALF_PLACEHOLDER = re.compile(r"\{(\w+)(?![\w}])|(?<![{\w])(\w+)\}")
 
 
 class ServerStartError(SelfPromptError):
@@ -197,6 +200,9 @@ class ServerConfig(BaseModel):
             for name in _PLACEHOLDER.findall(word):
                 if name not in PLACEHOLDERS:
                     raise ValueError(f"unknown placeholder {{{name}}} in '{word}'; valid: {', '.join(PLACEHOLDERS)}")
+            for opened, closed in _HALF_PLACEHOLDER.findall(word):
+                if (opened or closed) in PLACEHOLDERS:
+                    raise ValueError(f"unbalanced brace in '{word}': write {{{opened or closed}}}")
         if not any("{port}" in w for w in self.template()):
             raise ValueError("the command must take {port}: the port is picked free at start")
         return self

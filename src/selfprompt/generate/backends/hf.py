@@ -15,6 +15,7 @@ from typing import Any
 from selfprompt.errors import ConfigError
 from selfprompt.generate.backends.base import Backend, ChatRequest, ChatResponse, Sampling
 from selfprompt.generate.backends.chat_prompt import render_chat_prompt
+from selfprompt.generate.backends.cpu_linear import WEIGHT_FIRST_ROWS, use_weight_first_linears
 from selfprompt.hardware import Decision, available_memory_bytes, cpu_facts, generation_batch_size, model_decisions
 from selfprompt.models import ResolvedModel, load_causal_lm, load_tokenizer, resolve_model
 from selfprompt.progress import report_step
@@ -73,6 +74,9 @@ class HFBackend(Backend):
         self.tokenizer = load_tokenizer(self.resolved)
         self.tokenizer.padding_side = "left"  # decoder-only batching: pad on the left so new tokens line up
         self.model = load_causal_lm(self.resolved, dtype=torch_dtype, device=self.device).eval()
+        weight_first = self.device == "cpu" and torch_dtype == torch.float32
+        if weight_first:
+            use_weight_first_linears(self.model)
         self.memory_budget, memory_source = available_memory_bytes(self.device)
         batch = generation_batch_size(self.model, self.device, batch_size, self.memory_budget, memory_source)
         self.batch_size: int = batch.resolved
@@ -87,6 +91,16 @@ class HFBackend(Backend):
                 f"{where}: " + ("set explicitly" if dtype else "bf16 on GPU, fp32 on every CPU"),
             ).as_dict(),
             "batch_size": batch.as_dict(),
+            "linear_product": Decision(
+                "linear_product",
+                "auto",
+                f"(W @ x.T).T at {min(WEIGHT_FIRST_ROWS)}-{max(WEIGHT_FIRST_ROWS)} rows"
+                if weight_first
+                else "nn.Linear",
+                "fp32 on the CPU: MKL is slow at nn.Linear's x @ W.T for these rows (bench/results/decode_linears.json)"
+                if weight_first
+                else "only fp32 CPU inference takes the weight-first product",
+            ).as_dict(),
             **model_decisions(self.model),
         }
         self.resolved.content_hash  # the id of what was just loaded, hashed now (remembered after the first time)
