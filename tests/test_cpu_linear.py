@@ -121,11 +121,11 @@ def test_a_lora_layer_keeps_its_forward_and_its_inner_linears_convert():
     lora = peft.get_peft_model(model, peft.LoraConfig(r=4, target_modules=["0"], lora_dropout=0.0))
     wrapped = lora.base_model.model[0]
     assert use_weight_first_linears(lora) == 3  # the base layer, lora_A and lora_B
-    assert "forward" not in vars(wrapped) and vars(wrapped.base_layer)["forward"].__func__ is weight_first_linear
+    assert "forward" not in vars(wrapped) and vars(wrapped.base_layer)["forward"].func is weight_first_linear
 
 
 def test_the_hf_backend_runs_it_and_records_the_choice(hf_backend):
     decision = hf_backend.decisions["linear_product"]
     assert hf_backend.device == "cpu" and decision["resolved"].startswith("(W @ x.T).T")
-    assert vars(hf_backend.model.lm_head)["forward"].__func__ is weight_first_linear
+    assert vars(hf_backend.model.lm_head)["forward"].func is weight_first_linear
     assert "decode_linears.json" in decision["reason"]

@@ -83,9 +83,9 @@ def test_server_setting_reads_a_preset_name_or_a_mapping_and_rejects_unknowns():
         ServerConfig.model_validate({"command": ["srv"]})
     # a placeholder with a brace missing would reach the server as literal text; JSON arguments stay valid
     for word in ("--model={model", "model}", "{served_name", "--port=port}"):
-        with pytest.raises(ValueError, match="unbalanced brace in"):
+        with pytest.raises(ValueError, match="malformed placeholder"):
             ServerConfig.model_validate({"command": ["srv", word, "--p", "{port}"]})
-    for word in ('{"level": 3}', "{not_a_placeholder", "x}", "{{port}}"):
+    for word in ('{"level": 3}', "{not_a_placeholder", "x}"):
         assert ServerConfig.model_validate({"command": ["srv", word, "{port}"]}).command[1] == word
     # YAML reads `[srv, --threads, 4, "{port}"]` with a number in it: still a word of the command
     assert ServerConfig.model_validate({"command": ["srv", "--threads", 4, "{port}"]}).command[2] == "4"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import threading
 import time
 import uuid
@@ -127,6 +128,7 @@ def create_app(
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, StreamingResponse
     from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from selfprompt.generate.backends.hf import HFBackend
 
@@ -154,6 +156,14 @@ def create_app(
         # FastAPI answers a malformed body with 422 and its own shape; OpenAI's API (and vLLM) with 400 and
         # {"error": ...}, which is what clients turn into their usual exception (openai.BadRequestError).
         return JSONResponse(status_code=400, content=validation_error(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Any, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own refusals (a body it cannot read: bad UTF-8, an integer of more than 4300 digits; an unknown
+        # path or method) in the same {"error": ...} shape, with their status.
+        return JSONResponse(
+            status_code=exc.status_code, content=openai_error(str(exc.detail), None), headers=exc.headers
+        )
 
     # Backends without a batcher handle one request at a time; one lock covers generate and stream alike.
     busy = threading.Lock()
@@ -225,15 +235,27 @@ def openai_error(message: str, param: str | None, kind: str = "invalid_request_e
     return {"error": {"message": message, "type": kind, "param": param, "code": None}}
 
 
+# How pydantic names the member of a union (`str | list[str]`) that an error comes from, in the error's loc.
+_UNION_MEMBER = re.compile(r"(str|int|float|bool|list|dict|none|[\w-]+\[.*\])")
+
+
 def validation_error(errors: Any) -> dict[str, Any]:
     """The OpenAI-style error body for pydantic's errors of a request body: each as "field: problem", the first
     field (as `messages[0].role`) its param."""
     fields, problems = [], []
     for error in errors:
+        if error.get("type") == "json_invalid":
+            # Its loc is ("body", character offset): no field to name.
+            reason = (error.get("ctx") or {}).get("error", "")
+            offset = [part for part in error.get("loc", ()) if isinstance(part, int)]
+            where = f" at character {offset[0]}" if offset else ""
+            fields.append(None)
+            problems.append(f"body: not valid JSON{where}" + (f" ({reason})" if reason else ""))
+            continue
         field = ""
         for part in error.get("loc", ()):
-            if part == "body":
-                continue
+            if part == "body" or (isinstance(part, str) and _UNION_MEMBER.fullmatch(part)):
+                continue  # a union's member (stop: "str", "list[str]") is no field of the body
             field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
         fields.append(field or None)
         problems.append(f"{field or 'body'}: {error.get('msg', 'invalid')}")

@@ -59,9 +59,11 @@ LOG_TAIL_LINES = 20
 PLACEHOLDERS = ("model", "gguf", "spec", "lora", "lora_name", "lora_rank", "served_name", "host", "port", "python")
 PLACEHOLDERS += ("threads",)
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
-# A placeholder's name with one of its braces missing ("{model", "port}"): sent as written, it would reach the
-# server as literal text. Only the names above are checked, so JSON arguments ('{"level": 3}') stay valid.
-_HALF_PLACEHOLDER = re.compile(r"\{(\w+)(?![\w}])|(?<![{\w])(\w+)\}")
+# A placeholder's name with braces around it other than exactly one on each side ("{model", "port}", "{{model}}",
+# "{model}}", "{ model }"): `fill` would send the extra or missing braces and spaces to the server as literal text
+# ("{{port}}" becomes "{8000}", not "{port}"). Only the names above are checked, and a name in quotes has no brace
+# next to it, so JSON arguments ('{"level": 3}', '{"port": 1}') stay valid.
+_BRACED_WORD = re.compile(r"(\{*)[ \t]*(?<!\w)(\w+)(?!\w)[ \t]*(\}*)")
 
 
 class ServerStartError(SelfPromptError):
@@ -200,9 +202,10 @@ class ServerConfig(BaseModel):
             for name in _PLACEHOLDER.findall(word):
                 if name not in PLACEHOLDERS:
                     raise ValueError(f"unknown placeholder {{{name}}} in '{word}'; valid: {', '.join(PLACEHOLDERS)}")
-            for opened, closed in _HALF_PLACEHOLDER.findall(word):
-                if (opened or closed) in PLACEHOLDERS:
-                    raise ValueError(f"unbalanced brace in '{word}': write {{{opened or closed}}}")
+            for braced in _BRACED_WORD.finditer(word):
+                opened, name, closed = braced.groups()
+                if name in PLACEHOLDERS and (opened or closed) and braced.group(0) != f"{{{name}}}":
+                    raise ValueError(f"malformed placeholder '{braced.group(0).strip()}' in '{word}': write {{{name}}}")
         if not any("{port}" in w for w in self.template()):
             raise ValueError("the command must take {port}: the port is picked free at start")
         return self

@@ -14,7 +14,7 @@ rows), other dtypes and GPUs keep `nn.Linear`'s own product.
 
 from __future__ import annotations
 
-from types import MethodType
+from functools import partial
 from typing import Any
 
 # Where the weight-first product was faster per decode step of the default model both in the main thread and in a
@@ -61,6 +61,8 @@ def use_weight_first_linears(model: Any) -> int:
     count = 0
     for module in model.modules():
         if type(module) is torch.nn.Linear:
-            module.forward = MethodType(weight_first_linear, module)
+            # A partial, not a bound method: pickle (torch.save of the whole model, worker processes) finds a
+            # bound method again by its name on the module, which has none; deepcopy binds the copy either way.
+            module.forward = partial(weight_first_linear, module)
             count += 1
     return count
