@@ -306,3 +306,16 @@ def test_the_default_models_logits_agree_with_nn_linear_at_2_to_4_rows(hf_backen
     assert fast.shape == slow.shape == (rows, 1, head.weight.shape[0])
     torch.testing.assert_close(fast, slow, rtol=0, atol=1e-3)
     assert torch.equal(fast.argmax(-1), slow.argmax(-1))
+
+
+def test_torch_compile_of_a_patched_model_follows_the_row_count():
+    # Fault found: from the second row count on, dynamo traces with a symbolic row count, and `rows in range(...)`
+    # raised "SymNodeVariable() is not a constant".
+    import torch
+
+    net = patched_net()
+    compiled = torch.compile(net)
+    with torch.no_grad():
+        for rows in (3, 7, 2, 1):
+            x = torch.randn(rows, 24)
+            torch.testing.assert_close(compiled(x), plain(net, x), rtol=1e-5, atol=1e-5)

@@ -33,7 +33,8 @@ def weight_first_linear(self: Any, input: Any) -> Any:
 
     rows = input.numel() // max(input.shape[-1], 1) if input.dim() else 0
     if (
-        rows not in WEIGHT_FIRST_ROWS
+        # bounds, not `in`: under torch.compile with dynamic shapes `rows` is symbolic, and `in range` needs a constant
+        not WEIGHT_FIRST_ROWS.start <= rows < WEIGHT_FIRST_ROWS.stop
         or torch.is_grad_enabled()
         or input.device.type != "cpu"
         or input.dtype != torch.float32
