@@ -9,7 +9,7 @@ bench/results/decode_linears.json). The same dot products are summed in another 
 rounding (logits within 1e-4 there, the same greedy tokens), not bit for bit.
 
 Used for fp32 inference on the CPU at `WEIGHT_FIRST_ROWS` rows only: training (gradients), one row, prefill (many
-rows), other dtypes and GPUs keep `nn.Linear`'s own product.
+rows), other dtypes, GPUs and a model under `torch.compile` keep `nn.Linear`'s own product.
 """
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ def weight_first_linear(self: Any, input: Any) -> Any:
     import torch
     import torch.nn.functional as F
 
+    if torch.compiler.is_compiling():
+        # A compiled model leaves the choice of product to the compiler (inductor's code for this one gave garbage
+        # under ATEN_CPU_CAPABILITY=avx2: tests/test_hostile_review.py).
+        return F.linear(input, self.weight, self.bias)
     rows = input.numel() // max(input.shape[-1], 1) if input.dim() else 0
     if (
-        # bounds, not `in`: under torch.compile with dynamic shapes `rows` is symbolic, and `in range` needs a constant
         not WEIGHT_FIRST_ROWS.start <= rows < WEIGHT_FIRST_ROWS.stop
         or torch.is_grad_enabled()
         or input.device.type != "cpu"
