@@ -34,6 +34,7 @@ from pathlib import Path
 
 from figures import at_least, medians
 
+from selfprompt.data.mirror import mirror_path
 from selfprompt.generate.backends import cpu_linear
 from selfprompt.hardware import machine_facts
 
@@ -42,9 +43,9 @@ RESULT = REPO / "bench" / "results" / "decode_linears.json"
 
 
 def questions(n: int) -> list[str]:
-    data = Path(os.environ.get("SELFPROMPT_DATA_DIR", REPO.parent / "shared" / "data"))
-    path = sorted((data / "gsm8k").glob("*test*"))[0]
-    with path.open() as f:
+    """The first n GSM8K test questions of the data mirror (SELFPROMPT_DATA_DIR or ../shared/data, checked)."""
+    data = os.environ.get("SELFPROMPT_DATA_DIR", REPO.parent / "shared" / "data")
+    with mirror_path("gsm8k", data).open(encoding="utf-8") as f:
         return [json.loads(line)["question"] for line, _ in zip(f, range(n))]
 
 
