@@ -72,8 +72,9 @@ HI = '[{"role": "user", "content": "Hi"}]'
         (b"[1, 2]", JSON, None, "body: "),
         (b'"hello"', JSON, None, "body: "),
         (b"", JSON, None, "body: "),
-        (b"", {}, None, "body: "),
-        (f'{{"messages": {HI}}}'.encode(), {}, None, "body: "),  # no content-type: not read as JSON
+        (b"", {}, None, "Content-Type: application/json (got none)"),
+        (f'{{"messages": {HI}}}'.encode(), {}, None, "(got none)"),  # no content-type: not read as JSON
+        (f'{{"messages": {HI}}}'.encode(), {"content-type": "text/plain"}, None, "(got 'text/plain')"),
         (f'{{"messages": {HI}, "max_tokens": 1e400}}'.encode(), JSON, "max_tokens", "finite"),
         (f'{{"messages": {HI}, "temperature": NaN}}'.encode(), JSON, "temperature", "temperature: "),
         (f'{{"messages": {HI}, "max_tokens": {"9" * 5000}}}'.encode(), JSON, None, "parsing the body"),
@@ -128,11 +129,30 @@ def test_extreme_numbers_are_answered_or_refused_and_never_break_the_server(serv
     raw = httpx.post(f"{serve_url}/chat/completions", content=json.dumps(body), headers=JSON, timeout=120)
     assert raw.status_code in (200, 400), raw.text
     if raw.status_code == 400:
-        # max_tokens past the server's context is refused with the prompt (param "messages"), naming both
-        assert raw.json()["error"]["param"] in (field, "messages") and field in raw.json()["error"]["message"]
+        assert raw.json()["error"]["param"] == field and field in raw.json()["error"]["message"]
     client = openai.OpenAI(base_url=serve_url, api_key="unused", max_retries=0)
     reply = client.chat.completions.create(model="sp-test", messages=body["messages"], max_tokens=2)
     assert reply.choices[0].finish_reason in ("length", "stop")
+
+
+@pytest.mark.parametrize(
+    ("limits", "content", "param"),
+    [
+        ({"max_completion_tokens": 10**6}, "Hi", "max_completion_tokens"),
+        ({"max_tokens": 2, "max_completion_tokens": 10**6}, "Hi", "max_completion_tokens"),  # the one honoured
+        ({"max_tokens": 2}, "word " * 9000, "messages"),  # past the model's 8192-token context alone
+        ({"max_tokens": 10**6}, "word " * 9000, "messages"),
+        ({}, "word " * 9000, "messages"),
+    ],
+)
+def test_a_request_that_does_not_fit_blames_the_field_at_fault(serve_url, limits, content, param):  # noqa: F811
+    import httpx
+
+    body = {"messages": [{"role": "user", "content": content}], **limits}
+    raw = httpx.post(f"{serve_url}/chat/completions", json=body, timeout=120)
+    assert raw.status_code == 400, raw.text
+    assert raw.json()["error"]["param"] == param
+    assert "exceed" in raw.json()["error"]["message"]
 
 
 def test_the_openai_client_gets_a_bad_request_naming_a_nested_field(serve_url):  # noqa: F811

@@ -230,7 +230,14 @@ def use_fast_sampling() -> None:
 
 
 class RequestTooLong(ValueError):
-    """The prompt plus max_tokens do not fit in the KV cache or the model's context (HTTP 400)."""
+    """The prompt plus max_tokens do not fit in the KV cache or the model's context (HTTP 400).
+
+    `prompt_fills_it`: the prompt alone leaves no room for one generated token (the messages are at fault, whatever
+    the token limit)."""
+
+    def __init__(self, message: str, prompt_fills_it: bool) -> None:
+        super().__init__(message)
+        self.prompt_fills_it = prompt_fills_it
 
 
 class BatchLoopDown(RuntimeError):
@@ -340,7 +347,8 @@ class ContinuousBatcher:
             raise RequestTooLong(
                 f"the prompt ({len(prompt_ids)} tokens) plus max_tokens ({request.sampling.max_tokens}) exceed "
                 f"{self.capacity_tokens} tokens, the most one request may take on this server (its KV cache and "
-                "the model's context; start it with a larger --max-tokens to plan for longer prompts)"
+                "the model's context; start it with a larger --max-tokens to plan for longer prompts)",
+                prompt_fills_it=len(prompt_ids) >= self.capacity_tokens,
             )
         if self.batches(request) and not self.alive():
             raise BatchLoopDown("the server's batching loop has stopped (see its log); restart the server")

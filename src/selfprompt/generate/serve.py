@@ -71,6 +71,15 @@ class ChatCompletionBody(BaseModel):
             return openai_error("logprobs are not served by selfprompt serve", "logprobs")
         return None
 
+    def too_long_param(self, error: RequestTooLong) -> str:
+        """The field to blame for a request that does not fit: the token limit the client set, unless the prompt
+        alone fills the server's context (or the client set none)."""
+        if error.prompt_fills_it:
+            return "messages"
+        if self.max_completion_tokens is not None:
+            return "max_completion_tokens"  # the one to_request takes when both are given
+        return "max_tokens" if self.max_tokens is not None else "messages"
+
     def to_request(self, fmt: SelfPromptFormat, default_max_tokens: int) -> ChatRequest:
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         sampling = Sampling(
@@ -152,9 +161,17 @@ def create_app(
     app = FastAPI(title="selfprompt serve", lifespan=lifespan)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_body(_: Any, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_body(request: Any, exc: RequestValidationError) -> JSONResponse:
         # FastAPI answers a malformed body with 422 and its own shape; OpenAI's API (and vLLM) with 400 and
         # {"error": ...}, which is what clients turn into their usual exception (openai.BadRequestError).
+        content_type = request.headers.get("content-type")
+        whole_body = all(len(error.get("loc", ())) <= 1 for error in exc.errors())
+        if whole_body and (content_type is None or "json" not in content_type.lower()):
+            # FastAPI reads no JSON from such a body, and pydantic's complaint about the body as a whole ("Input
+            # should be a valid dictionary") would hide that the header is what is missing.
+            got = f"got {content_type!r}" if content_type else "got none"
+            message = f"body: send it as JSON with the header Content-Type: application/json ({got})"
+            return JSONResponse(status_code=400, content=openai_error(message, None))
         return JSONResponse(status_code=400, content=validation_error(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
@@ -189,7 +206,7 @@ def create_app(
             try:
                 batcher.admit(request)  # before a stream starts: its status can still be an error
             except RequestTooLong as e:
-                return JSONResponse(status_code=400, content=openai_error(str(e), "messages"))
+                return JSONResponse(status_code=400, content=openai_error(str(e), body.too_long_param(e)))
             except BatchLoopDown as e:
                 return JSONResponse(status_code=503, content=openai_error(str(e), None, "server_error"))
             if body.stream:
