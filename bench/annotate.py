@@ -37,7 +37,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from figures import at_least, spread
+from figures import at_least, data_dir, spread
 
 from selfprompt.annotate.run import AnnotateConfig, run_annotate
 from selfprompt.annotate.template import load_template
@@ -100,9 +100,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=at_least(1), default=3)
     parser.add_argument("--warmup-requests", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=None, help="default: the annotation template's (200)")
-    parser.add_argument(
-        "--data-dir", default=os.environ.get("SELFPROMPT_DATA_DIR", str(REPO.parent / "shared" / "data"))
-    )
+    parser.add_argument("--data-dir", default=str(data_dir()))
     parser.add_argument("--out", type=Path, default=None, help="default: bench/results/annotate[-llamacpp].json")
     args = parser.parse_args()
     out = args.out or RESULTS[args.server]

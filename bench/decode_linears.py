@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-from figures import at_least, medians
+from figures import at_least, data_dir, medians
 
 from selfprompt.data.mirror import mirror_path
 from selfprompt.generate.backends import cpu_linear
@@ -44,8 +44,7 @@ RESULT = REPO / "bench" / "results" / "decode_linears.json"
 
 def questions(n: int) -> list[str]:
     """The first n GSM8K test questions of the data mirror (SELFPROMPT_DATA_DIR or ../shared/data, checked)."""
-    data = os.environ.get("SELFPROMPT_DATA_DIR", REPO.parent / "shared" / "data")
-    with mirror_path("gsm8k", data).open(encoding="utf-8") as f:
+    with mirror_path("gsm8k", data_dir()).open(encoding="utf-8") as f:
         return [json.loads(line)["question"] for line, _ in zip(f, range(n))]
 
 

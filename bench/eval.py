@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from figures import at_least, medians
+from figures import at_least, data_dir, medians
 
 from selfprompt.hardware import machine_facts
 
@@ -72,10 +72,6 @@ filter_list:
 metadata:
   version: 1.0
 """
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("SELFPROMPT_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
 def _timing(n: int, started: float, loaded: float, done: float, load_start: float) -> dict:

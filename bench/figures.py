@@ -1,11 +1,18 @@
-"""Figures over a bench's repeated runs, in the two shapes the result files use.
+"""Figures over a bench's repeated runs, in the two shapes the result files use, and the data mirror they read.
 
 Imported by the scripts beside it (run as `python bench/NAME.py`, so this folder is on the path)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+from pathlib import Path
+
+
+def data_dir() -> Path:
+    """The local data mirror: $SELFPROMPT_DATA_DIR, else ../shared/data beside the repository (the Makefile's)."""
+    return Path(os.environ.get("SELFPROMPT_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 def at_least(low: int):

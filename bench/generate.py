@@ -29,7 +29,7 @@ import os
 import time
 from pathlib import Path
 
-from figures import at_least, medians
+from figures import at_least, data_dir, medians
 
 from selfprompt.evaluate.judge_cli import load_questions
 from selfprompt.generate.backends import ChatRequest, Sampling, get_backend
@@ -82,9 +82,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--batch", default="auto", help="hf batched: rows per batch, or auto (chosen from memory)")
     parser.add_argument("--rounds", type=at_least(1), default=3)
-    parser.add_argument(
-        "--data-dir", default=os.environ.get("SELFPROMPT_DATA_DIR", str(REPO.parent / "shared" / "data"))
-    )
+    parser.add_argument("--data-dir", default=str(data_dir()))
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
     sampling = Sampling(max_tokens=args.max_tokens, temperature=0.0)

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openai
-from figures import at_least, spread
+from figures import at_least, data_dir, spread
 
 from selfprompt.evaluate.judge_cli import load_questions
 from selfprompt.generate.servers import ManagedServer, ServerConfig
@@ -135,9 +135,7 @@ def main() -> None:
     parser.add_argument("--questions", type=at_least(1), default=50, help="first N Vicuna bench questions (<= 80)")
     parser.add_argument("--max-tokens", type=int, default=24)
     parser.add_argument("--rounds", type=at_least(1), default=3)
-    parser.add_argument(
-        "--data-dir", default=os.environ.get("SELFPROMPT_DATA_DIR", str(REPO.parent / "shared" / "data"))
-    )
+    parser.add_argument("--data-dir", default=str(data_dir()))
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "serve.json"))
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: never orphan the server

@@ -40,7 +40,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from figures import at_least, spread
+from figures import at_least, data_dir, spread
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "smollm2-135m-lora-cpu.yaml"
@@ -64,8 +64,7 @@ def role_file(rows: int, max_length: int, folder: Path) -> Path:
     from selfprompt.train.recipe import setup_tokenizer
     from selfprompt.train.template_roles import lima_template_roles
 
-    data_dir = Path(os.environ.get("SELFPROMPT_DATA_DIR", REPO.parent / "shared" / "data"))
-    candidates = order_rows(lima_template_roles(data_dir / "lima" / "train.jsonl"), "shortest")
+    candidates = order_rows(lima_template_roles(data_dir() / "lima" / "train.jsonl"), "shortest")
     cfg = load_config(RECIPE, ["data=unused", "output_dir=unused"])
     _, tokenizer, pair = setup_tokenizer(cfg)
     # Rows are ordered by characters; tokenize a window wide enough to find `rows` that fit in tokens.

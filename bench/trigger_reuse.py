@@ -22,7 +22,7 @@ import statistics
 import time
 from pathlib import Path
 
-from figures import at_least, medians
+from figures import at_least, data_dir, medians
 
 from selfprompt.evaluate.config import EvalConfig
 from selfprompt.evaluate.generation import sampling_for, trigger_request, trigger_sampling
@@ -43,9 +43,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=at_least(1), default=3)
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
-    data_dir = os.environ.get("SELFPROMPT_DATA_DIR", str(REPO.parent / "shared" / "data"))
     spec = get_tasks(["gsm8k"], [])[0]
-    items = select_items(load_items(spec, data_dir), args.items, None)
+    items = select_items(load_items(spec, data_dir()), args.items, None)
     config = EvalConfig(tasks=["gsm8k"], conditions=["plain"], max_tokens=args.max_tokens, seed=None)
     backend = get_backend("hf", model="default", batch_size=args.items, device="cpu")
     outputs = get_condition("plain").answer(backend, [i.question for i in items], sampling_for(config))
