@@ -12,7 +12,7 @@ from rich.console import Console
 from typer._click import exceptions as click_exceptions  # typer vendors click; its exceptions are not re-exported
 
 from selfprompt import __version__
-from selfprompt.errors import SelfPromptError
+from selfprompt.errors import SelfPromptError, error_field
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -111,7 +111,7 @@ def run_cli(command: typer.Typer) -> None:
         sys.exit(2)
     except ValidationError as e:  # a config built from options: one line naming the option, as a usage error
         first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"]) or "value"
+        where = error_field(first) or "value"
         err.print(f"[bold red]error:[/] invalid value for '{where}': {first['msg']}", highlight=False)
         sys.exit(2)
     except typer.Exit as e:

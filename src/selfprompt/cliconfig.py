@@ -35,7 +35,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticUndefined
 from typer._click import exceptions as click_exceptions  # typer vendors click; its exceptions are not re-exported
 
-from selfprompt.errors import ConfigError
+from selfprompt.errors import ConfigError, error_field
 
 C = TypeVar("C", bound=BaseModel)
 OVERRIDES_META = "selfprompt.overrides"  # ctx.meta key: key=value words a group found in place of a subcommand
@@ -149,7 +149,7 @@ def load_stage_config(
                 f"'{key}:' in the --config file"
             ) from None
         where = source.get(key, "value")
-        path_text = ".".join(str(x) for x in first["loc"])
+        path_text = error_field(first)
         raise ConfigError(f"{where}: invalid value for '{path_text}': {first['msg']}") from None
 
 

@@ -18,6 +18,12 @@ class DataError(SelfPromptError):
         super().__init__(f"{where}: {message}")
 
 
+def error_field(error: dict) -> str:
+    """The field one of pydantic's errors (`ValidationError.errors()[k]`) is about, dotted: 'train.lr',
+    'rows.0.role'; '' for the value as a whole."""
+    return ".".join(str(part) for part in error["loc"])
+
+
 class ModelNotFoundError(SelfPromptError):
     """A model name that resolves to nothing usable."""
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from selfprompt.errors import DataError
+from selfprompt.errors import DataError, error_field
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -51,8 +51,7 @@ def iter_json_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def validation_error(path: str | Path, line: int | None, err: ValidationError) -> DataError:
     """Turn pydantic's error into one naming the first bad field."""
     first = err.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or None
-    return DataError(str(path), line, field, first["msg"])
+    return DataError(str(path), line, error_field(first) or None, first["msg"])
 
 
 def read_records(path: str | Path, model: type[R]) -> list[R]:

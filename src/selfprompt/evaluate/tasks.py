@@ -35,7 +35,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from selfprompt.errors import ConfigError, DataError
+from selfprompt.errors import ConfigError, DataError, error_field
 
 AnswerType = Literal["number", "choice", "yes_no", "text", "code"]
 FileFormat = Literal["jsonl", "json-list", "json-examples", "csv"]
@@ -137,7 +137,7 @@ def load_task_file(path: str | Path) -> TaskSpec:
         spec = TaskSpec.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
-        raise DataError(str(path), None, ".".join(str(p) for p in first["loc"]), first["msg"]) from None
+        raise DataError(str(path), None, error_field(first), first["msg"]) from None
     return spec.model_copy(update={"source_path": str(path)})
 
 

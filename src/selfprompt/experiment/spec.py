@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from selfprompt.annotate.run import AnnotateConfig
-from selfprompt.errors import ConfigError, DataError
+from selfprompt.errors import ConfigError, DataError, error_field
 from selfprompt.evaluate.judge import AnswersConfig, JudgeConfig
 from selfprompt.evaluate.runner import EvalConfig
 
@@ -229,7 +229,7 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> Experiment:
         return Experiment.model_validate(raw)
     except ValidationError as e:
         first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where = error_field(first)
         source = f"{path} (override {where}=...)" if any(o.partition("=")[0] == where for o in overrides) else str(path)
         raise DataError(source, None, where, first["msg"] + _extra_key_hint(first)) from None
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from selfprompt.errors import ConfigError
+from selfprompt.errors import ConfigError, error_field
 
 Mode = Literal["self-prompt", "baseline"]
 Method = Literal["lora", "qlora", "full"]
@@ -183,7 +183,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
         return TrainConfig.model_validate(raw)
     except ValidationError as e:
         first = e.errors()[0]
-        key = ".".join(str(x) for x in first["loc"])
+        key = error_field(first)
         if first["type"] == "extra_forbidden":
             raise ConfigError(f"{source}: unknown key '{key}'") from None
         raise ConfigError(f"{source}: key '{key}': {first['msg']}") from None
