@@ -329,12 +329,13 @@ def test_the_default_models_logits_agree_with_nn_linear_at_2_to_4_rows(hf_backen
 
 
 def test_torch_compile_of_a_patched_model_traces_f_linear_at_every_row_count():
-    # Faults found: from the second row count on, dynamo traced a symbolic row count and `rows in range(...)` raised
-    # "SymNodeVariable() is not a constant"; once past that, inductor's code for the traced weight-first branch gave
-    # garbage (1e36) under ATEN_CPU_CAPABILITY=avx2. A compiled model now takes F.linear throughout, so what a
-    # compiler sees is exactly an unpatched model's graph. The graphs are read here through a recording backend
-    # (dynamo's tracing, then eager execution): inductor's C++ code generation is PyTorch's own, depends on the
-    # machine's CPU and compiler, and aborted the test process on a CI machine after passing on this one.
+    # Fault found: from the second row count on, dynamo traced a symbolic row count and `rows in range(...)` raised
+    # "SymNodeVariable() is not a constant". A compiled model now takes F.linear throughout, so what a compiler sees
+    # is exactly an unpatched model's graph. The graphs are read through a recording backend (dynamo's tracing, then
+    # eager execution), not inductor: PyTorch 2.13's inductor reuses C++ kernels from its on-disk cache
+    # (/tmp/torchinductor_$USER) that were compiled under another ATEN_CPU_CAPABILITY, and then computes wrong
+    # values or corrupts the heap (reproduced with a plain nn.Sequential: compile once with avx2 forced, once
+    # natively): the abort a CI run met in this test, whose machine's /tmp likely held kernels of both kinds.
     import torch
     import torch.nn.functional as F
 

@@ -32,8 +32,7 @@ def weight_first_linear(self: Any, input: Any) -> Any:
     import torch.nn.functional as F
 
     if torch.compiler.is_compiling():
-        # A compiled model leaves the choice of product to the compiler, which then sees an unpatched model's graph
-        # (inductor's code for the weight-first branch gave garbage under ATEN_CPU_CAPABILITY=avx2).
+        # A compiled model leaves the choice of product to the compiler, which then sees an unpatched model's graph.
         return F.linear(input, self.weight, self.bias)
     rows = input.numel() // max(input.shape[-1], 1) if input.dim() else 0
     if (
