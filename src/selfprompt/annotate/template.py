@@ -8,7 +8,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from selfprompt.errors import ConfigError, DataError, error_field
+from selfprompt.errors import ConfigError, DataError
+from selfprompt.jsonl import validation_error
 from selfprompt.records import Message
 from selfprompt.rolecheck import Checks
 
@@ -104,5 +105,4 @@ def load_template(name_or_path: str | Path = DEFAULT_TEMPLATE) -> AnnotationTemp
     try:
         return AnnotationTemplate.model_validate(data)
     except ValidationError as e:
-        first = e.errors()[0]
-        raise DataError(str(path), None, error_field(first), first["msg"]) from None
+        raise validation_error(path, None, e) from None

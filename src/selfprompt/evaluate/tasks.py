@@ -35,7 +35,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from selfprompt.errors import ConfigError, DataError, error_field
+from selfprompt.errors import ConfigError, DataError
+from selfprompt.jsonl import iter_json_lines, validation_error
 
 AnswerType = Literal["number", "choice", "yes_no", "text", "code"]
 FileFormat = Literal["jsonl", "json-list", "json-examples", "csv"]
@@ -136,8 +137,7 @@ def load_task_file(path: str | Path) -> TaskSpec:
     try:
         spec = TaskSpec.model_validate(data)
     except ValidationError as e:
-        first = e.errors()[0]
-        raise DataError(str(path), None, error_field(first), first["msg"]) from None
+        raise validation_error(path, None, e) from None
     return spec.model_copy(update={"source_path": str(path)})
 
 
@@ -193,8 +193,6 @@ def _read_rows(path: Path, fmt: FileFormat) -> list[tuple[int, dict[str, Any]]]:
             with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: a BOM is not part of the header
                 return [(n + 2, row) for n, row in enumerate(csv.DictReader(f))]  # +2: 1-based, header
         if fmt == "jsonl":
-            from selfprompt.jsonl import iter_json_lines
-
             return list(iter_json_lines(path))
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as e:
