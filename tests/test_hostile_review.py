@@ -302,7 +302,7 @@ def test_a_patched_model_moved_to_bf16_takes_nn_linears_product_exactly():
 
 
 @pytest.mark.parametrize("rows", [2, 3, 4])
-def test_the_default_models_logits_agree_with_nn_linear_at_2_to_4_rows(hf_backend, rows, tmp_path):
+def test_the_default_models_logits_agree_with_nn_linear_at_2_to_4_rows(hf_backend, rows):
     import torch
 
     model = hf_backend.model
@@ -311,14 +311,14 @@ def test_the_default_models_logits_agree_with_nn_linear_at_2_to_4_rows(hf_backen
     ids = hf_backend.tokenizer(["The sky is blue because"] * rows, return_tensors="pt")["input_ids"]
     ids[:, -1] = torch.arange(rows) + 100  # rows that differ
     with torch.inference_mode():
-        past = model(ids[:, :-1], use_cache=True).past_key_values
-        fast = model(ids[:, -1:], past_key_values=copy.deepcopy(past), use_cache=True).logits
+        past = model(ids[:, :-1], use_cache=True).cache
+        fast = model(ids[:, -1:], cache=copy.deepcopy(past), use_cache=True).logits
         patched = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and "forward" in vars(m)]
         assert len(patched) > 200
         try:
             for module in patched:
                 del module.forward  # nn.Linear's own forward
-            slow = model(ids[:, -1:], past_key_values=past, use_cache=True).logits
+            slow = model(ids[:, -1:], cache=past, use_cache=True).logits
         finally:
             from selfprompt.generate.backends.cpu_linear import use_weight_first_linears
 
