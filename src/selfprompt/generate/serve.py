@@ -164,15 +164,15 @@ def create_app(
     async def invalid_body(request: Any, exc: RequestValidationError) -> JSONResponse:
         # FastAPI answers a malformed body with 422 and its own shape; OpenAI's API (and vLLM) with 400 and
         # {"error": ...}, which is what clients turn into their usual exception (openai.BadRequestError).
-        content_type = request.headers.get("content-type")
-        whole_body = all(len(error.get("loc", ())) <= 1 for error in exc.errors())
+        errors, content_type = exc.errors(), request.headers.get("content-type")
+        whole_body = all(len(error.get("loc", ())) <= 1 for error in errors)
         if whole_body and (content_type is None or "json" not in content_type.lower()):
             # FastAPI reads no JSON from such a body, and pydantic's complaint about the body as a whole ("Input
             # should be a valid dictionary") would hide that the header is what is missing.
             got = f"got {content_type!r}" if content_type else "got none"
             message = f"body: send it as JSON with the header Content-Type: application/json ({got})"
             return JSONResponse(status_code=400, content=openai_error(message, None))
-        return JSONResponse(status_code=400, content=validation_error(exc.errors()))
+        return JSONResponse(status_code=400, content=validation_error(errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Any, exc: StarletteHTTPException) -> JSONResponse:
