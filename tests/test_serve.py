@@ -7,6 +7,7 @@ return answer and role apart, streaming and not, agreeing with each other.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -295,6 +296,57 @@ def test_a_prompt_too_long_for_the_server_is_a_400_and_the_server_keeps_answerin
     assert httpx.get(serve_url.removesuffix("/v1") + "/health", timeout=10).status_code == 200
     reply = client.chat.completions.create(model="sp-test", messages=QUESTION, max_tokens=4)
     assert reply.choices[0].message.content and reply.choices[0].finish_reason == "length"
+
+
+@pytest.mark.parametrize(
+    ("limits", "param"),
+    [
+        ({"max_tokens": 100000}, "max_tokens"),
+        ({"max_completion_tokens": 100000}, "max_completion_tokens"),
+        ({"max_tokens": 2, "max_completion_tokens": 100000}, "max_completion_tokens"),  # the one the server takes
+    ],
+)
+def test_a_token_limit_too_large_for_the_server_is_named_as_the_client_set_it(serve_url, limits, param):
+    client = openai.OpenAI(base_url=serve_url, api_key="unused", max_retries=0, timeout=120)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="sp-test", messages=QUESTION, **limits)
+    assert err.value.param == param
+    assert re.search(rf"plus {param} \(100000\) exceed \d+ tokens", err.value.message), err.value.message
+
+
+def test_a_prompt_that_alone_fills_the_server_blames_the_messages_whatever_the_limit(serve_url):
+    client = openai.OpenAI(base_url=serve_url, api_key="unused", max_retries=0, timeout=120)
+    huge = [{"role": "user", "content": "word " * 9000}]  # over the model's 8192-token context
+    with pytest.raises(openai.BadRequestError, match=r"plus max_completion_tokens \(1\) exceed") as err:
+        client.chat.completions.create(model="sp-test", messages=huge, max_completion_tokens=1)
+    assert err.value.param == "messages"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "text/json", "application/x-json", None]
+)
+def test_a_body_not_sent_as_json_is_told_the_header_to_send(serve_url, content_type):
+    import httpx
+
+    body = json.dumps({"messages": QUESTION, "max_tokens": 1}).encode()
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    raw = httpx.post(f"{serve_url}/chat/completions", content=body, headers=headers, timeout=60)
+    assert raw.status_code == 400
+    error = raw.json()["error"]
+    got = f"got {content_type!r}" if content_type else "got none"
+    assert error["message"] == f"body: send it as JSON with the header Content-Type: application/json ({got})"
+    assert error["param"] is None
+
+
+@pytest.mark.parametrize("body", [b"[1]", b'"hi"', b"null"])
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/vnd.api+json"])
+def test_a_json_body_that_is_no_object_gets_pydantics_message_not_the_header_advice(serve_url, body, content_type):
+    import httpx
+
+    headers = {"Content-Type": content_type}
+    raw = httpx.post(f"{serve_url}/chat/completions", content=body, headers=headers, timeout=60)
+    assert raw.status_code == 400
+    assert raw.json()["error"]["message"] == "body: Input should be a valid dictionary or object to extract fields from"
 
 
 @pytest.mark.parametrize("options", [{"n": 2}, {"logprobs": True}, {"logprobs": True, "top_logprobs": 2}])
