@@ -232,12 +232,22 @@ def use_fast_sampling() -> None:
 class RequestTooLong(ValueError):
     """The prompt plus max_tokens do not fit in the KV cache or the model's context (HTTP 400).
 
+    `prompt_tokens`, `max_tokens`, `capacity_tokens`: the request's counts and the most one request may take.
     `prompt_fills_it`: the prompt alone leaves no room for one generated token (the messages are at fault, whatever
     the token limit)."""
 
-    def __init__(self, message: str, prompt_fills_it: bool) -> None:
-        super().__init__(message)
-        self.prompt_fills_it = prompt_fills_it
+    def __init__(self, prompt_tokens: int, max_tokens: int, capacity_tokens: int) -> None:
+        self.prompt_tokens, self.max_tokens, self.capacity_tokens = prompt_tokens, max_tokens, capacity_tokens
+        self.prompt_fills_it = prompt_tokens >= capacity_tokens
+        super().__init__(self.describe("max_tokens"))
+
+    def describe(self, limit: str) -> str:
+        """The message, with the token limit named `limit` (as the request spelt it: 'max_completion_tokens')."""
+        return (
+            f"the prompt ({self.prompt_tokens} tokens) plus {limit} ({self.max_tokens}) exceed {self.capacity_tokens} "
+            "tokens, the most one request may take on this server (its KV cache and the model's context; start it "
+            "with a larger --max-tokens to plan for longer prompts)"
+        )
 
 
 class BatchLoopDown(RuntimeError):
@@ -344,12 +354,7 @@ class ContinuousBatcher:
         `capacity_tokens`) or BatchLoopDown."""
         prompt_ids = self.tokenizer(render_prompt(self.tokenizer, request), add_special_tokens=False)["input_ids"]
         if len(prompt_ids) + request.sampling.max_tokens > self.capacity_tokens:
-            raise RequestTooLong(
-                f"the prompt ({len(prompt_ids)} tokens) plus max_tokens ({request.sampling.max_tokens}) exceed "
-                f"{self.capacity_tokens} tokens, the most one request may take on this server (its KV cache and "
-                "the model's context; start it with a larger --max-tokens to plan for longer prompts)",
-                prompt_fills_it=len(prompt_ids) >= self.capacity_tokens,
-            )
+            raise RequestTooLong(len(prompt_ids), request.sampling.max_tokens, self.capacity_tokens)
         if self.batches(request) and not self.alive():
             raise BatchLoopDown("the server's batching loop has stopped (see its log); restart the server")
         return prompt_ids

@@ -71,14 +71,15 @@ class ChatCompletionBody(BaseModel):
             return openai_error("logprobs are not served by selfprompt serve", "logprobs")
         return None
 
-    def too_long_param(self, error: RequestTooLong) -> str:
-        """The field to blame for a request that does not fit: the token limit the client set, unless the prompt
-        alone fills the server's context (or the client set none)."""
-        if error.prompt_fills_it:
-            return "messages"
-        if self.max_completion_tokens is not None:
-            return "max_completion_tokens"  # the one to_request takes when both are given
-        return "max_tokens" if self.max_tokens is not None else "messages"
+    def too_long_error(self, error: RequestTooLong) -> dict[str, Any]:
+        """The error body for a request that does not fit. Its message names the token limit as the client set it
+        (max_completion_tokens, the one to_request takes when both are given); its param is that limit, unless the
+        prompt alone fills the server's context (or the client set none): then `messages`."""
+        limit = "max_completion_tokens" if self.max_completion_tokens is not None else "max_tokens"
+        client_set = self.max_completion_tokens is not None or self.max_tokens is not None
+        words = limit if client_set else "the server's default max_tokens"
+        param = limit if client_set and not error.prompt_fills_it else "messages"
+        return openai_error(error.describe(words), param)
 
     def to_request(self, fmt: SelfPromptFormat, default_max_tokens: int) -> ChatRequest:
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
@@ -166,9 +167,15 @@ def create_app(
         # {"error": ...}, which is what clients turn into their usual exception (openai.BadRequestError).
         errors, content_type = exc.errors(), request.headers.get("content-type")
         whole_body = all(len(error.get("loc", ())) <= 1 for error in errors)
-        if whole_body and (content_type is None or "json" not in content_type.lower()):
-            # FastAPI reads no JSON from such a body, and pydantic's complaint about the body as a whole ("Input
-            # should be a valid dictionary") would hide that the header is what is missing.
+        # FastAPI hands the model the bytes of a body it did not read as JSON: its test of the header is its own
+        # (text/json and application/x-json are not read; a body with no header is, in older FastAPI). An empty body
+        # comes as None: there the header is all there is to go by.
+        unread = isinstance(exc.body, (bytes, bytearray)) or (
+            exc.body is None and (content_type is None or "json" not in content_type.lower())
+        )
+        if whole_body and unread:
+            # Pydantic's complaint about the body as a whole ("Input should be a valid dictionary") would hide that
+            # the header is what is wrong.
             got = f"got {content_type!r}" if content_type else "got none"
             message = f"body: send it as JSON with the header Content-Type: application/json ({got})"
             return JSONResponse(status_code=400, content=openai_error(message, None))
@@ -206,7 +213,7 @@ def create_app(
             try:
                 batcher.admit(request)  # before a stream starts: its status can still be an error
             except RequestTooLong as e:
-                return JSONResponse(status_code=400, content=openai_error(str(e), body.too_long_param(e)))
+                return JSONResponse(status_code=400, content=body.too_long_error(e))
             except BatchLoopDown as e:
                 return JSONResponse(status_code=503, content=openai_error(str(e), None, "server_error"))
             if body.stream:
